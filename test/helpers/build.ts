@@ -1,0 +1,7 @@
+import { execFileSync } from 'node:child_process';
+import { ROOT } from './paths.js';
+
+/** Integration tests run the built CLI and threads, as users do; build once before the suite. */
+export default function setup(): void {
+  execFileSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: ROOT, stdio: 'inherit' });
+}
