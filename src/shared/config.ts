@@ -69,6 +69,11 @@ const workerSettings = {
   metricsPort: setting('DOCFLEET_METRICS_PORT', '--metrics-port', z.coerce.number().int().min(0).max(65535).default(9464)),
   /** Attempts per job before a transient failure is final. @defaultValue 3 */
   attempts: setting('DOCFLEET_ATTEMPTS', '--attempts', positiveInt.max(100).default(3)),
+  /**
+   * How long a job's lock lasts without renewal, ms: a worker that dies (SIGKILL, node loss) has its
+   * jobs taken over by another worker about this long after. @defaultValue 30000
+   */
+  lockMs: setting('DOCFLEET_LOCK_MS', '--lock-ms', positiveInt.min(1_000).default(30_000)),
 };
 
 const producerSettings = {

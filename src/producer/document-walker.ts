@@ -1,0 +1,85 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { opendir, stat } from 'node:fs/promises';
+import path from 'node:path';
+import type { DocumentRef } from '../shared/job-types.js';
+
+export const DOCUMENT_EXTENSIONS = ['.pdf', '.txt', '.md', '.markdown'];
+
+export type WalkItem = { ref: DocumentRef } | { refused: string; reason: string };
+
+/**
+ * Yields every document named by the inputs — files, directories (recursively) and http(s) URLs —
+ * one at a time, with its content hash, so memory stays flat however many files there are.
+ * Oversized or unsupported inputs are yielded as refusals rather than thrown, so one bad file
+ * does not stop a night's batch.
+ */
+export async function* walkDocuments(inputs: string[], maxBytes: number): AsyncGenerator<WalkItem> {
+  for (const input of inputs) {
+    if (/^https?:\/\//i.test(input)) {
+      yield await hashUrl(input, maxBytes);
+      continue;
+    }
+    const abs = path.resolve(input);
+    const info = await stat(abs).catch(() => undefined);
+    if (!info) yield { refused: input, reason: 'no such file or directory' };
+    else if (info.isDirectory()) yield* walkDirectory(abs, input, maxBytes);
+    else if (!isDocumentName(abs)) yield { refused: input, reason: `unsupported type (expected ${DOCUMENT_EXTENSIONS.join(', ')})` };
+    else yield await hashFile(abs, input, info.size, maxBytes);
+  }
+}
+
+function isDocumentName(file: string): boolean {
+  return DOCUMENT_EXTENSIONS.includes(path.extname(file).toLowerCase());
+}
+
+async function* walkDirectory(abs: string, shown: string, maxBytes: number): AsyncGenerator<WalkItem> {
+  // Sorted so that a folder always yields its documents in the same order.
+  const entries: { name: string; dir: boolean; file: boolean }[] = [];
+  for await (const e of await opendir(abs)) entries.push({ name: e.name, dir: e.isDirectory(), file: e.isFile() });
+  entries.sort((a, b) => (a.name < b.name ? -1 : 1));
+  for (const e of entries) {
+    const childAbs = path.join(abs, e.name);
+    const childShown = path.join(shown, e.name);
+    if (e.dir) yield* walkDirectory(childAbs, childShown, maxBytes);
+    else if (e.file && isDocumentName(e.name)) {
+      const { size } = await stat(childAbs);
+      yield await hashFile(childAbs, childShown, size, maxBytes);
+    }
+  }
+}
+
+async function hashFile(abs: string, shown: string, size: number, maxBytes: number): Promise<WalkItem> {
+  if (size > maxBytes) return { refused: shown, reason: tooLarge(size, maxBytes) };
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(abs)) hash.update(chunk as Buffer);
+  return { ref: { uri: abs, name: shown, sha256: hash.digest('hex'), bytes: size } };
+}
+
+async function hashUrl(url: string, maxBytes: number): Promise<WalkItem> {
+  let res: Response;
+  try {
+    res = await fetch(url, { signal: AbortSignal.timeout(60_000) });
+  } catch (err) {
+    return { refused: url, reason: `cannot fetch: ${(err as Error).message}` };
+  }
+  if (!res.ok || !res.body) return { refused: url, reason: `cannot fetch: HTTP ${res.status}` };
+  const declared = Number(res.headers.get('content-length') ?? 0);
+  if (declared > maxBytes) {
+    await res.body.cancel();
+    return { refused: url, reason: tooLarge(declared, maxBytes) };
+  }
+  const hash = createHash('sha256');
+  let bytes = 0;
+  for await (const chunk of res.body) {
+    bytes += chunk.byteLength;
+    if (bytes > maxBytes) return { refused: url, reason: tooLarge(bytes, maxBytes) };
+    hash.update(chunk);
+  }
+  return { ref: { uri: url, name: url, sha256: hash.digest('hex'), bytes } };
+}
+
+function tooLarge(size: number, maxBytes: number): string {
+  const mib = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MiB`;
+  return `too large: ${mib(size)} exceeds the ${mib(maxBytes)} limit (--max-document-mb / DOCFLEET_MAX_DOCUMENT_MB)`;
+}

@@ -1,0 +1,154 @@
+import { randomBytes } from 'node:crypto';
+import { Queue, type JobsOptions } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { MiB, type ProducerConfig } from '../shared/config.js';
+import { jobIdFor } from '../shared/job-id.js';
+import type { DocumentRef, JobData, Tag, TaskName, TaskParams } from '../shared/job-types.js';
+import { queueName, roleForTask } from '../shared/queue-layout.js';
+import { connectRedis } from '../shared/redis-connection.js';
+import { ResultStore, type BatchMeta } from '../shared/result-store.js';
+import { walkDocuments } from './document-walker.js';
+
+export interface SubmitOptions {
+  tasks: TaskName[];
+  /** @defaultValue `any` */
+  tag?: Tag;
+  /** BullMQ priority: 1 is the most urgent; unset jobs run before prioritised ones. */
+  priority?: number;
+  params?: TaskParams;
+  /** Called for each input that is not enqueued, with the reason. */
+  onRefused?: (input: string, reason: string) => void;
+  /** Called after each document is enqueued (for progress bars). */
+  onDocument?: (ref: DocumentRef) => void;
+}
+
+export interface SubmitResult {
+  batch: string;
+  /** Jobs created by this submission. */
+  jobs: number;
+  /** Jobs this submission found already queued or done (same content, task and parameters). */
+  duplicates: number;
+  refused: number;
+}
+
+interface PendingJob {
+  id: string;
+  queue: string;
+  data: JobData;
+}
+
+const FLUSH_EVERY = 250;
+
+/**
+ * Enqueues documents as jobs. Owns one Redis connection shared by every queue it touches.
+ * `close()` when done.
+ */
+export class Producer {
+  readonly redis: Redis;
+  readonly store: ResultStore;
+  private readonly queues = new Map<string, Queue>();
+
+  constructor(readonly config: ProducerConfig) {
+    this.redis = connectRedis(config.redisUrl);
+    this.store = new ResultStore(this.redis, config.prefix, Math.round(config.resultTtlDays * 86_400));
+  }
+
+  queue(name: string): Queue {
+    let q = this.queues.get(name);
+    if (!q) {
+      q = new Queue(name, { connection: this.redis, prefix: this.config.prefix });
+      this.queues.set(name, q);
+    }
+    return q;
+  }
+
+  async submit(inputs: string[], opts: SubmitOptions): Promise<SubmitResult> {
+    const tag = opts.tag ?? 'any';
+    const params = opts.params ?? {};
+    const meta: BatchMeta = {
+      id: newBatchId(),
+      createdAt: Date.now(),
+      tasks: opts.tasks,
+      tag,
+      jobs: 0,
+      duplicates: 0,
+      refused: 0,
+      cancelled: false,
+    };
+    // Saved first so that workers and `status` see the batch while it is still being submitted.
+    await this.store.saveBatch(meta);
+    let pending: PendingJob[] = [];
+    const flush = async () => {
+      const { created, duplicates } = await this.enqueue(meta.id, pending, opts.priority);
+      meta.jobs += created;
+      meta.duplicates += duplicates;
+      pending = [];
+    };
+    for await (const item of walkDocuments(inputs, this.config.maxDocumentMb * MiB)) {
+      if ('refused' in item) {
+        meta.refused++;
+        opts.onRefused?.(item.refused, item.reason);
+        continue;
+      }
+      for (const task of opts.tasks) {
+        const data: JobData = { batchId: meta.id, doc: item.ref, task, params };
+        pending.push({ id: jobIdFor(item.ref.sha256, task, params), queue: queueName(roleForTask(task), tag), data });
+      }
+      opts.onDocument?.(item.ref);
+      if (pending.length >= FLUSH_EVERY) await flush();
+    }
+    await flush();
+    await this.store.saveBatch(meta);
+    return { batch: meta.id, jobs: meta.jobs, duplicates: meta.duplicates, refused: meta.refused };
+  }
+
+  /** Adds the jobs that do not exist yet; every job, new or not, joins the batch. */
+  private async enqueue(batchId: string, jobs: PendingJob[], priority?: number) {
+    const seen = new Set<string>();
+    const unique = jobs.filter((j) => !seen.has(j.id) && seen.add(j.id));
+    const known = await this.existing(unique);
+    const fresh = unique.filter((_, i) => !known[i]);
+    const byQueue = new Map<string, PendingJob[]>();
+    for (const j of fresh) byQueue.set(j.queue, [...(byQueue.get(j.queue) ?? []), j]);
+    for (const [name, list] of byQueue) {
+      await this.queue(name).addBulk(list.map((j) => ({ name: j.data.task, data: j.data, opts: this.jobOptions(j.id, priority) })));
+    }
+    await this.store.addToBatch(batchId, unique.map((j) => ({ jobId: j.id, queue: j.queue })));
+    return { created: fresh.length, duplicates: jobs.length - fresh.length };
+  }
+
+  /** A job exists if it has a stored result or is in any queue of its role (whatever its tag). */
+  private async existing(jobs: PendingJob[]): Promise<boolean[]> {
+    if (jobs.length === 0) return [];
+    const statuses = await this.store.statuses(jobs.map((j) => j.id));
+    const pipe = this.redis.pipeline();
+    for (const j of jobs) {
+      const role = roleForTask(j.data.task);
+      for (const tag of ['gpu', 'cpu', 'any'] as const) pipe.exists(`${this.config.prefix}:${queueName(role, tag)}:${j.id}`);
+    }
+    const replies = (await pipe.exec()) ?? [];
+    return jobs.map((_, i) => statuses[i] !== undefined || replies.slice(i * 3, i * 3 + 3).some(([, n]) => n === 1));
+  }
+
+  jobOptions(jobId: string, priority?: number): JobsOptions {
+    return {
+      jobId,
+      attempts: this.config.attempts,
+      backoff: { type: 'exponential', delay: 5_000 },
+      // Results live in the result store; BullMQ keeps finished jobs only for inspection.
+      removeOnComplete: { age: 3_600, count: 10_000 },
+      removeOnFail: { age: 7 * 86_400 },
+      ...(priority ? { priority } : {}),
+    };
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.queues.values()].map((q) => q.close()));
+    this.redis.disconnect();
+  }
+}
+
+function newBatchId(): string {
+  const day = new Date().toISOString().slice(0, 10).replaceAll('-', '');
+  return `${day}-${randomBytes(5).toString('hex')}`;
+}

@@ -1,0 +1,115 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { CLI, TEST_MODEL } from './paths.js';
+
+/** A `docfleet worker` process of the built CLI, with its JSON log lines collected. */
+export interface WorkerProcess {
+  proc: ChildProcess;
+  logs: Record<string, unknown>[];
+  /** Resolves with the exit code (or signal name). */
+  exited: Promise<number | string>;
+  stop(signal?: NodeJS.Signals): Promise<number | string>;
+}
+
+export interface FleetEnv {
+  url: string;
+  prefix: string;
+}
+
+export async function startWorker(env: FleetEnv, args: string[] = []): Promise<WorkerProcess> {
+  const proc = spawn(process.execPath, [CLI, 'worker', '--model', TEST_MODEL, '--metrics-port', '0', ...args], {
+    env: { ...process.env, REDIS_URL: env.url, DOCFLEET_PREFIX: env.prefix, LOG_FORMAT: 'json', LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs: Record<string, unknown>[] = [];
+  let stderr = '';
+  let buffered = '';
+  proc.stdout!.on('data', (chunk: Buffer) => {
+    buffered += chunk.toString();
+    const lines = buffered.split('\n');
+    buffered = lines.pop()!;
+    for (const line of lines) if (line.trim()) logs.push(JSON.parse(line) as Record<string, unknown>);
+  });
+  proc.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = new Promise<number | string>((resolve) => proc.once('exit', (code, signal) => resolve(code ?? signal ?? -1)));
+  const ready = await Promise.race([
+    waitFor(() => logs.some((l) => l.msg === 'worker ready'), 60_000).then(() => true),
+    exited.then(() => false),
+  ]);
+  if (!ready) throw new Error(`worker did not start:\n${stderr}\n${logs.map((l) => JSON.stringify(l)).join('\n')}`);
+  return {
+    proc,
+    logs,
+    exited,
+    stop: async (signal = 'SIGTERM') => {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+      return exited;
+    },
+  };
+}
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export function runCli(env: FleetEnv, args: string[], extraEnv: Record<string, string> = {}): Promise<CliResult> {
+  return new Promise((resolve) => {
+    const proc = spawn(process.execPath, [CLI, ...args], {
+      env: { ...process.env, REDIS_URL: env.url, DOCFLEET_PREFIX: env.prefix, LOG_FORMAT: 'json', ...extraEnv },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    proc.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    proc.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    proc.once('exit', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+export async function cliJson<T>(env: FleetEnv, args: string[]): Promise<T> {
+  const r = await runCli(env, [...args, '--json']);
+  if (r.code !== 0) throw new Error(`docfleet ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
+  return JSON.parse(r.stdout) as T;
+}
+
+export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs: number, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Polls `docfleet status` until the batch has nothing waiting, active or delayed. */
+export async function waitForBatch(env: FleetEnv, batch: string, timeoutMs: number): Promise<BatchStatusJson> {
+  let last: BatchStatusJson | undefined;
+  await waitFor(
+    async () => {
+      last = await cliJson<BatchStatusJson>(env, ['status', batch]);
+      return last.done;
+    },
+    timeoutMs,
+    `batch ${batch} to finish (last: ${JSON.stringify(last)})`,
+  );
+  return last!;
+}
+
+export interface BatchStatusJson {
+  batch: string;
+  total: number;
+  waiting: number;
+  active: number;
+  delayed: number;
+  completed: number;
+  failed: number;
+  cancelled: number;
+  missing: number;
+  done: boolean;
+}
+
+export async function readResults(env: FleetEnv, batch: string): Promise<Record<string, any>[]> {
+  const r = await runCli(env, ['results', batch]);
+  if (r.code !== 0) throw new Error(`results failed: ${r.stderr}`);
+  return r.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, any>);
+}

@@ -1,0 +1,41 @@
+import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { walkDocuments } from '../../src/producer/document-walker.js';
+
+async function collect(inputs: string[], maxBytes = 1e6) {
+  const out = [];
+  for await (const item of walkDocuments(inputs, maxBytes)) out.push(item);
+  return out;
+}
+
+describe('walkDocuments', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'walk-'));
+  mkdirSync(path.join(dir, 'nested/deeper'), { recursive: true });
+  writeFileSync(path.join(dir, 'a.txt'), 'alpha');
+  writeFileSync(path.join(dir, 'nested/b.md'), '# beta');
+  writeFileSync(path.join(dir, 'nested/deeper/c.PDF'), '%PDF-1.4');
+  writeFileSync(path.join(dir, 'nested/skip.docx'), 'x');
+  writeFileSync(path.join(dir, 'big.txt'), 'x'.repeat(2000));
+
+  it('walks directories recursively, in order, keeping only documents', async () => {
+    const items = await collect([dir], 1000);
+    const names = items.map((i) => ('ref' in i ? path.relative(dir, i.ref.uri) : `refused:${path.basename(i.refused)}`));
+    expect(names).toEqual(['a.txt', 'refused:big.txt', 'nested/b.md', 'nested/deeper/c.PDF']);
+  });
+
+  it('hashes content, so equal bytes give equal hashes', async () => {
+    writeFileSync(path.join(dir, 'copy.txt'), 'alpha');
+    const [a, copy] = await collect([path.join(dir, 'a.txt'), path.join(dir, 'copy.txt')]);
+    expect(a && 'ref' in a && copy && 'ref' in copy && a.ref.sha256 === copy.ref.sha256).toBe(true);
+  });
+
+  it('refuses what it cannot take, with a reason', async () => {
+    const items = await collect([path.join(dir, 'nested/skip.docx'), path.join(dir, 'missing.pdf')]);
+    expect(items).toEqual([
+      { refused: path.join(dir, 'nested/skip.docx'), reason: expect.stringContaining('unsupported type') },
+      { refused: path.join(dir, 'missing.pdf'), reason: 'no such file or directory' },
+    ]);
+  });
+});
