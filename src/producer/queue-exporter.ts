@@ -2,7 +2,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { Gauge, Registry } from 'prom-client';
 import { allQueueNames } from '../shared/queue-layout.js';
-import { serve, text, type HttpEndpoint } from '../worker/health-server.js';
+import { serve, text, type HttpEndpoint } from '../shared/http-endpoint.js';
 
 export const QUEUE_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'failed', 'completed'] as const;
 export type QueueState = (typeof QUEUE_STATES)[number];

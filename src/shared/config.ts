@@ -85,14 +85,18 @@ const producerSettings = {
 type Settings = Record<string, Setting<z.ZodType>>;
 type Values<S extends Settings> = { [K in keyof S]: z.output<S[K]['schema']> };
 
-/** Flags as commander hands them over: camelCase keys, string or number values. */
+/** Flags as commander hands them over: camelCase keys (`--max-pages` → maxPages), string or number values. */
 export type Flags = Record<string, unknown>;
+
+function flagKey(flag: string): string {
+  return flag.replace(/^--/, '').replace(/-(\w)/g, (_m, c: string) => c.toUpperCase());
+}
 
 function load<S extends Settings>(settings: S, flags: Flags, env: NodeJS.ProcessEnv): Values<S> {
   const out: Record<string, unknown> = {};
   const problems: string[] = [];
   for (const [key, s] of Object.entries(settings)) {
-    const fromFlag = flags[key];
+    const fromFlag = flags[flagKey(s.flag)];
     const raw = fromFlag !== undefined ? fromFlag : env[s.env] === '' ? undefined : env[s.env];
     const parsed = s.schema.safeParse(raw);
     if (parsed.success) out[key] = parsed.data;

@@ -3,5 +3,5 @@ import { ROOT } from './paths.js';
 
 /** Integration tests run the built CLI and threads, as users do; build once before the suite. */
 export default function setup(): void {
-  execFileSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: ROOT, stdio: 'inherit' });
+  execFileSync('npm', ['run', '--silent', 'build'], { cwd: ROOT, stdio: 'inherit' });
 }

@@ -4,19 +4,19 @@ import { ConfigError } from '../../src/shared/errors.js';
 
 describe('config', () => {
   it('has defaults a single machine can run with', () => {
-    const c = loadWorkerConfig({ model: undefined }, { MODEL_PATH: '/m.gguf' });
+    const c = loadWorkerConfig({}, { MODEL_PATH: '/m.gguf' });
     expect(c).toMatchObject({ redisUrl: 'redis://127.0.0.1:6379', device: 'cpu', tag: 'cpu', concurrency: 4, threads: 'auto', role: 'auto' });
   });
 
   it('prefers a flag over its environment variable', () => {
-    const c = loadWorkerConfig({ modelPath: '/flag.gguf', concurrency: '8' }, { MODEL_PATH: '/env.gguf', DOCFLEET_CONCURRENCY: '2' });
+    const c = loadWorkerConfig({ model: '/flag.gguf', concurrency: '8' }, { MODEL_PATH: '/env.gguf', DOCFLEET_CONCURRENCY: '2' });
     expect(c.modelPath).toBe('/flag.gguf');
     expect(c.concurrency).toBe(8);
   });
 
   it('tags a worker by its device unless told otherwise', () => {
-    expect(loadWorkerConfig({ modelPath: '/m', device: 'gpu' }, {}).tag).toBe('gpu');
-    expect(loadWorkerConfig({ modelPath: '/m', device: 'gpu', tag: 'cpu' }, {}).tag).toBe('cpu');
+    expect(loadWorkerConfig({ model: '/m', device: 'gpu' }, {}).tag).toBe('gpu');
+    expect(loadWorkerConfig({ model: '/m', device: 'gpu', tag: 'cpu' }, {}).tag).toBe('cpu');
   });
 
   it('rejects bad values with a message naming the flag and the variable', () => {
@@ -33,8 +33,8 @@ describe('config', () => {
   });
 
   it('accepts "auto" or a number for threads', () => {
-    expect(loadWorkerConfig({ modelPath: '/m', threads: '3' }, {}).threads).toBe(3);
-    expect(() => loadWorkerConfig({ modelPath: '/m', threads: 'many' }, {})).toThrow(/--threads/);
+    expect(loadWorkerConfig({ model: '/m', threads: '3' }, {}).threads).toBe(3);
+    expect(() => loadWorkerConfig({ model: '/m', threads: 'many' }, {})).toThrow(/--threads/);
   });
 
   it('reads producer settings from the environment', () => {

@@ -1,0 +1,103 @@
+/**
+ * `npm run demo`: the whole path on one machine — a Redis (the configured one, a local one, or one
+ * started here), one worker holding a model, a batch of the project's sample contracts, results.
+ */
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import cliProgress from 'cli-progress';
+import { resolveModelFile } from 'node-llama-cpp';
+import { loadProducerConfig, loadWorkerConfig } from './shared/config.js';
+import { createLogger } from './shared/logger.js';
+import { redisAnswers, startLocalRedis } from './shared/local-redis.js';
+import type { ExtractOutput, SummarizeOutput } from './shared/job-types.js';
+import { batchResults, batchStatus } from './producer/batch-control.js';
+import { Producer } from './producer/producer.js';
+import { FleetWorker } from './worker/fleet-worker.js';
+
+/** The default model: small enough for a laptop CPU, good enough to read a contract. */
+const DEFAULT_MODEL = 'hf:Qwen/Qwen3-0.6B-GGUF:Q8_0';
+const SAMPLES = fileURLToPath(new URL('../samples', import.meta.url));
+
+async function main(): Promise<void> {
+  const redis = await ensureRedis();
+  const modelPath = await ensureModel();
+  const env = { ...process.env, REDIS_URL: redis.url, MODEL_PATH: modelPath, DOCFLEET_PREFIX: 'docfleet-demo', DOCFLEET_METRICS_PORT: '0' };
+  const log = createLogger(process.env.LOG_LEVEL ?? 'warn', 'docfleet-demo');
+  const worker = await FleetWorker.start(loadWorkerConfig({}, env), log);
+  const producer = new Producer(loadProducerConfig({}, env));
+  try {
+    const submitted = await producer.submit([SAMPLES], { tasks: ['summarize', 'extract'] });
+    console.log(`batch ${submitted.batch}: ${submitted.jobs} jobs created, ${submitted.duplicates} already done earlier`);
+    const bar = new cliProgress.SingleBar({ format: 'processing [{bar}] {value}/{total} jobs' }, cliProgress.Presets.shades_classic);
+    let status = await batchStatus(producer, submitted.batch);
+    bar.start(status.total, 0);
+    while (!status.done) {
+      await new Promise((r) => setTimeout(r, 500));
+      status = await batchStatus(producer, submitted.batch);
+      bar.update(status.completed + status.failed + status.cancelled);
+    }
+    bar.stop();
+    for await (const line of batchResults(producer, submitted.batch)) {
+      const doc = line.job?.doc.name ?? line.jobId;
+      const task = line.job?.task;
+      if (!('result' in line) || !line.result) {
+        console.log(`\n${doc} — ${task}: ${line.status}${'error' in line && line.error ? ` (${line.error.category}: ${line.error.message})` : ''}`);
+        continue;
+      }
+      const out = line.result.output as SummarizeOutput & ExtractOutput;
+      const body = task === 'summarize' ? out.summary : JSON.stringify(out.fields, null, 2);
+      console.log(`\n${doc} — ${task} (${line.result.tokensIn} tokens in, ${line.result.tokensOut} out, ${line.result.timings.totalMs} ms)\n${body}`);
+    }
+  } finally {
+    await producer.close();
+    await worker.close();
+    await redis.stop();
+  }
+}
+
+/** REDIS_URL if set; else a Redis on the default port; else a redis-server started for the demo. */
+async function ensureRedis(): Promise<{ url: string; stop: () => Promise<void> }> {
+  const configured = process.env.REDIS_URL;
+  const url = configured ?? 'redis://127.0.0.1:6379';
+  if (configured || (await redisAnswers(url))) return { url, stop: async () => {} };
+  const local = await startLocalRedis().catch(() => {
+    throw new Error('no Redis at 127.0.0.1:6379 and no redis-server to start one: set REDIS_URL or install redis-server');
+  });
+  console.log(`started a local Redis for the demo on port ${local.port}`);
+  return local;
+}
+
+/** MODEL_PATH if set; else the pinned default model, downloaded once into the cache with a progress bar. */
+async function ensureModel(): Promise<string> {
+  if (process.env.MODEL_PATH) return process.env.MODEL_PATH;
+  const directory = process.env.DOCFLEET_CACHE_DIR ?? path.join(os.homedir(), '.cache', 'docfleet', 'models');
+  const bar = new cliProgress.SingleBar({ format: 'downloading model [{bar}] {percentage}% {value}/{total} MB' }, cliProgress.Presets.shades_classic);
+  let started = false;
+  try {
+    return await resolveModelFile(DEFAULT_MODEL, {
+      directory,
+      cli: false,
+      onProgress: ({ totalSize, downloadedSize }) => {
+        if (!started) bar.start(Math.round(totalSize / 1e6), 0);
+        started = true;
+        bar.update(Math.round(downloadedSize / 1e6));
+      },
+    });
+  } catch (err) {
+    throw new Error(
+      `cannot download the default model ${DEFAULT_MODEL} (${(err as Error).message}).\n` +
+        `Set MODEL_PATH to a local .gguf file, e.g. MODEL_PATH=/models/qwen3-0.6b.gguf npm run demo`,
+    );
+  } finally {
+    if (started) bar.stop();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err: Error) => {
+    console.error(`demo: ${err.message}`);
+    process.exit(1);
+  },
+);

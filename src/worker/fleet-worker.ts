@@ -1,0 +1,161 @@
+import os from 'node:os';
+import type { Redis } from 'ioredis';
+import { MiB, type WorkerConfig } from '../shared/config.js';
+import { detectCpuBudget } from '../shared/cpu-budget.js';
+import type { Logger } from '../shared/logger.js';
+import { queuesServedBy } from '../shared/queue-layout.js';
+import { connectRedis } from '../shared/redis-connection.js';
+import { ResultStore } from '../shared/result-store.js';
+import { loadDocument } from './document-loader.js';
+import { startHealthServer } from './health-server.js';
+import { createProcessor } from './job-processor.js';
+import { ModelHost } from './model-host.js';
+import { PdfTextExtractor } from './pdf-text.js';
+import { QueueConsumer, SlotScheduler } from './slot-scheduler.js';
+import { WorkerMetrics } from './worker-metrics.js';
+
+/**
+ * One worker process: one model, one pool of sequences, the queues that model serves.
+ * Everything it opens it closes in `close()`, in reverse order.
+ */
+export class FleetWorker {
+  private closing?: Promise<void>;
+
+  private constructor(
+    private readonly log: Logger,
+    private readonly config: WorkerConfig,
+    private readonly parts: {
+      metrics: WorkerMetrics;
+      health?: { close(): Promise<void> };
+      host?: ModelHost;
+      redis?: Redis;
+      extractor?: PdfTextExtractor;
+      consumers?: QueueConsumer[];
+      scheduler?: SlotScheduler;
+    },
+  ) {}
+
+  get queues(): string[] {
+    return this.parts.consumers?.map((c) => c.name) ?? [];
+  }
+
+  static async start(config: WorkerConfig, log: Logger): Promise<FleetWorker> {
+    const metrics = new WorkerMetrics();
+    const worker = new FleetWorker(log, config, { metrics });
+    try {
+      await worker.startParts();
+    } catch (err) {
+      await worker.close();
+      throw err;
+    }
+    return worker;
+  }
+
+  private async startParts(): Promise<void> {
+    const { config, log, parts } = this;
+    if (config.metricsPort > 0) {
+      parts.health = await startHealthServer({ port: config.metricsPort, metrics: parts.metrics, ready: () => this.ready() });
+      log.info({ port: config.metricsPort }, 'serving /metrics, /healthz, /readyz');
+    }
+    const budget = detectCpuBudget();
+    log.info({ cpuBudget: budget }, 'CPU budget');
+    const host = await ModelHost.load(
+      {
+        modelPath: config.modelPath,
+        device: config.device,
+        role: config.role,
+        sequences: config.concurrency,
+        threads: config.threads,
+        contextSize: config.contextSize,
+        gpuLayers: config.gpuLayers,
+      },
+      hostLog(log),
+    );
+    parts.host = host;
+    parts.metrics.setModel({
+      model: host.modelName,
+      device: host.device,
+      role: host.role,
+      tag: config.tag,
+      threads: host.threads,
+      sequences: host.sequences,
+      contextSize: host.contextSize,
+      loadSeconds: host.loadMs / 1000,
+      cpuBudget: budget.cpus,
+    });
+
+    const redis = connectRedis(config.redisUrl);
+    parts.redis = redis;
+    const store = new ResultStore(redis, config.prefix, Math.round(config.resultTtlDays * 86_400));
+    const extractor = new PdfTextExtractor();
+    parts.extractor = extractor;
+    const limits = {
+      maxBytes: config.maxDocumentMb * MiB,
+      maxPages: config.maxPages,
+      parseTimeoutMs: config.parseTimeoutMs,
+      parseMemoryMb: config.parseMemoryMb,
+    };
+    const processor = createProcessor({
+      host,
+      store,
+      metrics: parts.metrics,
+      log,
+      load: (job, signal) => loadDocument(job.doc, limits, signal, extractor),
+    });
+    const queues = queuesServedBy(host.role, config.tag);
+    parts.consumers = queues.map(
+      (queue) =>
+        new QueueConsumer(queue, processor, {
+          connection: redis,
+          prefix: config.prefix,
+          name: `${os.hostname()}:${process.pid}`,
+          lockDuration: config.lockMs,
+          stalledInterval: Math.max(1_000, Math.round(config.lockMs / 2)),
+          // A worker killed mid-job stalls it once; only a job that kills workers repeatedly fails.
+          maxStalledCount: 2,
+          // With two queues the scheduler blocks on one at a time; keep each wait short.
+          drainDelay: queues.length > 1 ? 1 : 5,
+        }),
+    );
+    for (const consumer of parts.consumers) {
+      consumer.on('error', (err) => log.error({ err }, 'queue error'));
+      await consumer.waitUntilReady();
+      await consumer.startBackground();
+    }
+    parts.scheduler = new SlotScheduler(parts.consumers, host.sequences, (err) => log.error({ err }, 'scheduler error'));
+    parts.scheduler.start();
+    log.info({ queues, tag: config.tag, slots: host.sequences }, 'worker ready');
+  }
+
+  private async ready(): Promise<boolean> {
+    if (!this.parts.scheduler || !this.parts.redis || this.closing) return false;
+    return (await this.parts.redis.ping().catch(() => '')) === 'PONG';
+  }
+
+  /** Stops taking jobs, lets running ones finish within the grace period, then releases everything. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      const { parts, log } = this;
+      if (parts.scheduler) {
+        const handedBack = await parts.scheduler.stop(this.config.graceMs);
+        if (handedBack > 0) log.warn({ handedBack, graceMs: this.config.graceMs }, 'grace period over: running jobs handed back to the queue');
+      }
+      await Promise.all((parts.consumers ?? []).map((c) => c.close(true)));
+      await parts.extractor?.close();
+      await parts.host?.dispose();
+      parts.redis?.disconnect();
+      await parts.health?.close();
+      log.info('worker stopped');
+    })();
+    return this.closing;
+  }
+}
+
+/** The model host logs plain messages, and llama.cpp's own lines with llama.cpp's level. */
+function hostLog(log: Logger) {
+  const levels = new Set(['fatal', 'error', 'warn', 'info', 'debug']);
+  return (msg: string, { level, ...fields }: Record<string, unknown>) => {
+    const at = typeof level === 'string' && levels.has(level) ? (level as 'info') : level === undefined ? 'info' : 'debug';
+    log[at](fields, msg);
+  };
+}

@@ -1,0 +1,31 @@
+import { serve, text, type HttpEndpoint } from '../shared/http-endpoint.js';
+import type { WorkerMetrics } from './worker-metrics.js';
+
+export interface HealthServerOptions {
+  port: number;
+  host?: string;
+  metrics: WorkerMetrics;
+  /** True once the model is loaded and Redis answers; a throw counts as not ready. */
+  ready: () => Promise<boolean> | boolean;
+}
+
+/**
+ * /metrics for Prometheus, /healthz for the liveness probe (answers while the event loop runs),
+ * /readyz for the readiness probe.
+ */
+export function startHealthServer(opts: HealthServerOptions): Promise<HttpEndpoint> {
+  return serve(
+    {
+      '/metrics': async () => ({ status: 200, contentType: opts.metrics.contentType, body: await opts.metrics.metrics() }),
+      '/healthz': async () => text(200, 'ok'),
+      '/readyz': async () => {
+        const ready = await Promise.resolve()
+          .then(opts.ready)
+          .catch(() => false);
+        return ready ? text(200, 'ready') : text(503, 'not ready');
+      },
+    },
+    opts.port,
+    opts.host,
+  );
+}

@@ -1,0 +1,263 @@
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import {
+  getLlama,
+  GgufInsights,
+  InsufficientMemoryError,
+  LlamaLogLevel,
+  readGgufFileInfo,
+  type Llama,
+  type LlamaContext,
+  type LlamaContextSequence,
+  type LlamaEmbeddingContext,
+  type LlamaModel,
+} from 'node-llama-cpp';
+import { detectCpuBudget } from '../shared/cpu-budget.js';
+import { ConfigError, PermanentError, TransientError } from '../shared/errors.js';
+import type { JobData, TaskOutput } from '../shared/job-types.js';
+import { roleForTask, type ModelRole } from '../shared/queue-layout.js';
+import type { DocumentText } from './document-text.js';
+import { embed } from './tasks/embed.js';
+import { extract } from './tasks/extract.js';
+import { promptStyleOf, type GenerationEnv, type PromptStyle, type TaskResult } from './tasks/generation.js';
+import { summarize } from './tasks/summarize.js';
+import { chooseThreads, type ThreadChoice } from './thread-tuner.js';
+
+export interface ModelHostOptions {
+  modelPath: string;
+  device: 'cpu' | 'gpu';
+  role: 'auto' | ModelRole;
+  /** Jobs at once: context sequences of a generating model, concurrent jobs of an embedding one. */
+  sequences: number;
+  threads: 'auto' | number;
+  /** Tokens per sequence. */
+  contextSize: 'auto' | number;
+  gpuLayers: 'auto' | 'max' | number;
+  /** Where the thread tuner keeps its choices (default ~/.cache/docfleet). */
+  tuneCacheDir?: string;
+}
+
+export type HostLog = (msg: string, fields: Record<string, unknown>) => void;
+
+export interface TaskRun {
+  output: TaskOutput;
+  tokensIn: number;
+  tokensOut: number;
+  inferMs: number;
+}
+
+/** Longest context per sequence chosen automatically: longer rarely helps documents and costs memory. */
+const AUTO_CONTEXT_MAX = 8192;
+/** Embedding inputs are chunks of about a thousand characters; longer chunks are split to fit. */
+const AUTO_EMBED_CONTEXT_MAX = 2048;
+const EMBEDDING_ARCHITECTURES = new Set([
+  'bert', 'modern-bert', 'nomic-bert', 'nomic-bert-moe', 'neo-bert', 'jina-bert-v2', 'jina-bert-v3', 'eurobert',
+  'gemma-embedding', 't5encoder',
+]);
+/** GGUF pooling types mean, cls and last; none (0) is a generator, rank (4) a reranker. */
+const EMBEDDING_POOLING = new Set([1, 2, 3]);
+
+type Engine =
+  | { role: 'generate'; context: LlamaContext; free: LlamaContextSequence[]; style: PromptStyle }
+  | { role: 'embed'; context: LlamaEmbeddingContext; maxInputTokens: number };
+
+/** The one model a worker process holds, and the slots jobs run in. */
+export class ModelHost {
+  readonly role: ModelRole;
+  readonly modelName: string;
+  readonly device: 'cpu' | 'gpu';
+  readonly threads: number;
+  readonly sequences: number;
+  readonly contextSize: number;
+  readonly loadMs: number;
+  readonly tuning: ThreadChoice;
+  private running = 0;
+
+  private constructor(
+    private readonly llama: Llama,
+    private readonly model: LlamaModel,
+    private readonly engine: Engine,
+    info: { device: 'cpu' | 'gpu'; sequences: number; contextSize: number; loadMs: number; tuning: ThreadChoice; modelPath: string },
+  ) {
+    this.role = engine.role;
+    this.modelName = path.basename(info.modelPath).replace(/\.gguf$/i, '');
+    this.device = info.device;
+    this.threads = info.tuning.threads;
+    this.sequences = info.sequences;
+    this.contextSize = info.contextSize;
+    this.loadMs = info.loadMs;
+    this.tuning = info.tuning;
+  }
+
+  static async load(opts: ModelHostOptions, log: HostLog = () => {}): Promise<ModelHost> {
+    const started = performance.now();
+    if (!Number.isInteger(opts.sequences) || opts.sequences < 1) throw new ConfigError(`--concurrency must be a positive integer, got ${opts.sequences}`);
+    await stat(opts.modelPath).catch((err: Error) => {
+      throw new ConfigError(`--model / MODEL_PATH: cannot read ${opts.modelPath}: ${err.message}`);
+    });
+    // llama.cpp repeats some warnings on every evaluation (e.g. per embedding from a causal model).
+    const seen = new Set<string>();
+    const llama = await getLlama({
+      gpu: opts.device === 'gpu' ? 'auto' : false,
+      build: 'never',
+      // No library-wide cap: every context gets exactly the threads it is given.
+      maxThreads: 0,
+      logLevel: LlamaLogLevel.warn,
+      logger: (level, message) => {
+        const text = message.trim();
+        if (seen.has(text)) return;
+        if (seen.size >= 1000) seen.clear();
+        seen.add(text);
+        log('llama.cpp', { level, message: text });
+      },
+    }).catch((err: Error) => {
+      throw new ConfigError(`node-llama-cpp has no usable prebuilt binary for --device ${opts.device}: ${err.message}`);
+    });
+    try {
+      if (opts.device === 'gpu') await checkGpu(llama, opts);
+      const model = await llama.loadModel({ modelPath: opts.modelPath, gpuLayers: opts.device === 'gpu' ? opts.gpuLayers : 0 });
+      if (opts.device === 'gpu' && model.gpuLayers === 0) {
+        throw new ConfigError(`--device gpu: no layer of ${opts.modelPath} fits in free VRAM; free some VRAM or use --device cpu`);
+      }
+      const role = resolveRole(model, opts.role);
+      const tuning = await chooseThreads({
+        model,
+        modelPath: opts.modelPath,
+        role,
+        threads: opts.threads,
+        budget: detectCpuBudget(),
+        cacheDir: opts.tuneCacheDir,
+      });
+      const engine = await createEngine(model, role, opts, tuning);
+      const contextSize = engine.role === 'generate' ? engine.context.contextSize : engine.maxInputTokens;
+      const loadMs = Math.round(performance.now() - started);
+      const host = new ModelHost(llama, model, engine, { ...opts, contextSize, loadMs, tuning });
+      log('model loaded', {
+        model: host.modelName,
+        role,
+        device: opts.device,
+        gpuLayers: model.gpuLayers,
+        sequences: opts.sequences,
+        contextSize,
+        threads: tuning.threads,
+        flashAttention: engine.role === 'generate' ? engine.context.flashAttention : undefined,
+        threadSource: tuning.source,
+        cpuBudget: tuning.budget.cpus,
+        cpuBudgetSource: tuning.budget.source,
+        threadTrials: tuning.trials,
+        flashAttentionTrials: tuning.flashAttentionTrials,
+        tuneMs: tuning.tuneMs,
+        loadMs,
+      });
+      return host;
+    } catch (err) {
+      await llama.dispose();
+      if (err instanceof InsufficientMemoryError) {
+        throw new ConfigError(
+          `not enough memory for ${opts.sequences} sequence(s) with context size ${opts.contextSize} for ${opts.modelPath}; ` +
+            `lower --concurrency or --context-size (${err.message})`,
+        );
+      }
+      throw err;
+    }
+  }
+
+  /** Slots free for another runTask. */
+  get freeSlots(): number {
+    return this.sequences - this.running;
+  }
+
+  /** Run one job. The caller's scheduler never asks for more than `sequences` at once. */
+  async runTask(job: JobData, doc: DocumentText, signal?: AbortSignal): Promise<TaskRun> {
+    const needs = roleForTask(job.task);
+    if (needs !== this.role) {
+      throw new PermanentError('bad-params', `task "${job.task}" needs a ${needs} model; this worker holds ${this.modelName} (${this.role})`);
+    }
+    if (this.running >= this.sequences) throw new Error(`runTask: all ${this.sequences} slots are busy`);
+    this.running++;
+    const started = performance.now();
+    try {
+      const result = await this.dispatch(job, doc, signal);
+      return { ...result, inferMs: Math.round(performance.now() - started) };
+    } catch (err) {
+      if (err instanceof PermanentError || err instanceof TransientError || signal?.aborted) throw err;
+      throw new TransientError('inference-failed', `${job.task} on ${this.modelName} failed: ${(err as Error).message}`, { cause: err });
+    } finally {
+      this.running--;
+    }
+  }
+
+  async dispose(): Promise<void> {
+    await this.llama.dispose();
+  }
+
+  private async dispatch(job: JobData, doc: DocumentText, signal?: AbortSignal): Promise<TaskResult<TaskOutput>> {
+    const engine = this.engine;
+    if (engine.role === 'embed') {
+      const env = { context: engine.context, maxInputTokens: engine.maxInputTokens, dimensions: this.model.embeddingVectorSize, signal };
+      return embed(env, doc, job.params);
+    }
+    const sequence = engine.free.pop()!;
+    try {
+      const env: GenerationEnv = { model: this.model, sequence, style: engine.style, signal };
+      return job.task === 'extract' ? await extract(env, doc, job.params) : await summarize(env, doc, job.params);
+    } finally {
+      // Jobs must not see each other's text; a sequence that cannot be cleared is replaced.
+      try {
+        await sequence.clearHistory();
+        engine.free.push(sequence);
+      } catch {
+        await sequence.dispose();
+        engine.free.push(engine.context.getSequence());
+      }
+    }
+  }
+}
+
+async function createEngine(model: LlamaModel, role: ModelRole, opts: ModelHostOptions, tuning: ThreadChoice): Promise<Engine> {
+  const { threads, flashAttention } = tuning;
+  const train = model.trainContextSize;
+  if (role === 'embed') {
+    const size = opts.contextSize === 'auto' ? Math.min(train, AUTO_EMBED_CONTEXT_MAX) : opts.contextSize;
+    // Encoder models must see a whole input in one batch.
+    const context = await model.createEmbeddingContext({ contextSize: size, batchSize: size, threads });
+    return { role, context, maxInputTokens: size - 1 };
+  }
+  const contextSize =
+    opts.contextSize === 'auto' ? { min: Math.min(train, 512), max: Math.min(train, AUTO_CONTEXT_MAX) } : opts.contextSize;
+  const context = await model.createContext({ sequences: opts.sequences, contextSize, threads, flashAttention });
+  const free = Array.from({ length: opts.sequences }, () => context.getSequence());
+  return { role, context, free, style: promptStyleOf(model) };
+}
+
+/** An embedding model announces itself by a pooling type or an encoder-only architecture. */
+function resolveRole(model: LlamaModel, wanted: ModelHostOptions['role']): ModelRole {
+  if (wanted !== 'auto') return wanted;
+  const arch = model.fileInfo.metadata.general.architecture;
+  const archMeta = (model.fileInfo.metadata as unknown as Record<string, { pooling_type?: number } | undefined>)[arch];
+  const pooling = archMeta?.pooling_type;
+  if (pooling === 4) throw new ConfigError(`${model.filename}: a reranking model; docfleet can only generate or embed`);
+  return EMBEDDING_ARCHITECTURES.has(arch) || (pooling !== undefined && EMBEDDING_POOLING.has(pooling)) ? 'embed' : 'generate';
+}
+
+/** --device gpu means GPU: never fall back to the CPU quietly. */
+async function checkGpu(llama: Llama, opts: ModelHostOptions): Promise<void> {
+  if (llama.gpu === false) {
+    throw new ConfigError(
+      '--device gpu: no usable GPU backend (CUDA/Vulkan/Metal) found — no GPU, no driver, or node-llama-cpp has no ' +
+        'working GPU binary here. Use --device cpu, or install the GPU driver and the CUDA/Vulkan build of node-llama-cpp.',
+    );
+  }
+  if (opts.gpuLayers === 0 || opts.gpuLayers === 'auto') return;
+  const insights = await GgufInsights.from(await readGgufFileInfo(opts.modelPath), llama);
+  const layers = opts.gpuLayers === 'max' ? insights.totalLayers : Math.min(opts.gpuLayers, insights.totalLayers);
+  const need = insights.estimateModelResourceRequirements({ gpuLayers: layers }).gpuVram;
+  const vram = await llama.getVramState();
+  if (need > vram.free) {
+    const gib = (n: number) => `${(n / 2 ** 30).toFixed(1)} GiB`;
+    throw new ConfigError(
+      `--device gpu: ${layers} layers of ${path.basename(opts.modelPath)} need about ${gib(need)} of VRAM but only ` +
+        `${gib(vram.free)} of ${gib(vram.total)} is free on ${llama.gpu}; lower --gpu-layers, use a smaller model or --device cpu`,
+    );
+  }
+}

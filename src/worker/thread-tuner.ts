@@ -1,0 +1,257 @@
+import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { LlamaModel } from 'node-llama-cpp';
+import type { CpuBudget } from '../shared/cpu-budget.js';
+import type { ModelRole } from '../shared/queue-layout.js';
+
+/**
+ * Picks the inference thread count by measuring, because no formula gets it right: on this project's
+ * 2-core CI box the library default (4 threads) makes a tiny model generate ~2 tokens/s, 2 threads
+ * ~125 and 1 thread ~1,000+, while a 4B model on a 16-core server wants many threads. Each candidate
+ * runs the same fixed workload a few times and is scored by its mean time: more threads are fast on a
+ * quiet machine but stall badly whenever a neighbour takes a core, and the mean keeps those stalls
+ * (the median would hide them). More threads must also win clearly, since they risk more.
+ * For generating models flash attention is measured too: on CPU it can cost far more than it saves
+ * (4x slower prompt processing for the tiny test model). Choices are cached so restarts are instant.
+ */
+
+export interface ThreadTrial {
+  threads: number;
+  /** Tokens evaluated per run: prompt plus generated (or embedded). */
+  tokens: number;
+  /** Mean wall time of the runs (a run cut off counts as extrapolated to the whole workload). */
+  ms: number;
+  /** Generated tokens per second in the median run (embedded tokens per second for embedding models). */
+  tokensPerSecond: number;
+  runs: number;
+  /** Some run was stopped early because it could no longer beat the fastest (or took too long at all). */
+  cutOff: boolean;
+}
+
+export interface FlashAttentionTrial {
+  enabled: boolean;
+  /** Mean wall time of a long-prompt workload at the chosen thread count. */
+  ms: number;
+}
+
+export interface ThreadChoice {
+  threads: number;
+  /** Measured choice for generation contexts; undefined leaves the library default. */
+  flashAttention?: boolean;
+  source: 'flag' | 'cache' | 'measured';
+  /** The CPU budget the candidates were drawn from. */
+  budget: CpuBudget;
+  /** What was measured (now, or when the cached choice was made); empty for a --threads flag. */
+  trials: ThreadTrial[];
+  flashAttentionTrials: FlashAttentionTrial[];
+  /** When the measuring was done (ISO 8601); absent for a --threads flag. */
+  measuredAt?: string;
+  /** Time spent deciding, including any measuring. */
+  tuneMs: number;
+}
+
+export interface TuneOptions {
+  model: LlamaModel;
+  modelPath: string;
+  role: ModelRole;
+  threads: 'auto' | number;
+  budget: CpuBudget;
+  /** Directory of threads.json; defaults to $XDG_CACHE_HOME/docfleet or ~/.cache/docfleet. */
+  cacheDir?: string;
+}
+
+interface Workload {
+  promptTokens: number;
+  generate: number;
+  contextSize: number;
+  flashAttention?: boolean;
+}
+
+interface Run {
+  ms: number;
+  tokens: number;
+  tokensPerSecond: number;
+  cutOff: boolean;
+}
+
+const MAX_CANDIDATES = 4;
+const THREAD_WORKLOAD: Workload = { promptTokens: 96, generate: 32, contextSize: 256 };
+/** Attention cost grows with the context, so flash attention is judged on a longer prompt. */
+const FLASH_WORKLOAD: Workload = { promptTokens: 256, generate: 4, contextSize: 512 };
+const EMBED_REPEATS = 3;
+const ROUNDS = 3;
+/** Further rounds only while measuring stays cheap: a big model gets one round. */
+const MORE_ROUNDS_WITHIN_MS = 1_000;
+/** More threads must take at most this fraction of the time of fewer to be chosen. */
+const CLEAR_WIN = 0.8;
+/** No single run may take longer than this; later runs get twice the fastest run so far. */
+const FIRST_RUN_CAP_MS = 5_000;
+/** Part of every cache key, so entries written in an older shape are measured again. */
+const CACHE_FORMAT = 'v1';
+const PROMPT =
+  'Once upon a time, in a small town by the sea, there lived a girl named Lily who loved to read. ' +
+  'Every morning she walked to the old library, where the kind librarian kept a new story for her. ';
+
+export async function chooseThreads(opts: TuneOptions): Promise<ThreadChoice> {
+  const started = performance.now();
+  const done = (source: ThreadChoice['source'], entry: Partial<CacheEntry> & Omit<CacheEntry, 'measuredAt'>): ThreadChoice => ({
+    ...entry,
+    source,
+    budget: opts.budget,
+    tuneMs: Math.round(performance.now() - started),
+  });
+  if (opts.threads !== 'auto') return done('flag', { threads: opts.threads, trials: [], flashAttentionTrials: [] });
+
+  const file = path.join(opts.cacheDir ?? defaultCacheDir(), 'threads.json');
+  const key = await cacheKey(opts);
+  const hit = (await readCache(file))[key];
+  if (hit) return done('cache', hit);
+
+  const trials = await measureThreads(opts.model, opts.role, threadCandidates(opts.budget.cpus));
+  const threads = trials.reduce((best, t) => (t.ms < best.ms * CLEAR_WIN ? t : best)).threads;
+  const flashAttentionTrials =
+    opts.role === 'generate' && opts.model.flashAttentionSupported ? await measureFlashAttention(opts.model, threads) : [];
+  const fastestFlash = flashAttentionTrials.reduce<FlashAttentionTrial | undefined>((a, b) => (!a || b.ms < a.ms ? b : a), undefined);
+  const entry = { threads, flashAttention: fastestFlash?.enabled, trials, flashAttentionTrials, measuredAt: new Date().toISOString() };
+  // A fresh read narrows the window in which two workers starting together overwrite each other.
+  await writeCache(file, { ...(await readCache(file)), [key]: entry });
+  return done('measured', entry);
+}
+
+/** 1, 2, 4, … up to the budget and the budget itself; the largest few, since 1 thread rarely wins on big machines. */
+export function threadCandidates(budgetCpus: number): number[] {
+  const max = Math.max(1, Math.floor(budgetCpus));
+  const out = new Set<number>();
+  for (let n = 1; n < max; n *= 2) out.add(n);
+  out.add(max);
+  return [...out].slice(-MAX_CANDIDATES);
+}
+
+async function measureThreads(model: LlamaModel, role: ModelRole, candidates: number[]): Promise<ThreadTrial[]> {
+  // Fewest threads first: they cannot oversubscribe, so they set a sane cap for the rest.
+  const runs = await compare(candidates, candidates.length > 1 ? ROUNDS : 1, (threads, capMs) =>
+    role === 'embed' ? embedRun(model, threads) : generateRun(model, threads, THREAD_WORKLOAD, capMs),
+  );
+  return candidates.map((threads) => {
+    const all = runs.get(threads)!;
+    const mid = median(all);
+    return { threads, tokens: mid.tokens, ms: mean(all), tokensPerSecond: mid.tokensPerSecond, runs: all.length, cutOff: all.some((r) => r.cutOff) };
+  });
+}
+
+async function measureFlashAttention(model: LlamaModel, threads: number): Promise<FlashAttentionTrial[]> {
+  // The difference at this prompt length is large enough that one round decides.
+  const runs = await compare([false, true], 1, (enabled, capMs) =>
+    generateRun(model, threads, { ...FLASH_WORKLOAD, flashAttention: enabled }, capMs),
+  );
+  return [...runs].map(([enabled, r]) => ({ enabled, ms: mean(r) }));
+}
+
+/** Runs each variant once per round, capping every run at twice the fastest so far. */
+async function compare<V>(variants: V[], rounds: number, run: (variant: V, capMs: number) => Promise<Run>): Promise<Map<V, Run[]>> {
+  const runs = new Map<V, Run[]>(variants.map((v) => [v, []]));
+  const started = performance.now();
+  let fastest = Infinity;
+  for (let round = 0; round < rounds; round++) {
+    if (round > 0 && performance.now() - started > MORE_ROUNDS_WITHIN_MS) break;
+    for (const v of variants) {
+      const r = await run(v, Number.isFinite(fastest) ? 2 * fastest : FIRST_RUN_CAP_MS);
+      fastest = Math.min(fastest, r.ms);
+      runs.get(v)!.push(r);
+    }
+  }
+  return runs;
+}
+
+function mean(runs: Run[]): number {
+  return round(runs.reduce((sum, r) => sum + r.ms, 0) / runs.length);
+}
+
+function median(runs: Run[]): Run {
+  return [...runs].sort((a, b) => a.ms - b.ms)[Math.floor(runs.length / 2)]!;
+}
+
+async function generateRun(model: LlamaModel, threads: number, work: Workload, capMs: number): Promise<Run> {
+  const { contextSize, flashAttention } = work;
+  const context = await model.createContext({ contextSize, sequences: 1, threads, flashAttention });
+  try {
+    const prompt = model.tokenize(PROMPT.repeat(8)).slice(0, work.promptTokens);
+    if (model.tokens.bos !== null && model.tokens.shouldPrependBosToken) prompt.unshift(model.tokens.bos);
+    const t0 = performance.now();
+    let firstAt = t0;
+    let generated = 0;
+    // Raw evaluation ignores end-of-text so every run does exactly the same work.
+    for await (const _token of context.getSequence().evaluate(prompt)) {
+      if (++generated === 1) firstAt = performance.now();
+      if (generated >= work.generate || performance.now() - t0 > capMs) break;
+    }
+    const elapsed = performance.now() - t0;
+    const cutOff = generated < work.generate;
+    return {
+      tokens: prompt.length + generated,
+      // A run cut off is scored by extrapolating it to the whole workload.
+      ms: round(cutOff ? (generated > 0 ? (elapsed * work.generate) / generated : Infinity) : elapsed),
+      tokensPerSecond: round(generated > 1 ? ((generated - 1) * 1000) / (t0 + elapsed - firstAt) : 0),
+      cutOff,
+    };
+  } finally {
+    await context.dispose();
+  }
+}
+
+async function embedRun(model: LlamaModel, threads: number): Promise<Run> {
+  const context = await model.createEmbeddingContext({ contextSize: 256, threads });
+  try {
+    const text = PROMPT.slice(0, 200);
+    const tokens = context.calculateInputLength(text) * EMBED_REPEATS;
+    const t0 = performance.now();
+    for (let i = 0; i < EMBED_REPEATS; i++) await context.getEmbeddingFor(text);
+    const ms = performance.now() - t0;
+    return { tokens, ms: round(ms), tokensPerSecond: round((tokens * 1000) / ms), cutOff: false };
+  } finally {
+    await context.dispose();
+  }
+}
+
+interface CacheEntry {
+  threads: number;
+  flashAttention?: boolean;
+  trials: ThreadTrial[];
+  flashAttentionTrials: FlashAttentionTrial[];
+  measuredAt: string;
+}
+
+function defaultCacheDir(): string {
+  return path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'docfleet');
+}
+
+/** Anything that changes the answer: the model file, the CPU, the budget, the role and the backend. */
+async function cacheKey(opts: TuneOptions): Promise<string> {
+  const file = path.resolve(opts.modelPath);
+  const st = await stat(file);
+  const cpu = os.cpus()[0]?.model.trim() ?? 'unknown-cpu';
+  const backend = opts.model.llama.gpu || 'cpu';
+  return [CACHE_FORMAT, file, st.size, Math.round(st.mtimeMs), cpu, opts.budget.cpus, opts.role, backend].join('|');
+}
+
+async function readCache(file: string): Promise<Record<string, CacheEntry>> {
+  try {
+    const parsed: unknown = JSON.parse(await readFile(file, 'utf8'));
+    return parsed && typeof parsed === 'object' ? (parsed as Record<string, CacheEntry>) : {};
+  } catch {
+    // Missing or corrupt: measuring again is the cure.
+    return {};
+  }
+}
+
+async function writeCache(file: string, data: Record<string, CacheEntry>): Promise<void> {
+  await mkdir(path.dirname(file), { recursive: true });
+  const tmp = `${file}.${process.pid}.tmp`;
+  await writeFile(tmp, JSON.stringify(data, null, 2) + '\n');
+  await rename(tmp, file);
+}
+
+function round(n: number): number {
+  return Math.round(n * 10) / 10;
+}

@@ -1,0 +1,183 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { FailureCategory } from '../shared/errors.js';
+import { TASKS, type TaskName } from '../shared/job-types.js';
+import { queuesServedBy, roleForTask, type ModelRole, type WorkerTag } from '../shared/queue-layout.js';
+
+export interface ModelInfo {
+  model: string;
+  device: 'cpu' | 'gpu';
+  role: ModelRole;
+  tag: WorkerTag;
+  threads: number;
+  sequences: number;
+  /** Tokens per sequence. */
+  contextSize: number;
+  loadSeconds: number;
+  cpuBudget: number;
+}
+
+export interface JobStart {
+  queue: string;
+  task: TaskName;
+  /** From the job's creation to a worker taking it. */
+  waitSeconds: number;
+}
+
+/** `retried`: this attempt failed and BullMQ will try again; `failed`: the job's final failure. */
+export type JobOutcome = 'completed' | 'failed' | 'retried';
+
+export interface JobEnd {
+  queue: string;
+  task: TaskName;
+  outcome: JobOutcome;
+  /** Why the attempt failed; `internal` when a failed attempt gives none. */
+  reason?: FailureCategory;
+  durationSeconds: number;
+  tokensIn: number;
+  tokensOut: number;
+  pages: number;
+}
+
+/** Long enough to smooth over a few jobs, short enough to show a model slowing down. */
+const TOKENS_WINDOW_SECONDS = 30;
+
+// Queue waits range from an idle fleet (ms) to a batch backlog (hours).
+const WAIT_BUCKETS = [0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600];
+// One job runs from a cache-hit embed (~0.1 s) to a long summary on a CPU (~30 min).
+const DURATION_BUCKETS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600, 900, 1800];
+
+interface FinishedJob {
+  start: number;
+  end: number;
+  tokensIn: number;
+  tokensOut: number;
+}
+
+/**
+ * The metrics one worker process exposes. Labels are bounded sets (queues, tasks, the worker's own
+ * tag and model, failure categories), never job or batch ids, so series count stays flat however
+ * many documents go through.
+ */
+export class WorkerMetrics {
+  readonly registry = new Registry();
+  readonly contentType = this.registry.contentType;
+  private labels = { tag: 'unknown', model: 'unknown' };
+  private recent: FinishedJob[] = [];
+
+  private readonly modelInfo = this.gauge('docfleet_model_info', 'The model this worker holds (always 1).', ['model', 'device', 'role', 'tag']);
+  private readonly loadSeconds = this.gauge('docfleet_model_load_seconds', 'Time taken to load the model and create its context.', ['model']);
+  private readonly contextTokens = this.gauge('docfleet_context_size_tokens', 'Context size of each sequence, in tokens.');
+  private readonly sequences = this.gauge('docfleet_sequences', 'Context sequences, the most jobs this worker runs at once.');
+  private readonly busy = this.gauge('docfleet_sequences_busy', 'Context sequences running a job now.');
+  private readonly threads = this.gauge('docfleet_cpu_threads', 'CPU threads used for inference.');
+  private readonly cpuBudget = this.gauge('docfleet_cpu_budget_cores', 'CPU cores this worker may use (cgroup quota or host cores).');
+
+  private readonly wait = new Histogram({
+    name: 'docfleet_job_wait_seconds',
+    help: 'Time from a job being added to a worker starting it.',
+    labelNames: ['queue', 'task'] as const,
+    buckets: WAIT_BUCKETS,
+    registers: [this.registry],
+  });
+  private readonly jobs = new Counter({
+    name: 'docfleet_jobs_total',
+    help: 'Job attempts finished by this worker, by outcome.',
+    labelNames: ['queue', 'task', 'tag', 'model', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  private readonly failures = new Counter({
+    name: 'docfleet_job_failures_total',
+    help: 'Failed job attempts (final or retried), by failure category.',
+    labelNames: ['queue', 'task', 'reason'] as const,
+    registers: [this.registry],
+  });
+  private readonly duration = new Histogram({
+    name: 'docfleet_job_duration_seconds',
+    help: 'Time a job attempt held a sequence, fetch to result.',
+    labelNames: ['queue', 'task', 'tag', 'model', 'outcome'] as const,
+    buckets: DURATION_BUCKETS,
+    registers: [this.registry],
+  });
+  private readonly tokens = new Counter({
+    name: 'docfleet_tokens_total',
+    help: 'Tokens read (in) and generated (out) by finished job attempts.',
+    labelNames: ['tag', 'model', 'direction'] as const,
+    registers: [this.registry],
+  });
+  private readonly pages = new Counter({
+    name: 'docfleet_pages_parsed_total',
+    help: 'Document pages whose text was extracted.',
+    registers: [this.registry],
+  });
+
+  private readonly tokensPerSecond: Gauge<'direction'> = new Gauge({
+    name: 'docfleet_tokens_per_second',
+    help: `Tokens per second over the last ${TOKENS_WINDOW_SECONDS} s of finished jobs.`,
+    labelNames: ['direction'] as const,
+    registers: [this.registry],
+    collect: () => this.updateTokenRate(),
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry });
+  }
+
+  setModel(info: ModelInfo): void {
+    this.labels = { tag: info.tag, model: info.model };
+    this.modelInfo.reset();
+    this.modelInfo.set({ model: info.model, device: info.device, role: info.role, tag: info.tag }, 1);
+    this.loadSeconds.reset();
+    this.loadSeconds.set({ model: info.model }, info.loadSeconds);
+    this.contextTokens.set(info.contextSize);
+    this.sequences.set(info.sequences);
+    this.threads.set(info.threads);
+    this.cpuBudget.set(info.cpuBudget);
+    // rate() misses a counter's first increment unless the series already exists at 0.
+    const tasks = TASKS.filter((task) => roleForTask(task) === info.role);
+    for (const queue of queuesServedBy(info.role, info.tag))
+      for (const task of tasks)
+        for (const outcome of ['completed', 'failed', 'retried'] as const) this.jobs.inc({ queue, task, ...this.labels, outcome }, 0);
+    for (const direction of ['in', 'out']) this.tokens.inc({ ...this.labels, direction }, 0);
+  }
+
+  jobStarted(l: JobStart): void {
+    this.wait.observe({ queue: l.queue, task: l.task }, Math.max(0, l.waitSeconds));
+    this.busy.inc();
+  }
+
+  jobFinished(l: JobEnd): void {
+    this.busy.dec();
+    const labels = { queue: l.queue, task: l.task, ...this.labels, outcome: l.outcome };
+    this.jobs.inc(labels);
+    this.duration.observe(labels, l.durationSeconds);
+    if (l.outcome !== 'completed') this.failures.inc({ queue: l.queue, task: l.task, reason: l.reason ?? 'internal' });
+    this.tokens.inc({ ...this.labels, direction: 'in' }, l.tokensIn);
+    this.tokens.inc({ ...this.labels, direction: 'out' }, l.tokensOut);
+    this.pages.inc(l.pages);
+    const end = performance.now() / 1000;
+    this.recent.push({ start: end - l.durationSeconds, end, tokensIn: l.tokensIn, tokensOut: l.tokensOut });
+  }
+
+  metrics(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  /** A job's tokens are spread over its run, so one long job does not show as a spike when it ends. */
+  private updateTokenRate(): void {
+    const from = performance.now() / 1000 - TOKENS_WINDOW_SECONDS;
+    this.recent = this.recent.filter((j) => j.end > from);
+    let tokensIn = 0;
+    let tokensOut = 0;
+    for (const j of this.recent) {
+      const share = j.end > j.start ? (j.end - Math.max(j.start, from)) / (j.end - j.start) : 1;
+      tokensIn += j.tokensIn * share;
+      tokensOut += j.tokensOut * share;
+    }
+    this.tokensPerSecond.set({ direction: 'in' }, tokensIn / TOKENS_WINDOW_SECONDS);
+    this.tokensPerSecond.set({ direction: 'out' }, tokensOut / TOKENS_WINDOW_SECONDS);
+  }
+
+  private gauge<L extends string>(name: string, help: string, labelNames: readonly L[] = []): Gauge<L> {
+    return new Gauge({ name, help, labelNames, registers: [this.registry] });
+  }
+}

@@ -1,0 +1,77 @@
+import { readdirSync } from 'node:fs';
+import { Ajv } from 'ajv';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CONTRACT_SCHEMA } from '../../src/worker/tasks/contract-schema.js';
+import { cliJson, readResults, startWorker, waitForBatch, type FleetEnv, type WorkerProcess } from '../helpers/fleet.js';
+import { CONTRACTS } from '../helpers/paths.js';
+import { freshPrefix, startRedis, type TestRedis } from '../helpers/redis.js';
+
+const PDFS = readdirSync(CONTRACTS).filter((f) => f.endsWith('.pdf'));
+
+describe('the fleet on the 21 real contracts', () => {
+  let redis: TestRedis;
+  let env: FleetEnv;
+  const workers: WorkerProcess[] = [];
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    env = { url: redis.url, prefix: freshPrefix('contracts') };
+    // Two generative workers share summarize/extract; an embedding worker takes embed.
+    workers.push(
+      ...(await Promise.all([
+        startWorker(env, ['--role', 'generate', '--concurrency', '2']),
+        startWorker(env, ['--role', 'generate', '--concurrency', '2']),
+        startWorker(env, ['--role', 'embed', '--concurrency', '2']),
+      ])),
+    );
+  });
+
+  afterAll(async () => {
+    await Promise.all(workers.map((w) => w.stop()));
+    await redis?.stop();
+  });
+
+  it('gives every document a result for all three tasks, and a resubmission creates no job', async () => {
+    const submitted = await cliJson<{ batch: string; jobs: number; duplicates: number }>(env, [
+      'submit', CONTRACTS, '--task', 'summarize', 'extract', 'embed',
+    ]);
+    expect(PDFS.length).toBe(21);
+    expect(submitted).toMatchObject({ jobs: 63, duplicates: 0 });
+
+    const status = await waitForBatch(env, submitted.batch, 8 * 60_000);
+    expect(status).toMatchObject({ total: 63, completed: 63, failed: 0 });
+
+    const lines = await readResults(env, submitted.batch);
+    expect(lines).toHaveLength(63);
+    const validate = new Ajv({ strict: false }).compile(CONTRACT_SCHEMA);
+    for (const line of lines) {
+      expect(line.status).toBe('completed');
+      const { result } = line;
+      expect(result.model).toBe('stories260K');
+      expect(result.pages).toBeGreaterThan(0);
+      expect(result.tokensIn).toBeGreaterThan(0);
+      expect(result.timings.totalMs).toBeGreaterThan(0);
+      if (result.task === 'extract') expect(validate(result.output.fields), JSON.stringify(validate.errors)).toBe(true);
+      if (result.task === 'summarize') expect(typeof result.output.summary).toBe('string');
+      if (result.task === 'embed') {
+        expect(result.output.chunks.length).toBeGreaterThan(0);
+        expect(result.output.chunks[0].vector).toHaveLength(result.output.dimensions);
+      }
+    }
+    const documents = new Set(lines.map((l) => l.job.doc.name));
+    expect(documents.size).toBe(21);
+
+    // Both generative workers took part: the load is spread, not serialised on one.
+    const [a, b] = workers;
+    const completedBy = (w: WorkerProcess) => w.logs.filter((l) => l.msg === 'job completed').length;
+    expect(completedBy(a!)).toBeGreaterThan(0);
+    expect(completedBy(b!)).toBeGreaterThan(0);
+
+    const again = await cliJson<{ batch: string; jobs: number; duplicates: number }>(env, [
+      'submit', CONTRACTS, '--task', 'summarize', 'extract', 'embed',
+    ]);
+    expect(again).toMatchObject({ jobs: 0, duplicates: 63 });
+    // The resubmitted batch reuses the stored results.
+    expect(await cliJson(env, ['status', again.batch])).toMatchObject({ total: 63, completed: 63, done: true });
+  });
+});

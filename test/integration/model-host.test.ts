@@ -1,0 +1,212 @@
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { detectCpuBudget } from '../../src/shared/cpu-budget.js';
+import { ConfigError, PermanentError } from '../../src/shared/errors.js';
+import type { EmbedOutput, ExtractOutput, JobData, SummarizeOutput, TaskName, TaskParams } from '../../src/shared/job-types.js';
+import type { DocumentText } from '../../src/worker/document-text.js';
+import { ModelHost, type ModelHostOptions } from '../../src/worker/model-host.js';
+import { CONTRACT_SCHEMA } from '../../src/worker/tasks/contract-schema.js';
+import { threadCandidates } from '../../src/worker/thread-tuner.js';
+import { TEST_MODEL } from '../helpers/paths.js';
+
+const job = (task: TaskName, params: TaskParams = {}): JobData => ({
+  batchId: 'b1',
+  doc: { uri: '/docs/x.pdf', name: 'x.pdf', sha256: '0'.repeat(64), bytes: 1 },
+  task,
+  params,
+});
+const onePage = (text: string): DocumentText => ({ text, pageStarts: [0] });
+
+const SHORT = 'Lily and her friend Tom found a big red ball in the park. They played with it all day and were very happy.';
+const LONG = Array.from(
+  { length: 150 },
+  (_, i) =>
+    `Section ${i + 1}. The supplier shall deliver ${i + 3} boxes of apples to the buyer every week. ` +
+    `If a box is late, the buyer may ask for a refund! Both parties agree to meet on day ${i + 2} to talk about the garden.`,
+).join('\n\n');
+
+const cacheDir = mkdtempSync(path.join(os.tmpdir(), 'docfleet-tune-'));
+const options: ModelHostOptions = {
+  modelPath: TEST_MODEL,
+  device: 'cpu',
+  role: 'auto',
+  sequences: 4,
+  threads: 'auto',
+  contextSize: 'auto',
+  gpuLayers: 'auto',
+  tuneCacheDir: cacheDir,
+};
+const logs: Array<{ msg: string } & Record<string, unknown>> = [];
+let host: ModelHost;
+
+beforeAll(async () => {
+  host = await ModelHost.load(options, (msg, fields) => logs.push({ msg, ...fields }));
+});
+
+afterAll(async () => {
+  await host?.dispose();
+  rmSync(cacheDir, { recursive: true, force: true });
+});
+
+describe('ModelHost with the tiny generative model on CPU', () => {
+  it('loads with threads measured by the tuner, logs the figures and caches them', async () => {
+    const budget = detectCpuBudget();
+    expect(host).toMatchObject({ role: 'generate', modelName: 'stories260K', device: 'cpu', sequences: 4, contextSize: 2048 });
+    expect(host.tuning.source).toBe('measured');
+    expect(host.tuning.trials.map((t) => t.threads)).toEqual(threadCandidates(budget.cpus));
+    for (const t of host.tuning.trials) expect(t.ms).toBeGreaterThan(0);
+    // Never the library default (4 on a 2-core machine): always within the CPU budget.
+    expect(host.threads).toBeLessThanOrEqual(Math.max(1, Math.floor(budget.cpus)));
+    expect(host.tuning.tuneMs).toBeLessThan(10_000);
+    const loaded = logs.find((l) => l.msg === 'model loaded');
+    expect(loaded).toMatchObject({ threads: host.threads, threadSource: 'measured', threadTrials: host.tuning.trials });
+    expect(existsSync(path.join(cacheDir, 'threads.json'))).toBe(true);
+
+    const again = await ModelHost.load(options);
+    try {
+      expect(again.tuning).toMatchObject({ source: 'cache', threads: host.threads, trials: host.tuning.trials });
+      expect(again.tuning.tuneMs).toBeLessThan(200);
+    } finally {
+      await again.dispose();
+    }
+  });
+
+  it('summarizes what fits of a long document and says so', async () => {
+    const run = await host.runTask(job('summarize', { maxTokens: 48 }), onePage(LONG));
+    const out = run.output as SummarizeOutput;
+    expect(out.truncated).toBe(true);
+    expect(out.coveredChars).toBeGreaterThan(1000);
+    expect(out.coveredChars).toBeLessThan(LONG.length);
+    // Cut where a paragraph ends, not mid-word.
+    expect(LONG.slice(out.coveredChars - 2, out.coveredChars)).toBe('\n\n');
+    expect(out.summary.length).toBeGreaterThan(0);
+    expect(run.tokensIn).toBeGreaterThan(500);
+    expect(run.tokensIn + run.tokensOut).toBeLessThanOrEqual(host.contextSize);
+    expect(run.tokensOut).toBeGreaterThan(0);
+    expect(run.tokensOut).toBeLessThanOrEqual(48);
+    expect(run.inferMs).toBeGreaterThan(0);
+  });
+
+  it('summarizes a short document whole, the same way every time', async () => {
+    const a = await host.runTask(job('summarize', { maxTokens: 32 }), onePage(SHORT));
+    const b = await host.runTask(job('summarize', { maxTokens: 32 }), onePage(SHORT));
+    expect(a.output).toMatchObject({ truncated: false, coveredChars: SHORT.length });
+    // Greedy decoding on a cleared sequence: the earlier job leaves no trace.
+    expect(b.output).toEqual(a.output);
+    expect(b.tokensIn).toBe(a.tokensIn);
+  });
+
+  it('extracts contract fields that validate against the contract schema', async () => {
+    const run = await host.runTask(job('extract'), onePage(LONG));
+    const out = run.output as ExtractOutput;
+    const validate = new Ajv2020({ strict: false }).compile(CONTRACT_SCHEMA);
+    expect(validate(out.fields), JSON.stringify(validate.errors)).toBe(true);
+    expect(Object.keys(out.fields).sort()).toEqual(Object.keys(CONTRACT_SCHEMA.properties).sort());
+    expect(out.truncated).toBe(true);
+    expect(run.tokensOut).toBeGreaterThan(10);
+  });
+
+  it('extracts with a custom schema, and refuses one the grammar cannot enforce', async () => {
+    const schema = {
+      type: 'object',
+      properties: {
+        title: { type: 'string', maxLength: 30 },
+        boxes: { type: 'integer' },
+        late: { type: 'boolean' },
+        names: { type: ['array', 'null'], items: { type: 'string', maxLength: 12 }, maxItems: 2 },
+      },
+      required: ['title', 'boxes', 'late', 'names'],
+    };
+    const run = await host.runTask(job('extract', { schema, maxTokens: 128 }), onePage(SHORT));
+    const out = run.output as ExtractOutput;
+    expect(new Ajv2020({ strict: false }).validate(schema, out.fields)).toBe(true);
+    expect(out).toMatchObject({ truncated: false, coveredChars: SHORT.length });
+
+    const bad = { type: 'object', properties: { id: { type: 'string', pattern: '^[A-Z]+$' } } };
+    const err = await host.runTask(job('extract', { schema: bad }), onePage(SHORT)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PermanentError);
+    expect(err).toMatchObject({ category: 'bad-params', message: expect.stringMatching(/properties\/id: "pattern" cannot be enforced/) });
+  });
+
+  it('runs 4 tasks at once on 4 sequences, and refuses a 5th', async () => {
+    const tasks = [
+      host.runTask(job('summarize', { maxTokens: 24 }), onePage(SHORT)),
+      host.runTask(job('extract'), onePage(SHORT)),
+      host.runTask(job('summarize', { maxTokens: 24 }), onePage(LONG.slice(0, 3000))),
+      host.runTask(job('summarize', { maxTokens: 24 }), onePage(SHORT)),
+    ];
+    expect(host.freeSlots).toBe(0);
+    await expect(host.runTask(job('summarize'), onePage(SHORT))).rejects.toThrow(/slots are busy/);
+    const runs = await Promise.all(tasks);
+    for (const r of runs) expect(r.tokensOut).toBeGreaterThan(0);
+    expect(runs[0]!.output).toEqual(runs[3]!.output);
+    expect(host.freeSlots).toBe(4);
+  });
+
+  it('refuses tasks for the other role and bad parameters as permanent', async () => {
+    await expect(host.runTask(job('embed'), onePage(SHORT))).rejects.toMatchObject({ category: 'bad-params' });
+    await expect(host.runTask(job('summarize', { maxTokens: 5000 }), onePage(SHORT))).rejects.toMatchObject({
+      category: 'bad-params',
+      message: expect.stringMatching(/maxTokens must be an integer from 1 to 1024/),
+    });
+    // No JSON of the contract schema fits 20 tokens, so no attempt is made.
+    await expect(host.runTask(job('extract', { maxTokens: 20 }), onePage(SHORT))).rejects.toMatchObject({
+      category: 'bad-params',
+      message: expect.stringMatching(/maxTokens 20 is too small for the schema/),
+    });
+  });
+});
+
+describe('ModelHost as an embedder', () => {
+  it('embeds paragraph-aware chunks with exact ranges, pages and unit vectors', async () => {
+    const embedder = await ModelHost.load({ ...options, role: 'embed', sequences: 2 });
+    try {
+      expect(embedder).toMatchObject({ role: 'embed', sequences: 2 });
+      const pages = ['First page. ' + SHORT, SHORT + '\n\n' + LONG.slice(0, 1500), 'Last page: ' + SHORT];
+      const text = pages.join('\n\n');
+      const pageStarts = pages.map((_, i) => pages.slice(0, i).join('\n\n').length + (i ? 2 : 0));
+      const doc = { text, pageStarts };
+      const [run, other] = await Promise.all([
+        embedder.runTask(job('embed', { chunkChars: 300 }), doc),
+        embedder.runTask(job('embed'), onePage(SHORT)),
+      ]);
+      const out = run.output as EmbedOutput;
+      expect(out.dimensions).toBe(64);
+      expect(out.chunks.length).toBeGreaterThan(5);
+      let prevEnd = 0;
+      for (const c of out.chunks) {
+        const piece = text.slice(c.start, c.end);
+        expect(piece.length).toBeLessThanOrEqual(300);
+        expect(piece).toBe(piece.trim());
+        expect(c.start).toBeGreaterThanOrEqual(prevEnd);
+        expect(text.slice(prevEnd, c.start).trim()).toBe('');
+        prevEnd = c.end;
+        // A chunk never spans a page start, so its page holds all of it.
+        const pageOf = (offset: number) => pageStarts.filter((s) => s <= offset).length;
+        expect(c.page).toBe(pageOf(c.start));
+        expect(pageOf(c.end - 1)).toBe(c.page);
+        expect(c.vector).toBeInstanceOf(Float32Array);
+        expect(c.vector.length).toBe(64);
+        expect(Math.hypot(...c.vector)).toBeCloseTo(1, 4);
+      }
+      expect(text.slice(prevEnd).trim()).toBe('');
+      expect(new Set(out.chunks.map((c) => c.page))).toEqual(new Set([1, 2, 3]));
+      expect(run.tokensIn).toBeGreaterThan(0);
+      expect((other.output as EmbedOutput).chunks).toHaveLength(1);
+      await expect(embedder.runTask(job('summarize'), onePage(SHORT))).rejects.toMatchObject({ category: 'bad-params' });
+    } finally {
+      await embedder.dispose();
+    }
+  });
+});
+
+describe('ModelHost on a machine without a GPU', () => {
+  it('refuses --device gpu clearly instead of falling back to the CPU', async () => {
+    const err = await ModelHost.load({ ...options, device: 'gpu' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as Error).message).toMatch(/--device gpu: no usable GPU backend \(CUDA\/Vulkan\/Metal\).*--device cpu/s);
+  });
+});

@@ -1,0 +1,66 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { batchResults, batchStatus, BatchNotFoundError, cancelBatch } from '../../src/producer/batch-control.js';
+import { Producer } from '../../src/producer/producer.js';
+import { loadProducerConfig } from '../../src/shared/config.js';
+import { freshPrefix, startRedis, type TestRedis } from '../helpers/redis.js';
+
+describe('producer against a real Redis', () => {
+  let redis: TestRedis;
+  let producer: Producer;
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'producer-'));
+  for (let i = 0; i < 30; i++) writeFileSync(path.join(dir, `doc-${String(i).padStart(2, '0')}.txt`), `contract number ${i}`);
+  writeFileSync(path.join(dir, 'same-as-0.txt'), 'contract number 0');
+
+  beforeAll(async () => {
+    redis = await startRedis();
+  });
+  beforeEach(async () => {
+    await producer?.close();
+    producer = new Producer(loadProducerConfig({}, { REDIS_URL: redis.url, DOCFLEET_PREFIX: freshPrefix('producer') }));
+  });
+  afterAll(async () => {
+    await producer?.close();
+    await redis?.stop();
+  });
+
+  it('creates one job per document and task, counting identical content once', async () => {
+    const r = await producer.submit([dir], { tasks: ['summarize', 'embed'] });
+    expect(r).toMatchObject({ jobs: 60, duplicates: 2, refused: 0 });
+    const waiting = await producer.queue('docfleet-generate-any').getJobCounts('waiting');
+    expect(waiting.waiting).toBe(30);
+    expect(await producer.queue('docfleet-embed-any').count()).toBe(30);
+    expect(await batchStatus(producer, r.batch)).toMatchObject({ total: 60, waiting: 60, done: false });
+  });
+
+  it('is idempotent: a second submission creates no job and still covers every document', async () => {
+    const first = await producer.submit([dir], { tasks: ['extract'], tag: 'cpu' });
+    const second = await producer.submit([dir], { tasks: ['extract'], tag: 'gpu' });
+    expect(first.jobs).toBe(30);
+    expect(second).toMatchObject({ jobs: 0, duplicates: 31 });
+    expect((await batchStatus(producer, second.batch)).total).toBe(30);
+    expect(await producer.queue('docfleet-generate-gpu').count()).toBe(0);
+  });
+
+  it('carries a reference to the document, never its bytes, with priority and attempts', async () => {
+    const r = await producer.submit([path.join(dir, 'doc-01.txt')], { tasks: ['summarize'], tag: 'gpu', priority: 3 });
+    const [job] = await producer.queue('docfleet-generate-gpu').getJobs(['prioritized']);
+    expect(job!.data).toMatchObject({ batchId: r.batch, task: 'summarize', doc: { uri: path.join(dir, 'doc-01.txt'), bytes: 17 } });
+    expect(job!.opts).toMatchObject({ priority: 3, attempts: 3 });
+  });
+
+  it('cancels the queued jobs of a batch', async () => {
+    const r = await producer.submit([dir], { tasks: ['summarize'] });
+    expect(await cancelBatch(producer, r.batch)).toEqual({ cancelled: 30, running: 0 });
+    expect(await batchStatus(producer, r.batch)).toMatchObject({ total: 30, cancelled: 30, waiting: 0, done: true });
+    const lines = [];
+    for await (const line of batchResults(producer, r.batch)) lines.push(line);
+    expect(lines.every((l) => l.status === 'cancelled')).toBe(true);
+  });
+
+  it('names an unknown batch', async () => {
+    await expect(batchStatus(producer, 'nope')).rejects.toThrow(BatchNotFoundError);
+  });
+});
