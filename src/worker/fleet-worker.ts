@@ -2,6 +2,7 @@ import os from 'node:os';
 import type { Redis } from 'ioredis';
 import { MiB, type WorkerConfig } from '../shared/config.js';
 import { detectCpuBudget } from '../shared/cpu-budget.js';
+import type { HttpEndpoint } from '../shared/http-endpoint.js';
 import type { Logger } from '../shared/logger.js';
 import { queuesServedBy } from '../shared/queue-layout.js';
 import { connectRedis } from '../shared/redis-connection.js';
@@ -26,7 +27,7 @@ export class FleetWorker {
     private readonly config: WorkerConfig,
     private readonly parts: {
       metrics: WorkerMetrics;
-      health?: { close(): Promise<void> };
+      health?: HttpEndpoint;
       host?: ModelHost;
       redis?: Redis;
       extractor?: PdfTextExtractor;
@@ -55,7 +56,7 @@ export class FleetWorker {
     const { config, log, parts } = this;
     if (config.metricsPort > 0) {
       parts.health = await startHealthServer({ port: config.metricsPort, metrics: parts.metrics, ready: () => this.ready() });
-      log.info({ port: config.metricsPort }, 'serving /metrics, /healthz, /readyz');
+      log.info({ port: parts.health.port }, 'serving /metrics, /healthz, /readyz');
     }
     const budget = detectCpuBudget();
     log.info({ cpuBudget: budget }, 'CPU budget');

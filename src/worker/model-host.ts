@@ -59,7 +59,7 @@ const EMBEDDING_POOLING = new Set([1, 2, 3]);
 
 type Engine =
   | { role: 'generate'; context: LlamaContext; free: LlamaContextSequence[]; style: PromptStyle }
-  | { role: 'embed'; context: LlamaEmbeddingContext; maxInputTokens: number };
+  | { role: 'embed'; context: LlamaEmbeddingContext; contextSize: number };
 
 /** The one model a worker process holds, and the slots jobs run in. */
 export class ModelHost {
@@ -129,7 +129,7 @@ export class ModelHost {
         cacheDir: opts.tuneCacheDir,
       });
       const engine = await createEngine(model, role, opts, tuning);
-      const contextSize = engine.role === 'generate' ? engine.context.contextSize : engine.maxInputTokens;
+      const contextSize = engine.role === 'embed' ? engine.contextSize : engine.context.contextSize;
       const loadMs = Math.round(performance.now() - started);
       const host = new ModelHost(llama, model, engine, { ...opts, contextSize, loadMs, tuning });
       log('model loaded', {
@@ -146,19 +146,21 @@ export class ModelHost {
         cpuBudgetSource: tuning.budget.source,
         threadTrials: tuning.trials,
         flashAttentionTrials: tuning.flashAttentionTrials,
+        threadCacheError: tuning.cacheError,
         tuneMs: tuning.tuneMs,
         loadMs,
       });
       return host;
     } catch (err) {
       await llama.dispose();
+      if (err instanceof ConfigError) throw err;
       if (err instanceof InsufficientMemoryError) {
         throw new ConfigError(
           `not enough memory for ${opts.sequences} sequence(s) with context size ${opts.contextSize} for ${opts.modelPath}; ` +
             `lower --concurrency or --context-size (${err.message})`,
         );
       }
-      throw err;
+      throw new ConfigError(`cannot load ${opts.modelPath}: ${(err as Error).message}`, { cause: err });
     }
   }
 
@@ -194,7 +196,8 @@ export class ModelHost {
   private async dispatch(job: JobData, doc: DocumentText, signal?: AbortSignal): Promise<TaskResult<TaskOutput>> {
     const engine = this.engine;
     if (engine.role === 'embed') {
-      const env = { context: engine.context, maxInputTokens: engine.maxInputTokens, dimensions: this.model.embeddingVectorSize, signal };
+      // The library refuses an input as long as the context.
+      const env = { context: engine.context, maxInputTokens: engine.contextSize - 1, dimensions: this.model.embeddingVectorSize, signal };
       return embed(env, doc, job.params);
     }
     const sequence = engine.free.pop()!;
@@ -221,7 +224,7 @@ async function createEngine(model: LlamaModel, role: ModelRole, opts: ModelHostO
     const size = opts.contextSize === 'auto' ? Math.min(train, AUTO_EMBED_CONTEXT_MAX) : opts.contextSize;
     // Encoder models must see a whole input in one batch.
     const context = await model.createEmbeddingContext({ contextSize: size, batchSize: size, threads });
-    return { role, context, maxInputTokens: size - 1 };
+    return { role, context, contextSize: size };
   }
   const contextSize =
     opts.contextSize === 'auto' ? { min: Math.min(train, 512), max: Math.min(train, AUTO_CONTEXT_MAX) } : opts.contextSize;
@@ -236,7 +239,7 @@ function resolveRole(model: LlamaModel, wanted: ModelHostOptions['role']): Model
   const arch = model.fileInfo.metadata.general.architecture;
   const archMeta = (model.fileInfo.metadata as unknown as Record<string, { pooling_type?: number } | undefined>)[arch];
   const pooling = archMeta?.pooling_type;
-  if (pooling === 4) throw new ConfigError(`${model.filename}: a reranking model; docfleet can only generate or embed`);
+  if (pooling === 4) throw new ConfigError(`${model.filename ?? 'the model'} is a reranking model; docfleet can only generate or embed`);
   return EMBEDDING_ARCHITECTURES.has(arch) || (pooling !== undefined && EMBEDDING_POOLING.has(pooling)) ? 'embed' : 'generate';
 }
 

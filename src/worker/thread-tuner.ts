@@ -35,20 +35,26 @@ export interface FlashAttentionTrial {
   ms: number;
 }
 
-export interface ThreadChoice {
+/** What was decided and on what evidence; this is what the cache keeps. */
+export interface ThreadDecision {
   threads: number;
   /** Measured choice for generation contexts; undefined leaves the library default. */
   flashAttention?: boolean;
-  source: 'flag' | 'cache' | 'measured';
-  /** The CPU budget the candidates were drawn from. */
-  budget: CpuBudget;
   /** What was measured (now, or when the cached choice was made); empty for a --threads flag. */
   trials: ThreadTrial[];
   flashAttentionTrials: FlashAttentionTrial[];
   /** When the measuring was done (ISO 8601); absent for a --threads flag. */
   measuredAt?: string;
+}
+
+export interface ThreadChoice extends ThreadDecision {
+  source: 'flag' | 'cache' | 'measured';
+  /** The CPU budget the candidates were drawn from. */
+  budget: CpuBudget;
   /** Time spent deciding, including any measuring. */
   tuneMs: number;
+  /** Why a fresh measurement could not be saved (the next start measures again). */
+  cacheError?: string;
 }
 
 export interface TuneOptions {
@@ -83,8 +89,12 @@ const EMBED_REPEATS = 3;
 const ROUNDS = 3;
 /** Further rounds only while measuring stays cheap: a big model gets one round. */
 const MORE_ROUNDS_WITHIN_MS = 1_000;
-/** More threads must take at most this fraction of the time of fewer to be chosen. */
-const CLEAR_WIN = 0.8;
+/**
+ * More threads must cut the time by a third to be chosen: a short trial on a quiet moment flatters
+ * them, while long documents under contention punish them hardest (2 threads on this 2-core box
+ * have been measured 40x slower than 1 once the context is 2,000 tokens deep).
+ */
+const CLEAR_WIN = 2 / 3;
 /** No single run may take longer than this; later runs get twice the fastest run so far. */
 const FIRST_RUN_CAP_MS = 5_000;
 /** Part of every cache key, so entries written in an older shape are measured again. */
@@ -95,11 +105,12 @@ const PROMPT =
 
 export async function chooseThreads(opts: TuneOptions): Promise<ThreadChoice> {
   const started = performance.now();
-  const done = (source: ThreadChoice['source'], entry: Partial<CacheEntry> & Omit<CacheEntry, 'measuredAt'>): ThreadChoice => ({
-    ...entry,
+  const done = (source: ThreadChoice['source'], decision: ThreadDecision, cacheError?: string): ThreadChoice => ({
+    ...decision,
     source,
     budget: opts.budget,
     tuneMs: Math.round(performance.now() - started),
+    ...(cacheError ? { cacheError } : {}),
   });
   if (opts.threads !== 'auto') return done('flag', { threads: opts.threads, trials: [], flashAttentionTrials: [] });
 
@@ -113,10 +124,15 @@ export async function chooseThreads(opts: TuneOptions): Promise<ThreadChoice> {
   const flashAttentionTrials =
     opts.role === 'generate' && opts.model.flashAttentionSupported ? await measureFlashAttention(opts.model, threads) : [];
   const fastestFlash = flashAttentionTrials.reduce<FlashAttentionTrial | undefined>((a, b) => (!a || b.ms < a.ms ? b : a), undefined);
-  const entry = { threads, flashAttention: fastestFlash?.enabled, trials, flashAttentionTrials, measuredAt: new Date().toISOString() };
-  // A fresh read narrows the window in which two workers starting together overwrite each other.
-  await writeCache(file, { ...(await readCache(file)), [key]: entry });
-  return done('measured', entry);
+  const decision = { threads, flashAttention: fastestFlash?.enabled, trials, flashAttentionTrials, measuredAt: new Date().toISOString() };
+  try {
+    // A fresh read narrows the window in which two workers starting together overwrite each other.
+    await writeCache(file, { ...(await readCache(file)), [key]: decision });
+    return done('measured', decision);
+  } catch (err) {
+    // A read-only home must not stop the worker; it only costs the measuring on every start.
+    return done('measured', decision, `${file}: ${(err as Error).message}`);
+  }
 }
 
 /** 1, 2, 4, … up to the budget and the budget itself; the largest few, since 1 thread rarely wins on big machines. */
@@ -214,14 +230,6 @@ async function embedRun(model: LlamaModel, threads: number): Promise<Run> {
   }
 }
 
-interface CacheEntry {
-  threads: number;
-  flashAttention?: boolean;
-  trials: ThreadTrial[];
-  flashAttentionTrials: FlashAttentionTrial[];
-  measuredAt: string;
-}
-
 function defaultCacheDir(): string {
   return path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'docfleet');
 }
@@ -235,17 +243,17 @@ async function cacheKey(opts: TuneOptions): Promise<string> {
   return [CACHE_FORMAT, file, st.size, Math.round(st.mtimeMs), cpu, opts.budget.cpus, opts.role, backend].join('|');
 }
 
-async function readCache(file: string): Promise<Record<string, CacheEntry>> {
+async function readCache(file: string): Promise<Record<string, ThreadDecision>> {
   try {
     const parsed: unknown = JSON.parse(await readFile(file, 'utf8'));
-    return parsed && typeof parsed === 'object' ? (parsed as Record<string, CacheEntry>) : {};
+    return parsed && typeof parsed === 'object' ? (parsed as Record<string, ThreadDecision>) : {};
   } catch {
     // Missing or corrupt: measuring again is the cure.
     return {};
   }
 }
 
-async function writeCache(file: string, data: Record<string, CacheEntry>): Promise<void> {
+async function writeCache(file: string, data: Record<string, ThreadDecision>): Promise<void> {
   await mkdir(path.dirname(file), { recursive: true });
   const tmp = `${file}.${process.pid}.tmp`;
   await writeFile(tmp, JSON.stringify(data, null, 2) + '\n');

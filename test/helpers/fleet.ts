@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { freePort } from '../../src/shared/local-redis.js';
 import { CLI, TEST_MODEL } from './paths.js';
 
 /** A `docfleet worker` process of the built CLI, with its JSON log lines collected. */
@@ -7,6 +8,8 @@ export interface WorkerProcess {
   logs: Record<string, unknown>[];
   /** Resolves with the exit code (or signal name). */
   exited: Promise<number | string>;
+  /** Port of its /metrics, /healthz and /readyz. */
+  metricsPort: number;
   stop(signal?: NodeJS.Signals): Promise<number | string>;
 }
 
@@ -16,7 +19,8 @@ export interface FleetEnv {
 }
 
 export async function startWorker(env: FleetEnv, args: string[] = []): Promise<WorkerProcess> {
-  const proc = spawn(process.execPath, [CLI, 'worker', '--model', TEST_MODEL, '--metrics-port', '0', ...args], {
+  const metricsPort = await freePort();
+  const proc = spawn(process.execPath, [CLI, 'worker', '--model', TEST_MODEL, '--metrics-port', String(metricsPort), ...args], {
     env: { ...process.env, REDIS_URL: env.url, DOCFLEET_PREFIX: env.prefix, LOG_FORMAT: 'json', LOG_LEVEL: 'info' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -40,6 +44,7 @@ export async function startWorker(env: FleetEnv, args: string[] = []): Promise<W
     proc,
     logs,
     exited,
+    metricsPort,
     stop: async (signal = 'SIGTERM') => {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
       return exited;

@@ -146,6 +146,16 @@ describe('ModelHost with the tiny generative model on CPU', () => {
     expect(host.freeSlots).toBe(4);
   });
 
+  it('stops a job when its signal aborts, and the sequence serves the next job', async () => {
+    const abort = new AbortController();
+    const reason = new Error('cancelled by test');
+    setTimeout(() => abort.abort(reason), 100);
+    await expect(host.runTask(job('summarize', { maxTokens: 1000 }), onePage(LONG), abort.signal)).rejects.toBe(reason);
+    expect(host.freeSlots).toBe(4);
+    const after = await host.runTask(job('summarize', { maxTokens: 32 }), onePage(SHORT));
+    expect(after.output).toMatchObject({ truncated: false });
+  });
+
   it('refuses tasks for the other role and bad parameters as permanent', async () => {
     await expect(host.runTask(job('embed'), onePage(SHORT))).rejects.toMatchObject({ category: 'bad-params' });
     await expect(host.runTask(job('summarize', { maxTokens: 5000 }), onePage(SHORT))).rejects.toMatchObject({

@@ -1,16 +1,16 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { Queue, Worker, type Job } from 'bullmq';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parse } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
 import { startQueueExporter } from '../../src/producer/queue-exporter.js';
-import { PermanentError, categoryOf } from '../../src/shared/errors.js';
-import type { TaskName } from '../../src/shared/job-types.js';
+import { Producer } from '../../src/producer/producer.js';
+import { batchStatus } from '../../src/producer/batch-control.js';
+import { loadProducerConfig } from '../../src/shared/config.js';
 import { queueName } from '../../src/shared/queue-layout.js';
 import type { HttpEndpoint } from '../../src/shared/http-endpoint.js';
 import { startHealthServer } from '../../src/worker/health-server.js';
 import { WorkerMetrics } from '../../src/worker/worker-metrics.js';
+import { startWorker, waitFor, type WorkerProcess } from '../helpers/fleet.js';
 import { ROOT } from '../helpers/paths.js';
 import { startPrometheus, type PromSeries, type TestPrometheus } from '../helpers/prometheus.js';
 import { freshPrefix, startRedis, type TestRedis } from '../helpers/redis.js';
@@ -34,9 +34,10 @@ const dashboard = JSON.parse(readFileSync(path.join(DEPLOY, 'grafana/docfleet.js
 const alertRules = (parse(readFileSync(ALERTS, 'utf8')) as { groups: { rules: { alert: string; expr: string }[] }[] }).groups.flatMap(
   (g) => g.rules,
 );
-const kedaQuery = (parse(readFileSync(path.join(DEPLOY, 'keda/scaledobject.yaml'), 'utf8')) as {
-  spec: { triggers: { metadata: { query: string } }[] };
-}).spec.triggers[0]!.metadata.query;
+const kedaQueries = parseAllDocuments(readFileSync(path.join(ROOT, 'k8s/keda.yaml'), 'utf8'))
+  .map((d) => d.toJS() as { kind?: string; spec: { triggers: { metadata: { query?: string } }[] } })
+  .filter((o) => o?.kind === 'ScaledObject')
+  .flatMap((o) => o.spec.triggers.map((t) => t.metadata.query ?? ''));
 
 /** What Grafana would put in place of its variables, with every template variable on "All". */
 function substitute(expr: string): string {
@@ -51,81 +52,66 @@ const finite = (series: PromSeries[]) =>
   series.flatMap((s) => (s.values ?? (s.value ? [s.value] : [])).map(([, v]) => Number(v))).filter((v) => Number.isFinite(v));
 
 const MODEL = 'stories260K';
-const QUEUE = queueName('generate', 'cpu');
+const QUEUE = queueName('generate', 'any');
 /** A queue nobody serves, so that "no workers for a queue with waiting jobs" has something to show. */
 const ORPHAN = queueName('embed', 'gpu');
-const JOBS = 24;
+const SAMPLES = path.join(ROOT, 'samples');
+const BROKEN = path.join(ROOT, 'test/fixtures/not-a-pdf.pdf');
+/** Five sample contracts and one broken document, summarised by a real worker. */
+const JOBS = 6;
 
 describe('observability stack', () => {
   let redis: TestRedis;
-  let connection: Redis;
   let prometheus: TestPrometheus;
   let exporter: HttpEndpoint;
-  let health: HttpEndpoint;
-  let queue: Queue;
-  let orphan: Queue;
-  let worker: Worker;
-  let ready = false;
-  const metrics = new WorkerMetrics();
+  let producer: Producer;
+  let worker: WorkerProcess;
   const prefix = freshPrefix('obs');
 
   beforeAll(async () => {
     redis = await startRedis();
-    connection = new Redis(redis.url, { maxRetriesPerRequest: null });
+    producer = new Producer(loadProducerConfig({}, { REDIS_URL: redis.url, DOCFLEET_PREFIX: prefix }));
     exporter = await startQueueExporter({ redisUrl: redis.url, prefix, port: 0, host: '127.0.0.1', intervalMs: 500 });
-    health = await startHealthServer({ port: 0, host: '127.0.0.1', metrics, ready: () => ready });
+    worker = await startWorker({ url: redis.url, prefix }, ['--concurrency', '2', '--role', 'generate', '--tag', 'cpu']);
     prometheus = await startPrometheus({
-      jobs: { 'docfleet-worker': [`127.0.0.1:${health.port}`], 'docfleet-exporter': [`127.0.0.1:${exporter.port}`] },
+      jobs: { 'docfleet-worker': [`127.0.0.1:${worker.metricsPort}`], 'docfleet-exporter': [`127.0.0.1:${exporter.port}`] },
       ruleFiles: [ALERTS],
     });
-    queue = new Queue(QUEUE, { connection, prefix });
-    orphan = new Queue(ORPHAN, { connection, prefix });
   });
 
   afterAll(async () => {
-    await worker?.close();
-    await queue?.close();
-    await orphan?.close();
+    await worker?.stop();
+    await producer?.close();
     await prometheus?.stop();
     await exporter?.close();
-    await health?.close();
-    connection?.disconnect();
     await redis?.stop();
   });
 
   it('answers probes: alive at once, ready only once the model is loaded', async () => {
-    const get = (p: string) => fetch(`http://127.0.0.1:${health.port}${p}`).then((r) => r.status);
-    expect(await get('/healthz')).toBe(200);
-    expect(await get('/readyz')).toBe(503);
-    metrics.setModel({ model: MODEL, device: 'cpu', role: 'generate', tag: 'cpu', threads: 2, sequences: 2, contextSize: 512, loadSeconds: 0.4, cpuBudget: 2 });
-    ready = true;
-    expect(await get('/readyz')).toBe(200);
+    let ready = false;
+    const metrics = new WorkerMetrics();
+    const health = await startHealthServer({ port: 0, host: '127.0.0.1', metrics, ready: () => ready });
+    try {
+      const get = (p: string) => fetch(`http://127.0.0.1:${health.port}${p}`).then((r) => r.status);
+      expect(await get('/healthz')).toBe(200);
+      expect(await get('/readyz')).toBe(503);
+      ready = true;
+      expect(await get('/readyz')).toBe(200);
+    } finally {
+      await health.close();
+    }
+    const real = (p: string) => fetch(`http://127.0.0.1:${worker.metricsPort}${p}`).then((r) => r.status);
+    expect(await real('/readyz')).toBe(200);
+    expect(await real('/healthz')).toBe(200);
   });
 
-  it('runs jobs through BullMQ while Prometheus scrapes both targets', async () => {
+  it('runs a batch through a real worker while Prometheus scrapes it and the exporter', async () => {
     await until(async () => (await prometheus.query('up == 1')).length === 2, 'both targets up');
-    worker = new Worker(
-      QUEUE,
-      async (job: Job<{ task: TaskName; fail: boolean }>) => {
-        const started = Date.now();
-        metrics.jobStarted({ queue: job.queueName, task: job.data.task, waitSeconds: (started - job.timestamp) / 1000 });
-        await new Promise((r) => setTimeout(r, 150 + (Number(job.id) % 5) * 50));
-        const base = { queue: job.queueName, task: job.data.task, durationSeconds: (Date.now() - started) / 1000, pages: 2 };
-        if (job.data.fail) {
-          const err = new PermanentError('malformed', 'broken document');
-          metrics.jobFinished({ ...base, outcome: 'failed', reason: categoryOf(err), tokensIn: 0, tokensOut: 0 });
-          throw err;
-        }
-        metrics.jobFinished({ ...base, outcome: 'completed', tokensIn: 400, tokensOut: 60 });
-      },
-      { connection, prefix, concurrency: 2 },
-    );
-    await orphan.addBulk([1, 2, 3].map((i) => ({ name: 'embed', data: { task: 'embed', i } })));
-    await queue.addBulk(Array.from({ length: JOBS }, (_, i) => ({ name: 'doc', data: { task: 'summarize', fail: i % 8 === 7 }, opts: { attempts: 1 } })));
-    await until(async () => {
-      const counts = await queue.getJobCounts('completed', 'failed');
-      return counts.completed! + counts.failed! === JOBS;
-    }, 'all jobs finished');
+    // Work for a pool that has no worker, so that the "no workers" alert has something to find.
+    await producer.submit([path.join(SAMPLES, 'mutual-nda.txt')], { tasks: ['embed'], tag: 'gpu' });
+    const { batch } = await producer.submit([SAMPLES, BROKEN], { tasks: ['summarize'], tag: 'any' });
+    await waitFor(async () => (await batchStatus(producer, batch)).done, 120_000, 'the batch to finish');
+    expect(await batchStatus(producer, batch)).toMatchObject({ total: JOBS, completed: JOBS - 1, failed: 1 });
     // Let Prometheus scrape the final counts.
     await until(
       async () => finite(await prometheus.query(`sum(docfleet_jobs_total{queue="${QUEUE}"})`)).includes(JOBS),
@@ -159,7 +145,7 @@ describe('observability stack', () => {
   it('accepts every alert and KEDA query, and flags the queue without workers', async () => {
     const errors: string[] = [];
     const answers = new Map<string, PromSeries[]>();
-    for (const { alert, expr } of [...alertRules.map((r) => ({ alert: r.alert, expr: r.expr })), { alert: 'KEDA', expr: kedaQuery }]) {
+    for (const { alert, expr } of [...alertRules.map((r) => ({ alert: r.alert, expr: r.expr })), ...kedaQueries.map((expr) => ({ alert: 'KEDA', expr }))]) {
       try {
         answers.set(alert, await prometheus.query(expr));
       } catch (err) {
@@ -178,8 +164,8 @@ describe('observability stack', () => {
 
   it('exports depth, oldest waiting age and workers per queue', async () => {
     const body = await fetch(`http://127.0.0.1:${exporter.port}/metrics`).then((r) => r.text());
-    expect(body).toContain(`docfleet_queue_jobs{queue="${ORPHAN}",state="waiting"} 3`);
-    expect(body).toContain(`docfleet_queue_jobs{queue="${QUEUE}",state="failed"} ${JOBS / 8}`);
+    expect(body).toContain(`docfleet_queue_jobs{queue="${ORPHAN}",state="waiting"} 1`);
+    expect(body).toContain(`docfleet_queue_jobs{queue="${QUEUE}",state="failed"} 1`);
     expect(body).toContain(`docfleet_workers{queue="${QUEUE}"} 1`);
     expect(body).toContain(`docfleet_workers{queue="${ORPHAN}"} 0`);
     expect(Number(new RegExp(`docfleet_queue_oldest_waiting_age_seconds\\{queue="${ORPHAN}"\\} (\\S+)`).exec(body)?.[1])).toBeGreaterThan(0);

