@@ -37,6 +37,8 @@ export function registerProducerCommands(program: Command): void {
     .option('--priority <n>', 'BullMQ priority, 1 = most urgent (default: none, before prioritised jobs)', parsePositive)
     .option('--schema <file.json>', 'extract: JSON Schema of the fields (default: the built-in contract schema)')
     .option('--max-tokens <n>', 'summarize/extract: most tokens to generate', parsePositive)
+    .option('--chunk-chars <n>', 'embed: target chunk size in characters (default 1000)', parsePositive)
+    .option('--model <name>', 'the model (file name without .gguf) the results must come from; part of the job id')
     .option('--max-document-mb <n>', 'refuse documents larger than this (env DOCFLEET_MAX_DOCUMENT_MB, default 50)')
     .option('--attempts <n>', 'attempts per job for transient failures (env DOCFLEET_ATTEMPTS, default 3)')
     .option('--json', 'print {"batch","jobs","duplicates","refused"} as JSON')
@@ -44,6 +46,8 @@ export function registerProducerCommands(program: Command): void {
       const params: TaskParams = {};
       if (flags.schema) params.schema = JSON.parse(await readFile(String(flags.schema), 'utf8')) as Record<string, unknown>;
       if (flags.maxTokens) params.maxTokens = flags.maxTokens as number;
+      if (flags.chunkChars) params.chunkChars = flags.chunkChars as number;
+      if (flags.model) params.model = String(flags.model);
       const bar = process.stderr.isTTY && !flags.json ? new cliProgress.SingleBar({ format: 'submitting {value} documents {name}', clearOnComplete: true }) : undefined;
       bar?.start(0, 0, { name: '' });
       const result = await withProducer(flags, (p) =>

@@ -25,7 +25,10 @@ export interface TaskParams {
   maxTokens?: number;
   /** embed: target chunk size in characters. */
   chunkChars?: number;
-  /** Name of the model the producer expects; empty means "whatever the fleet holds". */
+  /**
+   * The model (GGUF file name without .gguf) the results must come from; unset means whatever the fleet
+   * holds. Part of the job id, so switching models and resubmitting creates new jobs.
+   */
   model?: string;
 }
 

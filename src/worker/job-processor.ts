@@ -1,5 +1,5 @@
 import type { Job } from 'bullmq';
-import { categoryOf, isPermanent } from '../shared/errors.js';
+import { categoryOf, isPermanent, PermanentError } from '../shared/errors.js';
 import type { JobData, JobResult } from '../shared/job-types.js';
 import type { Logger } from '../shared/logger.js';
 import type { ResultStore } from '../shared/result-store.js';
@@ -35,6 +35,10 @@ export function createProcessor(deps: ProcessorDeps) {
     metrics.jobStarted({ queue: job.queueName, task: data.task, waitSeconds: (started - job.timestamp) / 1000 });
     log.info({ ...fields, attempt: job.attemptsMade + 1 }, 'job started');
     try {
+      if (data.params.model && data.params.model !== host.modelName) {
+        // Queues are per role and tag, not per model: a fleet runs one model per role.
+        throw new PermanentError('bad-params', `job expects model "${data.params.model}" but this worker holds "${host.modelName}"`);
+      }
       const abort = signal ?? new AbortController().signal;
       const loaded = await deps.load(data, abort);
       const run = await host.runTask(data, loaded.doc, abort);

@@ -1,4 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { batchStatus, type BatchStatus } from '../../src/producer/batch-control.js';
+import { Producer } from '../../src/producer/producer.js';
+import { loadProducerConfig } from '../../src/shared/config.js';
 import { freePort } from '../../src/shared/local-redis.js';
 import { CLI, TEST_MODEL } from './paths.js';
 
@@ -20,7 +23,10 @@ export interface FleetEnv {
 
 export async function startWorker(env: FleetEnv, args: string[] = []): Promise<WorkerProcess> {
   const metricsPort = await freePort();
-  const proc = spawn(process.execPath, [CLI, 'worker', '--model', TEST_MODEL, '--metrics-port', String(metricsPort), ...args], {
+  // A short context keeps the test model quick (its attention cost grows with the square of the prompt);
+  // what these tests check is the fleet, not the summaries. Later flags in `args` win.
+  const defaults = ['--model', TEST_MODEL, '--metrics-port', String(metricsPort), '--context-size', '512'];
+  const proc = spawn(process.execPath, [CLI, 'worker', ...defaults, ...args], {
     env: { ...process.env, REDIS_URL: env.url, DOCFLEET_PREFIX: env.prefix, LOG_FORMAT: 'json', LOG_LEVEL: 'info' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -78,26 +84,35 @@ export async function cliJson<T>(env: FleetEnv, args: string[]): Promise<T> {
   return JSON.parse(r.stdout) as T;
 }
 
-export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs: number, what = 'condition'): Promise<void> {
+export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs: number, what = 'condition', everyMs = 100): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, everyMs));
   }
 }
 
-/** Polls `docfleet status` until the batch has nothing waiting, active or delayed. */
+/**
+ * Waits until the batch has nothing waiting, active or delayed, then returns `docfleet status --json`.
+ * Polls through the library: a CLI process per poll would take CPU from the workers under test.
+ */
 export async function waitForBatch(env: FleetEnv, batch: string, timeoutMs: number): Promise<BatchStatusJson> {
-  let last: BatchStatusJson | undefined;
-  await waitFor(
-    async () => {
-      last = await cliJson<BatchStatusJson>(env, ['status', batch]);
-      return last.done;
-    },
-    timeoutMs,
-    `batch ${batch} to finish (last: ${JSON.stringify(last)})`,
-  );
-  return last!;
+  const producer = new Producer(loadProducerConfig({}, { REDIS_URL: env.url, DOCFLEET_PREFIX: env.prefix }));
+  try {
+    let last: BatchStatus | undefined;
+    await waitFor(
+      async () => {
+        last = await batchStatus(producer, batch);
+        return last.done;
+      },
+      timeoutMs,
+      `batch ${batch} to finish (last: ${JSON.stringify(last)})`,
+      500,
+    );
+  } finally {
+    await producer.close();
+  }
+  return cliJson<BatchStatusJson>(env, ['status', batch]);
 }
 
 export interface BatchStatusJson {

@@ -1,5 +1,7 @@
 import { readdirSync } from 'node:fs';
 import { Ajv } from 'ajv';
+import { Redis } from 'ioredis';
+import { ResultStore } from '../../src/shared/result-store.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONTRACT_SCHEMA } from '../../src/worker/tasks/contract-schema.js';
 import { cliJson, readResults, startWorker, waitForBatch, type FleetEnv, type WorkerProcess } from '../helpers/fleet.js';
@@ -60,6 +62,7 @@ describe('the fleet on the 21 real contracts', () => {
     }
     const documents = new Set(lines.map((l) => l.job.doc.name));
     expect(documents.size).toBe(21);
+    await reportResultSizes(env, lines);
 
     // Both generative workers took part: the load is spread, not serialised on one.
     const [a, b] = workers;
@@ -75,3 +78,24 @@ describe('the fleet on the 21 real contracts', () => {
     expect(await cliJson(env, ['status', again.batch])).toMatchObject({ total: 63, completed: 63, done: true });
   });
 });
+
+/** Prints what a stored result costs in Redis per task (the README's sizing figures come from here). */
+async function reportResultSizes(env: FleetEnv, lines: Record<string, any>[]): Promise<void> {
+  const redis = new Redis(env.url);
+  try {
+    const store = new ResultStore(redis, env.prefix, 60);
+    const rows: Record<string, { results: number; avgBytes: number; avgChunks?: number; dims?: number }> = {};
+    for (const task of ['summarize', 'extract', 'embed']) {
+      const mine = lines.filter((l) => l.result.task === task);
+      const bytes = await Promise.all(mine.map((l) => store.memoryUsage(l.jobId)));
+      rows[task] = { results: mine.length, avgBytes: Math.round(bytes.reduce((a, b) => a + b, 0) / mine.length) };
+      if (task === 'embed') {
+        rows[task]!.avgChunks = Math.round(mine.reduce((a, l) => a + l.result.output.chunks.length, 0) / mine.length);
+        rows[task]!.dims = mine[0]?.result.output.dimensions;
+      }
+    }
+    console.table(rows);
+  } finally {
+    redis.disconnect();
+  }
+}

@@ -94,7 +94,7 @@ describe('a fleet that loses workers, documents that fail', () => {
 
       const retried = await runCli(env, ['retry', b.batch]);
       expect(retried.stdout).toContain('retried 1');
-      await waitFor(async () => (await cliJson<{ failed: number; total: number; waiting: number; active: number; delayed: number }>(env, ['status', b.batch])).failed === 0, 10_000, 'the retried job to leave failed');
+      await waitFor(async () => (await cliJson<{ failed: number; total: number; waiting: number; active: number; delayed: number }>(env, ['status', b.batch])).failed === 0, 10_000, 'the retried job to leave failed', 500);
     } finally {
       server.close();
     }
