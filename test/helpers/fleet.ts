@@ -84,10 +84,15 @@ export async function cliJson<T>(env: FleetEnv, args: string[]): Promise<T> {
   return JSON.parse(r.stdout) as T;
 }
 
-export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs: number, what = 'condition', everyMs = 100): Promise<void> {
+export async function waitFor(
+  check: () => boolean | Promise<boolean>,
+  timeoutMs: number,
+  what: string | (() => string) = 'condition',
+  everyMs = 100,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${typeof what === 'string' ? what : what()}`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }
@@ -106,7 +111,7 @@ export async function waitForBatch(env: FleetEnv, batch: string, timeoutMs: numb
         return last.done;
       },
       timeoutMs,
-      `batch ${batch} to finish (last: ${JSON.stringify(last)})`,
+      () => `batch ${batch} to finish (last: ${JSON.stringify(last)})`,
       500,
     );
   } finally {
