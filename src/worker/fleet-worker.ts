@@ -152,11 +152,14 @@ export class FleetWorker {
   }
 }
 
-/** The model host logs plain messages, and llama.cpp's own lines with llama.cpp's level. */
+/**
+ * The model host logs plain messages, and llama.cpp's own lines with llama.cpp's level. llama.cpp warns
+ * about harmless things (e.g. unset special tokens) on every load, so only its errors rise above debug.
+ */
 function hostLog(log: Logger) {
-  const levels = new Set(['fatal', 'error', 'warn', 'info', 'debug']);
   return (msg: string, { level, ...fields }: Record<string, unknown>) => {
-    const at = typeof level === 'string' && levels.has(level) ? (level as 'info') : level === undefined ? 'info' : 'debug';
-    log[at](fields, msg);
+    if (level === undefined) log.info(fields, msg);
+    else if (level === 'error' || level === 'fatal') log.warn(fields, msg);
+    else log.debug(fields, msg);
   };
 }
