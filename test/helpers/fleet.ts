@@ -120,18 +120,8 @@ export async function waitForBatch(env: FleetEnv, batch: string, timeoutMs: numb
   return cliJson<BatchStatusJson>(env, ['status', batch]);
 }
 
-export interface BatchStatusJson {
-  batch: string;
-  total: number;
-  waiting: number;
-  active: number;
-  delayed: number;
-  completed: number;
-  failed: number;
-  cancelled: number;
-  missing: number;
-  done: boolean;
-}
+/** `docfleet status --json` prints the library's BatchStatus. */
+export type BatchStatusJson = BatchStatus;
 
 export async function readResults(env: FleetEnv, batch: string): Promise<Record<string, any>[]> {
   const r = await runCli(env, ['results', batch]);

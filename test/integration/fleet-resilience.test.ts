@@ -42,7 +42,7 @@ describe('a fleet that loses workers, documents that fail', () => {
     expect(lines).toHaveLength(21);
     expect(new Set(lines.map((l) => l.jobId)).size).toBe(21);
     expect(lines.every((l) => l.status === 'completed')).toBe(true);
-  });
+  }, 6 * 60_000);
 
   it('on SIGTERM stops taking jobs, finishes running ones and exits 0; nothing is lost', async () => {
     const first = await startWorker(env, ['--concurrency', '2', '--role', 'generate', '--grace-ms', '20000']);
@@ -57,7 +57,7 @@ describe('a fleet that loses workers, documents that fail', () => {
     const second = await startWorker(env, ['--concurrency', '2', '--role', 'generate']);
     workers.push(second);
     expect(await waitForBatch(env, batch, 5 * 60_000)).toMatchObject({ total: 21, completed: 21 });
-  });
+  }, 6 * 60_000);
 
   it('fails permanent errors at once with a category, retries transient ones, and retry re-enqueues', async () => {
     let httpCalls = 0;
