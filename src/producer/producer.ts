@@ -109,7 +109,11 @@ export class Producer {
     const known = await this.existing(unique);
     const fresh = unique.filter((_, i) => !known[i]);
     const byQueue = new Map<string, PendingJob[]>();
-    for (const j of fresh) byQueue.set(j.queue, [...(byQueue.get(j.queue) ?? []), j]);
+    for (const j of fresh) {
+      const list = byQueue.get(j.queue) ?? [];
+      list.push(j);
+      byQueue.set(j.queue, list);
+    }
     for (const [name, list] of byQueue) {
       await this.queue(name).addBulk(list.map((j) => ({ name: j.data.task, data: j.data, opts: this.jobOptions(j.id, priority) })));
     }
