@@ -66,36 +66,42 @@ export function normalize(text: string): string {
   return tokens(text).join(' ');
 }
 
-/** Words that carry no meaning alone: a shared run of only these ("of the") is no evidence of a match. */
+/** Words that carry no meaning alone: sharing only these ("of the") is no evidence of a match. */
 const STOP_WORDS = new Set(
   'a an and any as at be by for from hereto herein in is it its of on or shall such that the their this to which with'.split(' '),
 );
 const MIN_SHARE = 0.6;
 
 /**
- * Whether a predicted value and a labelled span refer to the same text. Both are tokenised as above; the
- * shorter one (S) must share with the longer one a contiguous run of tokens that
- *  - holds at least 60% of S's tokens, rounded up (so 1- and 2-token values must be contained whole), and
- *  - holds at least one word not in STOP_WORDS,
- * and every all-digit token of S (day, year, "30" days) must occur in the longer one.
- * Containment either way is the 100% case: a short value inside a long labelled clause counts, as the
- * issue asks. The 40% slack absorbs what exact containment cannot: a value the grammar cut off mid-word,
- * PDF artefacts inside a span ("19t h day of December") and a stray word at either end. The digit rule keeps
- * that slack from passing a wrong date or period ("January 18, 2022" against "January 18, 2020").
+ * Whether a predicted value and a labelled span refer to the same text. Both are tokenised as above. Of the
+ * two, take the one with fewer content words (words not in STOP_WORDS), S. They overlap when
+ *  - one contiguous run of tokens common to both holds at least 60% of S's content words, rounded up, and
+ *    at least one (so values of one or two content words must be contained whole, and filler alone never
+ *    matches), and
+ *  - every all-digit token of S (a day, a year, the 30 of "30 days") occurs in the other one.
+ * Containment either way is the 100% case: a short value inside a long labelled clause counts, as the issue
+ * asks. The 40% slack absorbs what exact containment cannot: a value the grammar cut off mid-word, PDF
+ * artefacts inside a span ("19t h day of December") and a stray word at either end. Counting content words
+ * only keeps "State of Delaware" from matching "the State of Ohio" on "state of"; the digit rule keeps the
+ * slack from passing a wrong date or period ("January 18, 2022" against "January 18, 2020"). What it still
+ * passes: a value sharing 60% of its words with a span but not the rest ("State of New York" / "New Jersey").
  */
 export function overlaps(value: string, span: string): boolean {
   return tokenOverlap(tokens(value), tokens(span));
 }
 
+const contentWords = (t: string[]) => t.filter((w) => !STOP_WORDS.has(w)).length;
+
 function tokenOverlap(a: string[], b: string[]): boolean {
-  if (a.length === 0 || b.length === 0) return false;
-  const [short, long] = a.length <= b.length ? [a, b] : [b, a];
-  const longSet = new Set(long);
-  if (short.some((t) => /^\d+$/.test(t) && !longSet.has(t))) return false;
-  const need = Math.ceil(MIN_SHARE * short.length - 1e-9);
-  // contentBefore[i]: content words among short[0..i), to ask in O(1) whether a run holds one.
+  const [short, long] = contentWords(a) <= contentWords(b) ? [a, b] : [b, a];
+  // contentBefore[i]: content words among short[0..i), so a run's content words are a subtraction.
   const contentBefore = [0];
   for (const t of short) contentBefore.push(contentBefore.at(-1)! + (STOP_WORDS.has(t) ? 0 : 1));
+  const content = contentBefore.at(-1)!;
+  if (content === 0) return false;
+  const longSet = new Set(long);
+  if (short.some((t) => /^\d+$/.test(t) && !longSet.has(t))) return false;
+  const need = Math.max(1, Math.ceil(MIN_SHARE * content - 1e-9));
   // run[j]: length of the common run ending at short[i-1] and long[j-1] (longest-common-substring DP).
   let prev = new Array<number>(long.length + 1).fill(0);
   for (let i = 1; i <= short.length; i++) {
@@ -104,7 +110,7 @@ function tokenOverlap(a: string[], b: string[]): boolean {
       if (short[i - 1] !== long[j - 1]) continue;
       const len = prev[j - 1]! + 1;
       run[j] = len;
-      if (len >= need && contentBefore[i]! - contentBefore[i - len]! > 0) return true;
+      if (contentBefore[i]! - contentBefore[i - len]! >= need) return true;
     }
     prev = run;
   }
