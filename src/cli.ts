@@ -5,6 +5,12 @@ import { BatchNotFoundError } from './producer/batch-control.js';
 import { registerProducerCommands, withConnection } from './producer/producer-commands.js';
 import { registerWorkerCommand } from './worker/worker-command.js';
 
+// `docfleet results … | head` closes the pipe early; that is the reader's choice, not an error.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
+
 const program = new Command('docfleet')
   .description('batch document processing with small language models on a BullMQ worker fleet')
   .showHelpAfterError();

@@ -8,6 +8,7 @@ import { TAGS, TASKS, type TaskName, type TaskParams } from '../shared/job-types
 import { batchResults, batchStatus, cancelBatch, retryBatch } from './batch-control.js';
 import { Producer } from './producer.js';
 import { startQueueExporter } from './queue-exporter.js';
+import { VectorExportError, VectorWriter, omitVectors } from './vector-export.js';
 
 /** Options every command that talks to Redis accepts. */
 export function withConnection(cmd: Command): Command {
@@ -87,13 +88,32 @@ export function registerProducerCommands(program: Command): void {
     .description('one JSON line per document and task: its result or categorised error')
     .argument('<batch>')
     .option('--out <file.jsonl>', 'write to a file instead of stdout')
+    .option('--vectors <file.f32>', 'embed: write the vectors as little-endian float32 rows to this file (rows described in <file.f32>.jsonl) and leave them out of the JSON lines')
     .action(async (batch: string, flags: Flags) => {
       const out = flags.out ? createWriteStream(String(flags.out)) : process.stdout;
-      await withProducer(flags, async (p) => {
-        for await (const line of batchResults(p, batch)) {
-          if (!out.write(`${JSON.stringify(line, vectorsAsArrays)}\n`)) await once(out, 'drain');
+      const vectors = flags.vectors ? await VectorWriter.create(String(flags.vectors)) : undefined;
+      const replacer = vectors ? omitVectors : vectorsAsArrays;
+      try {
+        await withProducer(flags, async (p) => {
+          for await (const line of batchResults(p, batch)) {
+            await vectors?.add(line);
+            if (!out.write(`${JSON.stringify(line, replacer)}\n`)) await once(out, 'drain');
+          }
+        });
+        const s = await vectors?.close();
+        if (s) {
+          process.stderr.write(
+            `${s.rows} vectors${s.dimensions ? ` of ${s.dimensions} dimensions` : ''} from ${s.results} embed results ` +
+              `written to ${s.vectorsFile}, rows described in ${s.sidecarFile}\n`,
+          );
         }
-      });
+      } catch (err) {
+        // A half-written vector file must not pass for a whole one.
+        await vectors?.abort();
+        if (!(err instanceof VectorExportError)) throw err;
+        process.stderr.write(`docfleet: ${err.message}\n`);
+        process.exitCode = 2;
+      }
       if (out !== process.stdout) await new Promise<void>((r) => out.end(() => r()));
     });
 
