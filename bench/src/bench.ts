@@ -9,6 +9,7 @@ import type { CeilingInput, GenerationRun, NaiveInput, QueueInput, QueueRun } fr
 import {
   CLI,
   DEFAULT_MODEL,
+  ForeignCpuMeter,
   log,
   markdownTable,
   percentile,
@@ -18,6 +19,7 @@ import {
   runChild,
   WORKLOAD,
   writeDocuments,
+  type Disturbance,
 } from './common.js';
 import { fleetRun, memoryRun, type FleetEnv, type MemoryRun } from './fleet.js';
 
@@ -28,10 +30,14 @@ import { fleetRun, memoryRun, type FleetEnv, type MemoryRun } from './fleet.js';
  */
 
 const NAIVE_CAP_MS = 60_000;
+const ROUNDS = 3;
+/** The queue runs are short and Redis-bound, hence noisier: more rounds. */
+const QUEUE_ROUNDS = 3;
 const QUEUE_JOBS = 5_000;
 const QUEUE_CONCURRENCIES = [WORKLOAD.sequences, 16];
 const SCALING_SEQUENCES = [1, 4, 16];
-const MEMORY = { first: 200, all: 2_000, maxTokens: 8 };
+/** 200 jobs, then 900, then 900 more: RSS after 200, 1,100 and 2,000. */
+const MEMORY = { batches: [200, 900, 900], maxTokens: 8 };
 const TARGETS = { docfleetVsCeiling: 0.9, queueVsRaw: 0.8 };
 
 interface Summary {
@@ -46,6 +52,10 @@ interface Summary {
   jobLatencyMs: { p50: number | null; p95: number | null };
   /** From submitting the whole set to the job's result, ms. */
   endToEndMs: { p50: number | null; p95: number | null };
+  /** From submitting the whole set to the first job's start, ms. */
+  firstStartMs: number | null;
+  /** Share of the run's slot time (wall × slots) spent inside jobs. */
+  slotUtilization: number | null;
   settings: Record<string, unknown>;
 }
 
@@ -62,6 +72,8 @@ function summarize(run: GenerationRun): Summary {
     documentsPerSecond: round(run.completed / s, 3),
     jobLatencyMs: pct(run.latencyMs),
     endToEndMs: pct(run.e2eMs),
+    firstStartMs: run.startMs.length > 0 ? Math.round(Math.min(...run.startMs)) : null,
+    slotUtilization: run.completed > 0 ? round(run.latencyMs.reduce((a, b) => a + b, 0) / (run.wallMs * run.slots), 3) : null,
     settings: run.settings,
   };
 }
@@ -80,56 +92,114 @@ interface Context {
   prefix: () => string;
   flush: () => Promise<void>;
   docfleetDefault?: Summary;
+  /** Runs one measured phase while watching the CPU other processes take. */
+  measure: <T>(phase: string, fn: () => Promise<T>) => Promise<T>;
+  disturbances: ({ phase: string } & Disturbance)[];
+}
+
+/** Phases in which other processes took more than this many cores on average are flagged. */
+const DISTURBED_CORES = 0.1;
+
+function disturbanceReport(list: ({ phase: string } & Disturbance)[]): string {
+  const bad = list.filter((d) => d.foreignCores > DISTURBED_CORES || d.stealCores > DISTURBED_CORES);
+  const max = (f: (d: Disturbance) => number) => Math.max(0, ...list.map(f));
+  if (bad.length === 0) {
+    return `Machine quiet: other processes took at most ${max((d) => d.foreignCores)} cores, steal time at most ${max((d) => d.stealCores)} cores, in any measured phase.`;
+  }
+  return (
+    `WARNING: the machine was busy during ${bad.length} measured phase(s); those figures are low: ` +
+    bad.map((d) => `${d.phase}: others ${d.foreignCores} cores (${d.top.map((t) => `${t.comm} ${t.cpuSeconds}s`).join(', ')}), steal ${d.stealCores} cores`).join('; ')
+  );
 }
 
 async function throughput(ctx: Context) {
   const base = { modelPath: ctx.modelPath, files: ctx.files, maxTokens: WORKLOAD.maxTokens };
-  log(`ceiling: node-llama-cpp directly, ${WORKLOAD.sequences} sequences, ${ctx.files.length} documents`);
   const ceilingInput: CeilingInput = {
     ...base,
     contextSize: WORKLOAD.contextSize,
     sequences: WORKLOAD.sequences,
     tuneCacheDir: path.join(ctx.cacheHome, 'docfleet'),
   };
-  const ceiling = summarize(await runChild<GenerationRun>('ceiling', ceilingInput));
-
-  log('docfleet: one `docfleet worker` process at its defaults (context size 512), documents through the Producer');
-  const docfleet = summarize(await fleetRun(fleetEnv(ctx), { workers: 1, sequences: WORKLOAD.sequences, contextSize: WORKLOAD.contextSize, maxTokens: WORKLOAD.maxTokens, docsDir: ctx.docsDir }));
+  // Alternated, and each reported by its best round, so that a noisy moment on a shared machine
+  // does not decide the ratio. The first ceiling round also runs the thread tuner the workers then reuse.
+  const ceilingRounds: Summary[] = [];
+  const docfleetRounds: Summary[] = [];
+  for (let r = 1; r <= ROUNDS; r++) {
+    log(`ceiling ${r}/${ROUNDS}: node-llama-cpp directly, ${WORKLOAD.sequences} sequences, ${ctx.files.length} documents`);
+    ceilingRounds.push(summarize(await ctx.measure(`ceiling ${r}`, () => runChild<GenerationRun>('ceiling', ceilingInput))));
+    log(`docfleet ${r}/${ROUNDS}: one \`docfleet worker\` process at its defaults (context size ${WORKLOAD.contextSize}), documents through the Producer`);
+    const opts = { workers: 1, sequences: WORKLOAD.sequences, contextSize: WORKLOAD.contextSize, maxTokens: WORKLOAD.maxTokens, docsDir: ctx.docsDir };
+    docfleetRounds.push(summarize(await ctx.measure(`docfleet ${r}`, () => fleetRun(fleetEnv(ctx), opts))));
+    await ctx.flush();
+  }
+  const best = (rounds: Summary[]) => rounds.reduce((a, b) => (b.tokensPerSecond > a.tokensPerSecond ? b : a));
+  const ceiling = best(ceilingRounds);
+  const docfleet = best(docfleetRounds);
   ctx.docfleetDefault = docfleet;
-  await ctx.flush();
 
   log(`naive: BullMQ worker, concurrency 1, library defaults, capped at ${NAIVE_CAP_MS / 1000} s`);
   const naiveInput: NaiveInput = { ...base, redisUrl: ctx.redisUrl, capMs: NAIVE_CAP_MS };
-  const naive = summarize(await runChild<GenerationRun>('naive', naiveInput));
+  const naive = summarize(await ctx.measure('naive', () => runChild<GenerationRun>('naive', naiveInput)));
   await ctx.flush();
 
-  const queue: { concurrency: number; raw: QueueRun; docfleet: QueueRun }[] = [];
+  const queue: { concurrency: number; raw: QueueRun; docfleet: QueueRun; docfleetOneQueue?: QueueRun }[] = [];
   const queueDocs = path.join(ctx.tmp, 'queue-docs');
   await writeDocuments(queueDocs, QUEUE_JOBS, 100_000, 2);
+  // Redis-bound and short, so noisy: alternated rounds, each side reported by its fastest phase.
+  const fastest = (runs: QueueRun[]): QueueRun => ({
+    ...runs[0]!,
+    enqueueMs: Math.min(...runs.map((r) => r.enqueueMs)),
+    walkMs: Math.min(...runs.map((r) => r.walkMs ?? Infinity)),
+    processMs: Math.min(...runs.map((r) => r.processMs)),
+  });
   for (const concurrency of QUEUE_CONCURRENCIES) {
-    log(`queue overhead: ${QUEUE_JOBS} no-op jobs at concurrency ${concurrency}, plain BullMQ then docfleet`);
-    const input: QueueInput = { redisUrl: ctx.redisUrl, jobs: QUEUE_JOBS, concurrency, prefix: ctx.prefix() };
-    const raw = await runChild<QueueRun>('queue-raw', input);
-    await ctx.flush();
-    const df = await runChild<QueueRun>('queue-docfleet', { ...input, prefix: ctx.prefix(), docsDir: queueDocs });
-    await ctx.flush();
-    queue.push({ concurrency, raw, docfleet: df });
+    const raws: QueueRun[] = [];
+    const dfs: QueueRun[] = [];
+    const ones: QueueRun[] = [];
+    for (let r = 1; r <= QUEUE_ROUNDS; r++) {
+      log(`queue overhead ${r}/${QUEUE_ROUNDS}: ${QUEUE_JOBS} no-op jobs at concurrency ${concurrency}, plain BullMQ then docfleet`);
+      const input: QueueInput = { redisUrl: ctx.redisUrl, jobs: QUEUE_JOBS, concurrency, prefix: ctx.prefix() };
+      raws.push(await ctx.measure(`queue raw c${concurrency} ${r}`, () => runChild<QueueRun>('queue-raw', input)));
+      await ctx.flush();
+      const dfInput = { ...input, prefix: ctx.prefix(), docsDir: queueDocs };
+      dfs.push(await ctx.measure(`queue docfleet c${concurrency} ${r}`, () => runChild<QueueRun>('queue-docfleet', dfInput)));
+      await ctx.flush();
+      // Diagnostic: the same scheduler serving one queue instead of two.
+      if (concurrency === WORKLOAD.sequences) {
+        const oneInput = { ...input, prefix: ctx.prefix(), docsDir: queueDocs, singleQueue: true };
+        ones.push(await ctx.measure(`queue docfleet-1q c${concurrency} ${r}`, () => runChild<QueueRun>('queue-docfleet', oneInput)));
+        await ctx.flush();
+      }
+    }
+    queue.push({ concurrency, raw: fastest(raws), docfleet: fastest(dfs), docfleetOneQueue: ones.length > 0 ? fastest(ones) : undefined });
   }
 
   const rate = (jobs: number, ms: number) => round((jobs * 1000) / ms);
-  const queueRows = queue.map(({ concurrency, raw, docfleet: df }) => {
+  const queueRows = queue.map(({ concurrency, raw, docfleet: df, docfleetOneQueue }) => {
     const r = { enqueue: rate(raw.jobs, raw.enqueueMs), process: rate(raw.jobs, raw.processMs) };
-    const d = { enqueue: rate(df.jobs, df.enqueueMs), process: rate(df.jobs, df.processMs), walkMs: Math.round(df.walkMs ?? 0) };
+    const walkMs = Math.round(df.walkMs ?? 0);
+    const d = {
+      enqueue: rate(df.jobs, df.enqueueMs),
+      walkMs,
+      /** Documents per second that walking and hashing alone manage: a bound on submit's rate. */
+      walkDocumentsPerSecond: rate(df.jobs, walkMs),
+      process: rate(df.jobs, df.processMs),
+      processOneQueue: docfleetOneQueue ? rate(docfleetOneQueue.jobs, docfleetOneQueue.processMs) : null,
+    };
     return {
       concurrency,
       jobs: raw.jobs,
       rawJobsPerSecond: r,
       docfleetJobsPerSecond: d,
-      ratio: { enqueue: ratio(d.enqueue, r.enqueue), process: ratio(d.process, r.process) },
+      redisCommandsPerJob: { raw: raw.redisCommandsPerJob, docfleet: df.redisCommandsPerJob, docfleetOneQueue: docfleetOneQueue?.redisCommandsPerJob ?? null },
+      ratio: { enqueue: ratio(d.enqueue, r.enqueue), process: ratio(d.process, r.process), processOneQueue: ratio(d.processOneQueue, r.process) },
     };
   });
 
+  // Diagnostic: tokens/s counted from the first job's start, i.e. without the wait before the first fetch.
+  const fromFirstStart = (x: Summary) => round(x.tokensOut / (x.wallSeconds - (x.firstStartMs ?? 0) / 1000));
   const ratios = {
+    docfleetVsCeilingFromFirstStart: ratio(fromFirstStart(docfleet), fromFirstStart(ceiling)),
     docfleetVsCeiling: { tokensPerSecond: ratio(docfleet.tokensPerSecond, ceiling.tokensPerSecond), documentsPerSecond: ratio(docfleet.documentsPerSecond, ceiling.documentsPerSecond) },
     docfleetVsNaive: { tokensPerSecond: ratio(docfleet.tokensPerSecond, naive.tokensPerSecond), documentsPerSecond: ratio(docfleet.documentsPerSecond, naive.documentsPerSecond) },
   };
@@ -151,32 +221,54 @@ async function throughput(ctx: Context) {
     s.jobLatencyMs.p95,
     s.endToEndMs.p50,
     s.endToEndMs.p95,
+    s.firstStartMs,
+    s.slotUtilization,
     String(s.settings.threads ?? '—'),
     String(s.settings.sequences ?? '—'),
   ];
-  const header = ['run', 'docs done', 'tokens out', 'wall s', 'tokens/s', 'docs/s', 'job p50 ms', 'job p95 ms', 'e2e p50 ms', 'e2e p95 ms', 'threads', 'sequences'];
+  const header = ['run', 'docs done', 'tokens out', 'wall s', 'tokens/s', 'docs/s', 'job p50 ms', 'job p95 ms', 'e2e p50 ms', 'e2e p95 ms', 'first start ms', 'slot use', 'threads', 'sequences'];
+  const verdict = (met: boolean) => (met ? 'MET' : 'NOT MET');
+  const q0 = atDefault;
   const out = [
     `### Throughput (${ctx.files.length} documents, summarize, max ${WORKLOAD.maxTokens} tokens, context ${WORKLOAD.contextSize} per sequence)`,
     '',
     markdownTable(header, [row('ceiling (node-llama-cpp directly)', ceiling), row('docfleet worker (defaults)', docfleet), row(`naive BullMQ worker (capped ${NAIVE_CAP_MS / 1000} s)`, naive)]),
     '',
-    `docfleet / ceiling: ${ratios.docfleetVsCeiling.tokensPerSecond} (tokens/s), ${ratios.docfleetVsCeiling.documentsPerSecond} (docs/s) — target ≥ ${TARGETS.docfleetVsCeiling}: ${targets.docfleetVsCeiling.met ? 'MET' : 'NOT MET'}`,
-    `docfleet / naive:   ${ratios.docfleetVsNaive.tokensPerSecond} (tokens/s), ${ratios.docfleetVsNaive.documentsPerSecond ?? 'n/a (naive finished no document)'} (docs/s)`,
+    `Best of ${ROUNDS} alternated rounds; tokens/s by round: ceiling ${ceilingRounds.map((r) => r.tokensPerSecond).join(', ')}; docfleet ${docfleetRounds.map((r) => r.tokensPerSecond).join(', ')}.`,
+    `docfleet / ceiling: ${ratios.docfleetVsCeiling.tokensPerSecond} (tokens/s), ${ratios.docfleetVsCeiling.documentsPerSecond} (docs/s) — target ≥ ${TARGETS.docfleetVsCeiling}: ${verdict(targets.docfleetVsCeiling.met)}`,
+    `diagnostic: counted from each run's first job start (docfleet's first start came ${docfleet.firstStartMs} ms after the submit), docfleet / ceiling = ${ratios.docfleetVsCeilingFromFirstStart}`,
+    `docfleet / naive:   ${ratios.docfleetVsNaive.tokensPerSecond} (tokens/s), ${ratios.docfleetVsNaive.documentsPerSecond ?? 'n/a: the naive worker finished no document'} (docs/s)`,
     '',
     `### Queue overhead (${QUEUE_JOBS} no-op jobs, jobs/s)`,
     '',
     markdownTable(
-      ['concurrency', 'raw addBulk', 'docfleet submit', 'ratio', 'raw Worker', 'docfleet SlotScheduler', 'ratio'],
-      queueRows.map((q) => [q.concurrency, q.rawJobsPerSecond.enqueue, q.docfleetJobsPerSecond.enqueue, q.ratio.enqueue, q.rawJobsPerSecond.process, q.docfleetJobsPerSecond.process, q.ratio.process]),
+      ['concurrency', 'raw addBulk', 'docfleet submit', 'ratio', 'raw Worker', 'docfleet SlotScheduler', 'ratio', 'Redis cmds/job raw : docfleet'],
+      queueRows.map((q) => [
+        q.concurrency,
+        q.rawJobsPerSecond.enqueue,
+        q.docfleetJobsPerSecond.enqueue,
+        q.ratio.enqueue,
+        q.rawJobsPerSecond.process,
+        q.docfleetJobsPerSecond.process,
+        q.ratio.process,
+        `${q.redisCommandsPerJob.raw} : ${q.redisCommandsPerJob.docfleet}`,
+      ]),
     ),
     '',
-    `docfleet submit includes walking and hashing the ${QUEUE_JOBS} files (${queueRows.map((q) => `${q.docfleetJobsPerSecond.walkMs} ms`).join(', ')} of it).`,
-    `queue overhead at concurrency ${WORKLOAD.sequences}, target ≥ ${TARGETS.queueVsRaw}: enqueue ${targets.queueEnqueueVsRaw.measured} ${targets.queueEnqueueVsRaw.met ? 'MET' : 'NOT MET'}, process ${targets.queueProcessVsRaw.measured} ${targets.queueProcessVsRaw.met ? 'MET' : 'NOT MET'}`,
+    `Fastest of ${QUEUE_ROUNDS} alternated rounds per figure. Redis commands include those run inside BullMQ's Lua scripts.`,
+    `docfleet submit walks and hashes the ${QUEUE_JOBS} files: timed alone that takes ${queueRows.map((q) => `${q.docfleetJobsPerSecond.walkMs} ms`).join(', ')} (${queueRows.map((q) => q.docfleetJobsPerSecond.walkDocumentsPerSecond).join(', ')} documents/s), a bound on submit's rate that plain addBulk does not have.`,
+    `Diagnostic, concurrency ${WORKLOAD.sequences}: the SlotScheduler serving one queue instead of its two (tag + any): ${q0.docfleetJobsPerSecond.processOneQueue} jobs/s (ratio ${q0.ratio.processOneQueue}), ${q0.redisCommandsPerJob.docfleetOneQueue} Redis commands/job.`,
+    `queue overhead at concurrency ${WORKLOAD.sequences}, target ≥ ${TARGETS.queueVsRaw}: enqueue ${targets.queueEnqueueVsRaw.measured} ${verdict(targets.queueEnqueueVsRaw.met)}, process ${targets.queueProcessVsRaw.measured} ${verdict(targets.queueProcessVsRaw.met)}`,
   ].join('\n');
-  return { json: { ceiling, docfleet, naive, ratios, queue: queueRows, targets }, text: out };
+  const disturbance = ctx.disturbances.slice();
+  return {
+    json: { ceiling, docfleet, naive, ratios, queue: queueRows, targets, rounds: { ceiling: ceilingRounds, docfleet: docfleetRounds }, disturbance },
+    text: `${out}\n\n${disturbanceReport(disturbance)}`,
+  };
 }
 
 async function scaling(ctx: Context) {
+  const firstPhase = ctx.disturbances.length;
   const runs: { workers: number; sequences: number; summary: Summary }[] = [];
   const plan = [...SCALING_SEQUENCES.map((sequences) => ({ workers: 1, sequences })), { workers: 2, sequences: WORKLOAD.sequences }];
   for (const { workers, sequences } of plan) {
@@ -186,48 +278,74 @@ async function scaling(ctx: Context) {
     } else {
       log(`scaling: ${workers} worker(s) × ${sequences} sequence(s)`);
       const env = fleetEnv(ctx);
-      summary = summarize(await fleetRun(env, { workers, sequences, contextSize: WORKLOAD.contextSize, maxTokens: WORKLOAD.maxTokens, docsDir: ctx.docsDir }));
+      const opts = { workers, sequences, contextSize: WORKLOAD.contextSize, maxTokens: WORKLOAD.maxTokens, docsDir: ctx.docsDir };
+      summary = summarize(await ctx.measure(`scaling ${workers}x${sequences}`, () => fleetRun(env, opts)));
       await ctx.flush();
     }
     runs.push({ workers, sequences, summary });
   }
 
-  log(`memory: one worker, ${MEMORY.first} then ${MEMORY.all} jobs (max ${MEMORY.maxTokens} tokens each)`);
-  const firstDir = path.join(ctx.tmp, 'memory-first');
-  const restDir = path.join(ctx.tmp, 'memory-rest');
-  await writeDocuments(firstDir, MEMORY.first, 200_000, 2);
-  await writeDocuments(restDir, MEMORY.all - MEMORY.first, 200_000 + MEMORY.first, 2);
-  const memory: MemoryRun = await memoryRun(fleetEnv(ctx), WORKLOAD.contextSize, MEMORY.maxTokens, firstDir, restDir);
+  log(`memory: one worker, ${MEMORY.batches.join(' + ')} jobs (max ${MEMORY.maxTokens} tokens each)`);
+  const dirs: string[] = [];
+  let from = 200_000;
+  for (const [i, n] of MEMORY.batches.entries()) {
+    const dir = path.join(ctx.tmp, `memory-${i}`);
+    await writeDocuments(dir, n, from, 2);
+    from += n;
+    dirs.push(dir);
+  }
+  const memory: MemoryRun = await ctx.measure('memory', () => memoryRun(fleetEnv(ctx), WORKLOAD.contextSize, MEMORY.maxTokens, dirs));
   await ctx.flush();
 
-  const mib = (b: number) => round(b / 2 ** 20);
+  const mib = (b: number | null) => (b === null ? null : round(b / 2 ** 20));
+  const pct = (g: number) => `${g >= 0 ? '+' : ''}${round(g * 100)}%`;
   const withinTenPercent = Math.abs(memory.growth) <= 0.1;
+  const [first, ...rest] = memory.points.slice(1);
+  const lastPoint = memory.points[memory.points.length - 1]!;
   const out = [
     `### Scaling (same ${ctx.files.length} documents; tokens/s and docs/s of the whole fleet)`,
     '',
     markdownTable(
-      ['workers × sequences', 'tokens/s', 'docs/s', 'job p50 ms', 'job p95 ms', 'e2e p95 ms', 'threads/worker'],
-      runs.map((r) => [`${r.workers} × ${r.sequences}`, r.summary.tokensPerSecond, r.summary.documentsPerSecond, r.summary.jobLatencyMs.p50, r.summary.jobLatencyMs.p95, r.summary.endToEndMs.p95, String(r.summary.settings.threads ?? '—')]),
+      ['workers × sequences', 'tokens/s', 'docs/s', 'job p50 ms', 'job p95 ms', 'e2e p95 ms', 'first start ms', 'slot use', 'threads/worker'],
+      runs.map((r) => [
+        `${r.workers} × ${r.sequences}`,
+        r.summary.tokensPerSecond,
+        r.summary.documentsPerSecond,
+        r.summary.jobLatencyMs.p50,
+        r.summary.jobLatencyMs.p95,
+        r.summary.endToEndMs.p95,
+        r.summary.firstStartMs,
+        r.summary.slotUtilization,
+        String(r.summary.settings.threads ?? '—'),
+      ]),
     ),
     '',
     `### Memory (one worker, defaults, ${MEMORY.maxTokens}-token summaries of short documents)`,
     '',
     markdownTable(
-      ['when', 'RSS MiB'],
-      [
-        ['worker ready', mib(memory.rssReadyBytes)],
-        [`after ${memory.firstJobs} jobs`, mib(memory.rssAfterFirstBytes)],
-        [`after ${memory.allJobs} jobs`, mib(memory.rssAfterAllBytes)],
-      ],
+      ['jobs done', 'RSS MiB', 'V8 heap used MiB', 'RSS after GC MiB', 'live heap after GC MiB'],
+      memory.points.map((p) => [p.jobs === 0 ? '0 (ready)' : p.jobs, mib(p.rssBytes), mib(p.heapUsedBytes), mib(p.rssAfterGcBytes), mib(p.liveHeapBytes)]),
     ),
     '',
-    `RSS after ${memory.allJobs} vs after ${memory.firstJobs} jobs: ${memory.growth >= 0 ? '+' : ''}${round(memory.growth * 100)}% — within 10%: ${withinTenPercent ? 'YES' : 'NO'} (${round(memory.jobsPerSecond)} jobs/s meanwhile)`,
+    `RSS as it is, after ${lastPoint.jobs} vs after ${first!.jobs} jobs: ${memory.growth >= 0 ? '+' : ''}${round(memory.growth * 100)}% — within 10%: ${withinTenPercent ? 'YES' : 'NO'}` +
+      (rest.length > 1 ? ` (in between: ${rest.slice(0, -1).map((p) => `${mib(p.rssBytes)} MiB after ${p.jobs}`).join(', ')})` : ''),
+    memory.liveHeapGrowth === null || memory.rssAfterGcGrowth === null
+      ? 'After GC: not measured (no inspector or no WebSocket client; run it through `npm run bench`).'
+      : `After forced GC, ${lastPoint.jobs} vs ${first!.jobs} jobs: RSS ${pct(memory.rssAfterGcGrowth)} — within 10%: ${Math.abs(memory.rssAfterGcGrowth) <= 0.1 ? 'YES' : 'NO'}; live JS heap ${pct(memory.liveHeapGrowth)}.`,
+    `(the last ${memory.lastBatch.jobs} jobs: ${memory.lastBatch.jobsPerSecond} jobs/s, job p50 ${memory.lastBatch.jobLatencyP50Ms} ms, first start after ${memory.lastBatch.firstStartMs} ms, slot use ${memory.lastBatch.slotUtilization})`,
   ].join('\n');
   const scalingJson = {
     runs: runs.map((r) => ({ workers: r.workers, sequences: r.sequences, ...r.summary })),
-    memory: { ...memory, growthPercent: round(memory.growth * 100), withinTenPercent },
+    memory: {
+      ...memory,
+      growthPercent: round(memory.growth * 100),
+      liveHeapGrowthPercent: memory.liveHeapGrowth === null ? null : round(memory.liveHeapGrowth * 100),
+      rssAfterGcGrowthPercent: memory.rssAfterGcGrowth === null ? null : round(memory.rssAfterGcGrowth * 100),
+      withinTenPercent,
+    },
+    disturbance: ctx.disturbances.slice(firstPhase),
   };
-  return { json: scalingJson, text: out };
+  return { json: scalingJson, text: `${out}\n\n${disturbanceReport(scalingJson.disturbance)}` };
 }
 
 function fleetEnv(ctx: Context): FleetEnv {
@@ -275,6 +393,20 @@ async function main(): Promise<void> {
         await client.flushall();
         client.disconnect();
       },
+      disturbances: [],
+      measure: async (phase, fn) => {
+        const meter = new ForeignCpuMeter();
+        await meter.start();
+        try {
+          return await fn();
+        } finally {
+          const d = await meter.stop();
+          ctx.disturbances.push({ phase, ...d });
+          if (d.foreignCores > DISTURBED_CORES || d.stealCores > DISTURBED_CORES) {
+            log(`  ${phase}: other processes took ${d.foreignCores} cores (${d.top.map((t) => t.comm).join(', ')}), steal ${d.stealCores} cores`);
+          }
+        }
+      },
     };
     ctx.files = await writeDocuments(ctx.docsDir, WORKLOAD.documents);
     const meta = {
@@ -285,7 +417,7 @@ async function main(): Promise<void> {
       cpuBudget: detectCpuBudget(),
       model: path.basename(modelPath),
       workload: WORKLOAD,
-      command: `npm run bench -- ${mode}`,
+      command: process.argv[2] ? `npm run bench -- ${mode}` : 'npm run bench',
     };
     log(`model ${modelPath}; Redis ${redis.url}; ${meta.cpus} CPUs, budget ${meta.cpuBudget.cpus} (${meta.cpuBudget.source})`);
     const texts: string[] = [];

@@ -4,7 +4,7 @@ import { Queue, Worker } from 'bullmq';
 import { getLlama, LlamaCompletion, LlamaLogLevel, type LlamaContextSequence, type LlamaModel, type Token } from 'node-llama-cpp';
 import { MiB, loadProducerConfig } from '../../dist/shared/config.js';
 import { detectCpuBudget } from '../../dist/shared/cpu-budget.js';
-import { queuesServedBy } from '../../dist/shared/queue-layout.js';
+import { queueName, queuesServedBy } from '../../dist/shared/queue-layout.js';
 import { connectRedis } from '../../dist/shared/redis-connection.js';
 import { walkDocuments } from '../../dist/producer/document-walker.js';
 import { Producer } from '../../dist/producer/producer.js';
@@ -28,6 +28,10 @@ export interface GenerationRun {
   latencyMs: number[];
   /** Per finished document: from the start of the run (everything submitted at once) to its end. */
   e2eMs: number[];
+  /** Per finished document: when it was started, from the start of the run. */
+  startMs: number[];
+  /** Jobs that can run at once (sequences × workers). */
+  slots: number;
   settings: Record<string, unknown>;
 }
 
@@ -79,6 +83,7 @@ async function ceiling(input: CeilingInput): Promise<GenerationRun> {
 
   const latencyMs: number[] = [];
   const e2eMs: number[] = [];
+  const startMs: number[] = [];
   let tokensOut = 0;
   let next = 0;
   const t0 = performance.now();
@@ -86,10 +91,12 @@ async function ceiling(input: CeilingInput): Promise<GenerationRun> {
     sequences.map(async (seq) => {
       for (let i = next++; i < prompts.length; i = next++) {
         const started = performance.now();
-        tokensOut += await generate(model, seq, prompts[i]!, input.maxTokens);
+        const generated = await generate(model, seq, prompts[i]!, input.maxTokens);
+        tokensOut += generated;
         const end = performance.now();
         latencyMs.push(end - started);
         e2eMs.push(end - t0);
+        startMs.push(started - t0);
       }
     }),
   );
@@ -102,6 +109,8 @@ async function ceiling(input: CeilingInput): Promise<GenerationRun> {
     wallMs,
     latencyMs,
     e2eMs,
+    startMs,
+    slots: input.sequences,
     settings: {
       sequences: input.sequences,
       contextSize: context.contextSize,
@@ -164,6 +173,7 @@ async function naive(input: NaiveInput): Promise<GenerationRun> {
   const abort = new AbortController();
   const latencyMs: number[] = [];
   const e2eMs: number[] = [];
+  const startMs: number[] = [];
   let tokensOut = 0;
   let tokensIn = 0;
   let allDone!: () => void;
@@ -186,6 +196,7 @@ async function naive(input: NaiveInput): Promise<GenerationRun> {
         const end = performance.now();
         latencyMs.push(end - started);
         e2eMs.push(end - t0);
+        startMs.push(started - t0);
         if (latencyMs.length === input.files.length) allDone();
         return { summary };
       } finally {
@@ -211,6 +222,8 @@ async function naive(input: NaiveInput): Promise<GenerationRun> {
     wallMs,
     latencyMs,
     e2eMs,
+    startMs,
+    slots: 1,
     settings: {
       sequences: 1,
       contextSize: context.contextSize,
@@ -234,6 +247,8 @@ export interface QueueInput {
   /** docfleet: a directory with `jobs` distinct text documents. */
   docsDir?: string;
   prefix: string;
+  /** docfleet diagnostic: consume only the `any` queue (as if the worker served one queue). */
+  singleQueue?: boolean;
 }
 
 export interface QueueRun {
@@ -244,6 +259,21 @@ export interface QueueRun {
   walkMs?: number;
   processMs: number;
   processed: number;
+  /** Redis commands (scripts count as one) per job while processing. */
+  redisCommandsPerJob: number;
+}
+
+/** Counts the commands Redis executes from now on. */
+async function redisCounter(url: string): Promise<() => Promise<number>> {
+  const client = connectRedis(url);
+  const total = async () => Number(/total_commands_processed:(\d+)/.exec(await client.info('stats'))?.[1] ?? NaN);
+  const before = await total();
+  // The first INFO is counted in the difference, the second is not.
+  return async () => {
+    const n = (await total()) - before - 1;
+    client.disconnect();
+    return n;
+  };
 }
 
 /** Jobs are added in chunks this big, as the docfleet producer flushes them. */
@@ -270,14 +300,16 @@ async function queueRaw(input: QueueInput): Promise<QueueRun> {
   let processed = 0;
   let allDone!: () => void;
   const finished = new Promise<void>((resolve) => (allDone = resolve));
+  const commands = await redisCounter(input.redisUrl);
   const t1 = performance.now();
   const worker = new Worker(name, async () => ({}), { connection: connectRedis(input.redisUrl), prefix: input.prefix, concurrency: input.concurrency });
   worker.on('completed', () => ++processed === input.jobs && allDone());
   await finished;
   const processMs = performance.now() - t1;
+  const redisCommandsPerJob = round((await commands()) / input.jobs, 2);
   await worker.close();
   await queue.close();
-  return { jobs: input.jobs, concurrency: input.concurrency, enqueueMs, processMs, processed };
+  return { jobs: input.jobs, concurrency: input.concurrency, enqueueMs, processMs, processed, redisCommandsPerJob };
 }
 
 /**
@@ -302,10 +334,11 @@ async function queueDocfleet(input: QueueInput): Promise<QueueRun> {
   let processed = 0;
   let allDone!: () => void;
   const finished = new Promise<void>((resolve) => (allDone = resolve));
+  const commands = await redisCounter(input.redisUrl);
   const t1 = performance.now();
   const redis = connectRedis(input.redisUrl);
   const lockMs = 30_000;
-  const queues = queuesServedBy('generate', 'cpu');
+  const queues = input.singleQueue ? [queueName('generate', 'any')] : queuesServedBy('generate', 'cpu');
   const consumers = queues.map(
     (queue) =>
       new QueueConsumer(queue, async () => ({ stored: true }), {
@@ -328,11 +361,12 @@ async function queueDocfleet(input: QueueInput): Promise<QueueRun> {
   scheduler.start();
   await finished;
   const processMs = performance.now() - t1;
+  const redisCommandsPerJob = round((await commands()) / input.jobs, 2);
   await scheduler.stop(0);
   await Promise.all(consumers.map((c) => c.close(true)));
   redis.disconnect();
   await producer.close();
-  return { jobs: input.jobs, concurrency: input.concurrency, enqueueMs, walkMs, processMs, processed };
+  return { jobs: input.jobs, concurrency: input.concurrency, enqueueMs, walkMs, processMs, processed, redisCommandsPerJob };
 }
 
 const scenarios: Record<string, (input: never) => Promise<unknown>> = {

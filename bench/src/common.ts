@@ -131,3 +131,99 @@ export function markdownTable(header: string[], rows: (string | number | null)[]
   const fmt = (r: (string | number | null)[]) => `| ${r.map((c) => (c === null ? '—' : String(c))).join(' | ')} |`;
   return [fmt(header), `| ${header.map((_, i) => (i === 0 ? '---' : '---:')).join(' | ')} |`, ...rows.map(fmt)].join('\n');
 }
+
+interface ProcSample {
+  ppid: number;
+  ticks: number;
+  comm: string;
+}
+
+async function readProcs(): Promise<Map<number, ProcSample>> {
+  const { readdir, readFile } = await import('node:fs/promises');
+  const out = new Map<number, ProcSample>();
+  for (const name of await readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = await readFile(`/proc/${name}/stat`, 'utf8');
+      const close = stat.lastIndexOf(')');
+      const rest = stat.slice(close + 2).split(' ');
+      out.set(Number(name), { comm: stat.slice(stat.indexOf('(') + 1, close), ppid: Number(rest[1]), ticks: Number(rest[11]) + Number(rest[12]) });
+    } catch {
+      // The process exited meanwhile.
+    }
+  }
+  return out;
+}
+
+export interface Disturbance {
+  wallSeconds: number;
+  /** CPU seconds used by processes outside this benchmark's own process tree. */
+  foreignCpuSeconds: number;
+  /** foreignCpuSeconds / wallSeconds: how many cores others took on average. */
+  foreignCores: number;
+  /** The biggest of them. */
+  top: { comm: string; cpuSeconds: number }[];
+  /** Cores the hypervisor gave to other guests meanwhile (steal time; invisible to the count above). */
+  stealCores: number;
+}
+
+async function stealTicks(): Promise<number> {
+  const { readFile } = await import('node:fs/promises');
+  const cpu = (await readFile('/proc/stat', 'utf8')).split('\n')[0]!.trim().split(/\s+/);
+  return Number(cpu[8] ?? 0);
+}
+
+/**
+ * Watches how much CPU processes outside the benchmark take while it measures (on a shared 2-core
+ * machine a test suite next door halves the figures). Linux /proc; sampled once a second.
+ */
+export class ForeignCpuMeter {
+  private last = new Map<number, ProcSample>();
+  private foreign = new Map<string, number>();
+  private timer?: NodeJS.Timeout;
+  private started = 0;
+  private stealAtStart = 0;
+  private sampling = Promise.resolve();
+  private static readonly HZ = 100;
+
+  async start(): Promise<void> {
+    this.started = performance.now();
+    this.stealAtStart = await stealTicks();
+    this.foreign.clear();
+    this.last = await readProcs();
+    this.timer = setInterval(() => (this.sampling = this.sample()), 1_000);
+    this.timer.unref();
+  }
+
+  private async sample(): Promise<void> {
+    const now = await readProcs();
+    const ours = new Set<number>([process.pid]);
+    // Descendants of this process: workers, children, redis-server.
+    for (let grew = true; grew; ) {
+      grew = false;
+      for (const [pid, p] of now) if (!ours.has(pid) && ours.has(p.ppid)) (ours.add(pid), (grew = true));
+    }
+    for (const [pid, p] of now) {
+      if (ours.has(pid) || p.ppid === 2 || pid === 2) continue;
+      const before = this.last.get(pid);
+      // A process new since the last sample counts with all its CPU time (it began within the second).
+      const delta = before && before.comm === p.comm ? p.ticks - before.ticks : p.ticks;
+      if (delta > 0) this.foreign.set(p.comm, (this.foreign.get(p.comm) ?? 0) + delta / ForeignCpuMeter.HZ);
+    }
+    this.last = now;
+  }
+
+  async stop(): Promise<Disturbance> {
+    clearInterval(this.timer);
+    await this.sampling;
+    await this.sample();
+    const wallSeconds = (performance.now() - this.started) / 1000;
+    const foreignCpuSeconds = [...this.foreign.values()].reduce((a, b) => a + b, 0);
+    const top = [...this.foreign.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 3)
+      .map(([comm, s]) => ({ comm, cpuSeconds: round(s, 2) }));
+    const stealCores = round(((await stealTicks()) - this.stealAtStart) / ForeignCpuMeter.HZ / wallSeconds, 2);
+    return { wallSeconds: round(wallSeconds), foreignCpuSeconds: round(foreignCpuSeconds, 2), foreignCores: round(foreignCpuSeconds / wallSeconds, 2), top, stealCores };
+  }
+}

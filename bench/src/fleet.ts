@@ -4,7 +4,7 @@ import { freePort } from '../../dist/shared/local-redis.js';
 import type { StoredResult } from '../../dist/shared/result-store.js';
 import { Producer } from '../../dist/producer/producer.js';
 import type { GenerationRun } from './child.js';
-import { CLI, rssOf } from './common.js';
+import { CLI, percentile, round, rssOf } from './common.js';
 
 /** docfleet as it ships: worker processes of the built CLI, documents submitted through the Producer. */
 
@@ -18,17 +18,28 @@ export interface FleetEnv {
 
 export interface WorkerHandle {
   proc: ChildProcess;
+  metricsPort: number;
+  /** The worker's inspector (started with `inspect`), for forcing a garbage collection. */
+  inspectorUrl?: string;
   /** The worker's own 'model loaded' log line: threads, context size, load and tuning times. */
   loaded: Record<string, unknown>;
   stop(): Promise<void>;
 }
 
 /** Starts `docfleet worker` at its defaults, plus the given flags; resolves once it logs 'worker ready'. */
-export async function startWorker(env: FleetEnv, flags: string[]): Promise<WorkerHandle> {
+export async function startWorker(env: FleetEnv, flags: string[], opts: { inspect?: boolean } = {}): Promise<WorkerHandle> {
   const metricsPort = await freePort();
   const args = [CLI, 'worker', '--model', env.modelPath, '--metrics-port', String(metricsPort), ...flags];
   const proc = spawn(process.execPath, args, {
-    env: { ...process.env, REDIS_URL: env.redisUrl, DOCFLEET_PREFIX: env.prefix, LOG_FORMAT: 'json', XDG_CACHE_HOME: env.cacheHome },
+    env: {
+      ...process.env,
+      REDIS_URL: env.redisUrl,
+      DOCFLEET_PREFIX: env.prefix,
+      LOG_FORMAT: 'json',
+      XDG_CACHE_HOME: env.cacheHome,
+      // The memory run forces garbage collections through the inspector before reading the live heap.
+      ...(opts.inspect ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --inspect=127.0.0.1:0`.trim() } : {}),
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let loaded: Record<string, unknown> | undefined;
@@ -47,7 +58,12 @@ export async function startWorker(env: FleetEnv, flags: string[]): Promise<Worke
       else if (line.includes('"level":50') || line.includes('"level":40')) tail = (tail + line + '\n').slice(-4000);
     }
   });
-  proc.stderr!.on('data', (chunk: Buffer) => (tail = (tail + chunk.toString()).slice(-4000)));
+  let inspectorUrl: string | undefined;
+  proc.stderr!.on('data', (chunk: Buffer) => {
+    const text = chunk.toString();
+    inspectorUrl ??= /Debugger listening on (ws:\/\/\S+)/.exec(text)?.[1];
+    tail = (tail + text).slice(-4000);
+  });
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
   let timer: NodeJS.Timeout | undefined;
   const outcome = await Promise.race([
@@ -62,6 +78,8 @@ export async function startWorker(env: FleetEnv, flags: string[]): Promise<Worke
   }
   return {
     proc,
+    metricsPort,
+    inspectorUrl,
     loaded: loaded ?? {},
     stop: async () => {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
@@ -95,7 +113,7 @@ export async function submitAndWait(producer: Producer, dir: string, maxTokens: 
 }
 
 /** Turns stored results into the same shape as the in-process runs. */
-export function asRun(t0: number, results: StoredResult[], settings: Record<string, unknown>): GenerationRun {
+export function asRun(t0: number, results: StoredResult[], slots: number, settings: Record<string, unknown>): GenerationRun {
   const failed = results.filter((r) => r.status !== 'completed');
   if (failed.length > 0) {
     throw new Error(`${failed.length} job(s) did not complete, e.g. ${JSON.stringify(failed[0]!.error ?? failed[0]!.status)}`);
@@ -109,6 +127,9 @@ export function asRun(t0: number, results: StoredResult[], settings: Record<stri
     wallMs: end - t0,
     latencyMs: results.map((r) => r.result!.timings.totalMs),
     e2eMs: results.map((r) => r.finishedAt - t0),
+    // totalMs ends just before the result is written, so this is the start to within a millisecond or so.
+    startMs: results.map((r) => r.finishedAt - t0 - r.result!.timings.totalMs),
+    slots,
     settings,
   };
 }
@@ -132,7 +153,7 @@ export async function fleetRun(env: FleetEnv, opts: FleetRunOptions): Promise<Ge
     for (let i = 0; i < opts.workers; i++) workers.push(await startWorker(env, flags));
     const { t0, results } = await submitAndWait(producer, opts.docsDir, opts.maxTokens, 180_000);
     const first = workers[0]!.loaded;
-    return asRun(t0, results, {
+    return asRun(t0, results, opts.workers * opts.sequences, {
       workers: opts.workers,
       sequences: first.sequences,
       contextSize: first.contextSize,
@@ -147,41 +168,115 @@ export async function fleetRun(env: FleetEnv, opts: FleetRunOptions): Promise<Ge
   }
 }
 
-export interface MemoryRun {
-  rssReadyBytes: number;
-  rssAfterFirstBytes: number;
-  rssAfterAllBytes: number;
-  firstJobs: number;
-  allJobs: number;
-  /** rssAfterAll / rssAfterFirst - 1 */
-  growth: number;
-  jobsPerSecond: number;
+export interface MemoryPoint {
+  /** Jobs the worker has finished so far (0: just started). */
+  jobs: number;
+  /** RSS as it is, after a second idle. */
+  rssBytes: number;
+  /** V8 heap in use as it is (live objects and garbage not yet collected), from the worker's /metrics. */
+  heapUsedBytes: number | null;
+  /** After forcing full garbage collections through the inspector: RSS and the live heap. */
+  rssAfterGcBytes: number | null;
+  liveHeapBytes: number | null;
 }
 
-/** One worker at its defaults: RSS once ready, after the first batch of jobs, and after all of them. */
-export async function memoryRun(env: FleetEnv, contextSize: number, maxTokens: number, firstDir: string, restDir: string): Promise<MemoryRun> {
-  const worker = await startWorker(env, ['--context-size', String(contextSize)]);
+export interface MemoryRun {
+  points: MemoryPoint[];
+  /** RSS after all jobs / RSS after the first batch - 1 (as it is: depends on when V8 last collected). */
+  growth: number;
+  /** The same for the live heap and for RSS after forced GC (null without the inspector). */
+  liveHeapGrowth: number | null;
+  rssAfterGcGrowth: number | null;
+  /** The last batch: its rate, and how its time was spent. */
+  lastBatch: { jobs: number; jobsPerSecond: number; jobLatencyP50Ms: number | null; firstStartMs: number; slotUtilization: number };
+}
+
+async function heapUsed(metricsPort: number): Promise<number | null> {
+  try {
+    const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    const m = /^nodejs_heap_size_used_bytes(?:\{[^}]*\})? ([\d.e+]+)$/m.exec(text);
+    return m ? Number(m[1]) : null;
+  } catch {
+    return null;
+  }
+}
+
+interface MinimalWebSocket {
+  send(data: string): void;
+  close(): void;
+  addEventListener(type: 'open' | 'message' | 'error' | 'close', listener: (event: { data?: unknown }) => void): void;
+}
+
+/**
+ * Forces full garbage collections in another Node process through its inspector (Chrome DevTools
+ * Protocol). Needs a WebSocket client: Node 20 has one behind --experimental-websocket, which the
+ * bench script passes. Returns false when it cannot.
+ */
+async function collectGarbage(inspectorUrl: string | undefined): Promise<boolean> {
+  const WS = (globalThis as unknown as { WebSocket?: new (url: string) => MinimalWebSocket }).WebSocket;
+  if (!inspectorUrl || !WS) return false;
+  const ws = new WS(inspectorUrl);
+  try {
+    return await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), 30_000);
+      let id = 0;
+      // Twice: objects freed by finalizers of the first pass go in the second.
+      const next = () => (++id <= 2 ? ws.send(JSON.stringify({ id, method: 'HeapProfiler.collectGarbage' })) : (clearTimeout(timer), resolve(true)));
+      ws.addEventListener('open', next);
+      ws.addEventListener('message', (event) => {
+        if ((JSON.parse(String(event.data)) as { id?: number }).id === id) next();
+      });
+      ws.addEventListener('error', () => (clearTimeout(timer), resolve(false)));
+    });
+  } finally {
+    ws.close();
+  }
+}
+
+/** One worker at its defaults: memory once ready and after each batch of jobs (the directories, in order). */
+export async function memoryRun(env: FleetEnv, contextSize: number, maxTokens: number, dirs: string[]): Promise<MemoryRun> {
+  const worker = await startWorker(env, ['--context-size', String(contextSize)], { inspect: true });
   const producer = new Producer(loadProducerConfig({}, { REDIS_URL: env.redisUrl, DOCFLEET_PREFIX: env.prefix }));
   try {
     const pid = worker.proc.pid!;
-    const settle = () => new Promise((r) => setTimeout(r, 1_000));
-    const rssReadyBytes = await rssOf(pid);
-    const first = await submitAndWait(producer, firstDir, maxTokens, 180_000);
-    await settle();
-    const rssAfterFirstBytes = await rssOf(pid);
-    const rest = await submitAndWait(producer, restDir, maxTokens, 300_000);
-    await settle();
-    const rssAfterAllBytes = await rssOf(pid);
-    const all = [...first.results, ...rest.results];
-    const restRun = asRun(rest.t0, rest.results, {});
+    const point = async (jobs: number): Promise<MemoryPoint> => {
+      // Let the worker go idle (timers, pending writes) before reading.
+      await new Promise((r) => setTimeout(r, 1_000));
+      const rssBytes = await rssOf(pid);
+      const heapUsedBytes = await heapUsed(worker.metricsPort);
+      const collected = await collectGarbage(worker.inspectorUrl);
+      return {
+        jobs,
+        rssBytes,
+        heapUsedBytes,
+        rssAfterGcBytes: collected ? await rssOf(pid) : null,
+        liveHeapBytes: collected ? await heapUsed(worker.metricsPort) : null,
+      };
+    };
+    const points = [await point(0)];
+    let done = 0;
+    let last: Awaited<ReturnType<typeof submitAndWait>> | undefined;
+    for (const dir of dirs) {
+      last = await submitAndWait(producer, dir, maxTokens, 300_000);
+      done += last.results.length;
+      points.push(await point(done));
+    }
+    const slots = Number(worker.loaded.sequences ?? 1);
+    const lastRun = asRun(last!.t0, last!.results, slots, {});
+    const first = points[1]!;
+    const end = points[points.length - 1]!;
     return {
-      rssReadyBytes,
-      rssAfterFirstBytes,
-      rssAfterAllBytes,
-      firstJobs: first.results.length,
-      allJobs: all.length,
-      growth: rssAfterAllBytes / rssAfterFirstBytes - 1,
-      jobsPerSecond: (restRun.docs * 1000) / restRun.wallMs,
+      points,
+      growth: end.rssBytes / first.rssBytes - 1,
+      liveHeapGrowth: first.liveHeapBytes && end.liveHeapBytes ? end.liveHeapBytes / first.liveHeapBytes - 1 : null,
+      rssAfterGcGrowth: first.rssAfterGcBytes && end.rssAfterGcBytes ? end.rssAfterGcBytes / first.rssAfterGcBytes - 1 : null,
+      lastBatch: {
+        jobs: lastRun.docs,
+        jobsPerSecond: round((lastRun.docs * 1000) / lastRun.wallMs, 1),
+        jobLatencyP50Ms: percentile(lastRun.latencyMs, 50),
+        firstStartMs: Math.round(Math.min(...lastRun.startMs)),
+        slotUtilization: round(lastRun.latencyMs.reduce((a, b) => a + b, 0) / (lastRun.wallMs * slots), 3),
+      },
     };
   } finally {
     await producer.close();
