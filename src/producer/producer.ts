@@ -3,8 +3,8 @@ import { Queue, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { MiB, type ProducerConfig } from '../shared/config.js';
 import { jobIdFor } from '../shared/job-id.js';
-import type { DocumentRef, JobData, Tag, TaskName, TaskParams } from '../shared/job-types.js';
-import { queueName, roleForTask } from '../shared/queue-layout.js';
+import { TAGS, type DocumentRef, type JobData, type Tag, type TaskName, type TaskParams } from '../shared/job-types.js';
+import { queueName, queuesForRole, roleForTask } from '../shared/queue-layout.js';
 import { connectRedis } from '../shared/redis-connection.js';
 import { ResultStore, type BatchMeta } from '../shared/result-store.js';
 import { walkDocuments } from './document-walker.js';
@@ -126,12 +126,10 @@ export class Producer {
     if (jobs.length === 0) return [];
     const statuses = await this.store.statuses(jobs.map((j) => j.id));
     const pipe = this.redis.pipeline();
-    for (const j of jobs) {
-      const role = roleForTask(j.data.task);
-      for (const tag of ['gpu', 'cpu', 'any'] as const) pipe.exists(`${this.config.prefix}:${queueName(role, tag)}:${j.id}`);
-    }
+    const perJob = TAGS.length;
+    for (const j of jobs) for (const queue of queuesForRole(roleForTask(j.data.task))) pipe.exists(`${this.config.prefix}:${queue}:${j.id}`);
     const replies = (await pipe.exec()) ?? [];
-    return jobs.map((_, i) => statuses[i] !== undefined || replies.slice(i * 3, i * 3 + 3).some(([, n]) => n === 1));
+    return jobs.map((_, i) => statuses[i] !== undefined || replies.slice(i * perJob, (i + 1) * perJob).some(([, n]) => n === 1));
   }
 
   jobOptions(jobId: string, priority?: number): JobsOptions {

@@ -1,4 +1,4 @@
-import type { Tag, TaskName } from './job-types.js';
+import { TAGS, type Tag, type TaskName } from './job-types.js';
 
 /**
  * Queue layout. A worker holds one model, and a model either generates text or embeds it, so
@@ -30,7 +30,12 @@ export function queuesServedBy(role: ModelRole, tag: WorkerTag): string[] {
   return [queueName(role, tag), queueName(role, 'any')];
 }
 
+/** Every queue that holds jobs for models of this role, whatever their tag. */
+export function queuesForRole(role: ModelRole): string[] {
+  return TAGS.map((tag) => queueName(role, tag));
+}
+
 /** Every queue of the fleet, for status, cancel and the queue-depth exporter. */
 export function allQueueNames(): string[] {
-  return ROLES.flatMap((role) => (['gpu', 'cpu', 'any'] as const).map((tag) => queueName(role, tag)));
+  return ROLES.flatMap(queuesForRole);
 }
