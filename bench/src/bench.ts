@@ -1,14 +1,15 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { detectCpuBudget } from '../../dist/shared/cpu-budget.js';
 import { startLocalRedis } from '../../dist/shared/local-redis.js';
-import type { CeilingInput, GenerationRun, NaiveInput, QueueInput, QueueRun } from './child.js';
+import type { CeilingInput, EmbedInput, EmbedRun, GenerationRun, NaiveInput, QueueInput, QueueRun } from './child.js';
 import {
   CLI,
   DEFAULT_MODEL,
+  documentText,
   ForeignCpuMeter,
   log,
   markdownTable,
@@ -22,6 +23,7 @@ import {
   type Disturbance,
 } from './common.js';
 import { fleetRun, memoryRun, type FleetEnv, type MemoryRun } from './fleet.js';
+import { longDocuments } from './long-documents.js';
 
 /**
  * `npm run bench -- throughput|scaling|all`: measures docfleet against node-llama-cpp driven directly
@@ -142,6 +144,61 @@ async function throughput(ctx: Context) {
   const naive = summarize(await ctx.measure('naive', () => runChild<GenerationRun>('naive', naiveInput)));
   await ctx.flush();
 
+  const { rows: queueRows, text: queueText } = await queueOverhead(ctx);
+
+  // Diagnostic: tokens/s counted from the first job's start, i.e. without the wait before the first fetch.
+  const fromFirstStart = (x: Summary) => round(x.tokensOut / (x.wallSeconds - (x.firstStartMs ?? 0) / 1000));
+  const ratios = {
+    docfleetVsCeilingFromFirstStart: ratio(fromFirstStart(docfleet), fromFirstStart(ceiling)),
+    docfleetVsCeiling: { tokensPerSecond: ratio(docfleet.tokensPerSecond, ceiling.tokensPerSecond), documentsPerSecond: ratio(docfleet.documentsPerSecond, ceiling.documentsPerSecond) },
+    docfleetVsNaive: { tokensPerSecond: ratio(docfleet.tokensPerSecond, naive.tokensPerSecond), documentsPerSecond: ratio(docfleet.documentsPerSecond, naive.documentsPerSecond) },
+  };
+  const atDefault = queueRows.find((q) => q.concurrency === WORKLOAD.sequences)!;
+  const targets = {
+    docfleetVsCeiling: { target: TARGETS.docfleetVsCeiling, measured: ratios.docfleetVsCeiling.tokensPerSecond, met: (ratios.docfleetVsCeiling.tokensPerSecond ?? 0) >= TARGETS.docfleetVsCeiling },
+    queueEnqueueVsRaw: { target: TARGETS.queueVsRaw, measured: atDefault.ratio.enqueue, met: (atDefault.ratio.enqueue ?? 0) >= TARGETS.queueVsRaw },
+    queueProcessVsRaw: { target: TARGETS.queueVsRaw, measured: atDefault.ratio.process, met: (atDefault.ratio.process ?? 0) >= TARGETS.queueVsRaw },
+  };
+
+  const row = (name: string, s: Summary) => [
+    name,
+    `${s.completed}/${s.docs}`,
+    s.tokensOut,
+    s.wallSeconds,
+    s.tokensPerSecond,
+    s.documentsPerSecond,
+    s.jobLatencyMs.p50,
+    s.jobLatencyMs.p95,
+    s.endToEndMs.p50,
+    s.endToEndMs.p95,
+    s.firstStartMs,
+    s.slotUtilization,
+    String(s.settings.threads ?? '—'),
+    String(s.settings.sequences ?? '—'),
+  ];
+  const header = ['run', 'docs done', 'tokens out', 'wall s', 'tokens/s', 'docs/s', 'job p50 ms', 'job p95 ms', 'e2e p50 ms', 'e2e p95 ms', 'first start ms', 'slot use', 'threads', 'sequences'];
+  const verdict = (met: boolean) => (met ? 'MET' : 'NOT MET');
+  const out = [
+    `### Throughput (${ctx.files.length} documents, summarize, max ${WORKLOAD.maxTokens} tokens, context ${WORKLOAD.contextSize} per sequence)`,
+    '',
+    markdownTable(header, [row('ceiling (node-llama-cpp directly)', ceiling), row('docfleet worker (defaults)', docfleet), row(`naive BullMQ worker (capped ${NAIVE_CAP_MS / 1000} s)`, naive)]),
+    '',
+    `Best of ${ROUNDS} alternated rounds; tokens/s by round: ceiling ${ceilingRounds.map((r) => r.tokensPerSecond).join(', ')}; docfleet ${docfleetRounds.map((r) => r.tokensPerSecond).join(', ')}.`,
+    `docfleet / ceiling: ${ratios.docfleetVsCeiling.tokensPerSecond} (tokens/s), ${ratios.docfleetVsCeiling.documentsPerSecond} (docs/s) — target ≥ ${TARGETS.docfleetVsCeiling}: ${verdict(targets.docfleetVsCeiling.met)}`,
+    `diagnostic: counted from each run's first job start (docfleet's first start came ${docfleet.firstStartMs} ms after the submit), docfleet / ceiling = ${ratios.docfleetVsCeilingFromFirstStart}`,
+    `docfleet / naive:   ${ratios.docfleetVsNaive.tokensPerSecond} (tokens/s), ${ratios.docfleetVsNaive.documentsPerSecond ?? 'n/a: the naive worker finished no document'} (docs/s)`,
+    '',
+    queueText,
+  ].join('\n');
+  const disturbance = ctx.disturbances.slice();
+  return {
+    json: { ceiling, docfleet, naive, ratios, queue: queueRows, targets, rounds: { ceiling: ceilingRounds, docfleet: docfleetRounds }, disturbance },
+    text: `${out}\n\n${disturbanceReport(disturbance)}`,
+  };
+}
+
+/** Queue overhead alone (`npm run bench -- queue`, and part of `throughput`): no-op jobs, docfleet vs plain BullMQ. */
+async function queueOverhead(ctx: Context) {
   const queue: { concurrency: number; raw: QueueRun; docfleet: QueueRun; docfleetOneQueue?: QueueRun }[] = [];
   const queueDocs = path.join(ctx.tmp, 'queue-docs');
   await writeDocuments(queueDocs, QUEUE_JOBS, 100_000, 2);
@@ -196,49 +253,11 @@ async function throughput(ctx: Context) {
     };
   });
 
-  // Diagnostic: tokens/s counted from the first job's start, i.e. without the wait before the first fetch.
-  const fromFirstStart = (x: Summary) => round(x.tokensOut / (x.wallSeconds - (x.firstStartMs ?? 0) / 1000));
-  const ratios = {
-    docfleetVsCeilingFromFirstStart: ratio(fromFirstStart(docfleet), fromFirstStart(ceiling)),
-    docfleetVsCeiling: { tokensPerSecond: ratio(docfleet.tokensPerSecond, ceiling.tokensPerSecond), documentsPerSecond: ratio(docfleet.documentsPerSecond, ceiling.documentsPerSecond) },
-    docfleetVsNaive: { tokensPerSecond: ratio(docfleet.tokensPerSecond, naive.tokensPerSecond), documentsPerSecond: ratio(docfleet.documentsPerSecond, naive.documentsPerSecond) },
-  };
-  const atDefault = queueRows.find((q) => q.concurrency === WORKLOAD.sequences)!;
-  const targets = {
-    docfleetVsCeiling: { target: TARGETS.docfleetVsCeiling, measured: ratios.docfleetVsCeiling.tokensPerSecond, met: (ratios.docfleetVsCeiling.tokensPerSecond ?? 0) >= TARGETS.docfleetVsCeiling },
-    queueEnqueueVsRaw: { target: TARGETS.queueVsRaw, measured: atDefault.ratio.enqueue, met: (atDefault.ratio.enqueue ?? 0) >= TARGETS.queueVsRaw },
-    queueProcessVsRaw: { target: TARGETS.queueVsRaw, measured: atDefault.ratio.process, met: (atDefault.ratio.process ?? 0) >= TARGETS.queueVsRaw },
-  };
-
-  const row = (name: string, s: Summary) => [
-    name,
-    `${s.completed}/${s.docs}`,
-    s.tokensOut,
-    s.wallSeconds,
-    s.tokensPerSecond,
-    s.documentsPerSecond,
-    s.jobLatencyMs.p50,
-    s.jobLatencyMs.p95,
-    s.endToEndMs.p50,
-    s.endToEndMs.p95,
-    s.firstStartMs,
-    s.slotUtilization,
-    String(s.settings.threads ?? '—'),
-    String(s.settings.sequences ?? '—'),
-  ];
-  const header = ['run', 'docs done', 'tokens out', 'wall s', 'tokens/s', 'docs/s', 'job p50 ms', 'job p95 ms', 'e2e p50 ms', 'e2e p95 ms', 'first start ms', 'slot use', 'threads', 'sequences'];
+  const q0 = queueRows.find((q) => q.concurrency === WORKLOAD.sequences)!;
   const verdict = (met: boolean) => (met ? 'MET' : 'NOT MET');
-  const q0 = atDefault;
-  const out = [
-    `### Throughput (${ctx.files.length} documents, summarize, max ${WORKLOAD.maxTokens} tokens, context ${WORKLOAD.contextSize} per sequence)`,
-    '',
-    markdownTable(header, [row('ceiling (node-llama-cpp directly)', ceiling), row('docfleet worker (defaults)', docfleet), row(`naive BullMQ worker (capped ${NAIVE_CAP_MS / 1000} s)`, naive)]),
-    '',
-    `Best of ${ROUNDS} alternated rounds; tokens/s by round: ceiling ${ceilingRounds.map((r) => r.tokensPerSecond).join(', ')}; docfleet ${docfleetRounds.map((r) => r.tokensPerSecond).join(', ')}.`,
-    `docfleet / ceiling: ${ratios.docfleetVsCeiling.tokensPerSecond} (tokens/s), ${ratios.docfleetVsCeiling.documentsPerSecond} (docs/s) — target ≥ ${TARGETS.docfleetVsCeiling}: ${verdict(targets.docfleetVsCeiling.met)}`,
-    `diagnostic: counted from each run's first job start (docfleet's first start came ${docfleet.firstStartMs} ms after the submit), docfleet / ceiling = ${ratios.docfleetVsCeilingFromFirstStart}`,
-    `docfleet / naive:   ${ratios.docfleetVsNaive.tokensPerSecond} (tokens/s), ${ratios.docfleetVsNaive.documentsPerSecond ?? 'n/a: the naive worker finished no document'} (docs/s)`,
-    '',
+  const enqueueTarget = { measured: q0.ratio.enqueue, met: (q0.ratio.enqueue ?? 0) >= TARGETS.queueVsRaw };
+  const processTarget = { measured: q0.ratio.process, met: (q0.ratio.process ?? 0) >= TARGETS.queueVsRaw };
+  const text = [
     `### Queue overhead (${QUEUE_JOBS} no-op jobs, jobs/s)`,
     '',
     markdownTable(
@@ -258,13 +277,52 @@ async function throughput(ctx: Context) {
     `Fastest of ${QUEUE_ROUNDS} alternated rounds per figure. Redis commands include those run inside BullMQ's Lua scripts.`,
     `docfleet submit walks and hashes the ${QUEUE_JOBS} files: timed alone that takes ${queueRows.map((q) => `${q.docfleetJobsPerSecond.walkMs} ms`).join(', ')} (${queueRows.map((q) => q.docfleetJobsPerSecond.walkDocumentsPerSecond).join(', ')} documents/s), a bound on submit's rate that plain addBulk does not have.`,
     `Diagnostic, concurrency ${WORKLOAD.sequences}: the SlotScheduler serving one queue instead of its two (tag + any): ${q0.docfleetJobsPerSecond.processOneQueue} jobs/s (ratio ${q0.ratio.processOneQueue}), ${q0.redisCommandsPerJob.docfleetOneQueue} Redis commands/job.`,
-    `queue overhead at concurrency ${WORKLOAD.sequences}, target ≥ ${TARGETS.queueVsRaw}: enqueue ${targets.queueEnqueueVsRaw.measured} ${verdict(targets.queueEnqueueVsRaw.met)}, process ${targets.queueProcessVsRaw.measured} ${verdict(targets.queueProcessVsRaw.met)}`,
+    `queue overhead at concurrency ${WORKLOAD.sequences}, target ≥ ${TARGETS.queueVsRaw}: enqueue ${enqueueTarget.measured} ${verdict(enqueueTarget.met)}, process ${processTarget.measured} ${verdict(processTarget.met)}`,
   ].join('\n');
-  const disturbance = ctx.disturbances.slice();
-  return {
-    json: { ceiling, docfleet, naive, ratios, queue: queueRows, targets, rounds: { ceiling: ceilingRounds, docfleet: docfleetRounds }, disturbance },
-    text: `${out}\n\n${disturbanceReport(disturbance)}`,
-  };
+  return { rows: queueRows, text };
+}
+
+/** Embedding documents, `npm run bench -- embed`: paragraphs of the test model's language, embedded at the task's defaults. */
+const EMBED = { documents: 12, paragraphs: 60, rounds: 2, contextSize: 2048 };
+
+/**
+ * Embedding throughput (`npm run bench -- embed`): docfleet's embed task on one EmbeddingPool context (what a
+ * worker had before the pool: one LlamaEmbeddingContext, inputs one at a time) against the pool a worker
+ * creates (one context per core of the CPU budget at the tuned thread count), WORKLOAD.sequences jobs at once.
+ */
+async function embedding(ctx: Context) {
+  const dir = path.join(ctx.tmp, 'embed-docs');
+  await mkdir(dir, { recursive: true });
+  const files: string[] = [];
+  let chars = 0;
+  for (let d = 0; d < EMBED.documents; d++) {
+    const file = path.join(dir, `long-${d}.txt`);
+    const text = Array.from({ length: EMBED.paragraphs }, (_, k) => documentText(300_000 + d * EMBED.paragraphs + k, 6)).join('\n');
+    await writeFile(file, text);
+    chars += text.length;
+    files.push(file);
+  }
+  const base = { modelPath: ctx.modelPath, files, jobsAtOnce: WORKLOAD.sequences, contextSize: EMBED.contextSize, tuneCacheDir: path.join(ctx.cacheHome, 'docfleet') };
+  const runs: { one: EmbedRun[]; pool: EmbedRun[] } = { one: [], pool: [] };
+  for (let r = 1; r <= EMBED.rounds; r++) {
+    log(`embed ${r}/${EMBED.rounds}: ${files.length} documents, ${WORKLOAD.sequences} jobs at once, one context then the worker's pool`);
+    runs.one.push(await ctx.measure(`embed 1 context ${r}`, () => runChild<EmbedRun>('embed', { ...base, contexts: 1 } satisfies EmbedInput)));
+    runs.pool.push(await ctx.measure(`embed pool ${r}`, () => runChild<EmbedRun>('embed', { ...base, contexts: 'auto' } satisfies EmbedInput)));
+  }
+  const best = (list: EmbedRun[]) => list.reduce((a, b) => (b.tokensPerSecond > a.tokensPerSecond ? b : a));
+  const one = best(runs.one);
+  const pool = best(runs.pool);
+  const text = [
+    `### Embedding (${files.length} documents of ~${round(chars / files.length / 1000)}k characters, embed defaults, ${WORKLOAD.sequences} jobs at once)`,
+    '',
+    markdownTable(
+      ['embedding contexts', 'threads each', 'chunks', 'tokens', 'wall s', 'tokens/s'],
+      [one, pool].map((e) => [e.contexts, e.threads, e.chunks, e.tokens, round(e.wallMs / 1000, 2), e.tokensPerSecond]),
+    ),
+    '',
+    `Best of ${EMBED.rounds} alternated rounds; tokens/s by round: one context ${runs.one.map((e) => e.tokensPerSecond).join(', ')}; pool ${runs.pool.map((e) => e.tokensPerSecond).join(', ')}. Pool / one context: ${ratio(pool.tokensPerSecond, one.tokensPerSecond)}.`,
+  ].join('\n');
+  return { json: { one, pool, ratio: ratio(pool.tokensPerSecond, one.tokensPerSecond), rounds: runs }, text };
 }
 
 async function scaling(ctx: Context) {
@@ -362,8 +420,8 @@ async function writeJson(name: string, data: unknown): Promise<string> {
 
 async function main(): Promise<void> {
   const mode = process.argv[2] ?? 'all';
-  if (!['throughput', 'scaling', 'all'].includes(mode)) {
-    process.stderr.write('usage: npm run bench -- [throughput|scaling|all]\n');
+  if (!['throughput', 'scaling', 'long', 'queue', 'embed', 'all'].includes(mode)) {
+    process.stderr.write('usage: npm run bench -- [throughput|scaling|long|queue|embed|all]\n');
     process.exit(2);
   }
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build first`);
@@ -421,16 +479,33 @@ async function main(): Promise<void> {
     };
     log(`model ${modelPath}; Redis ${redis.url}; ${meta.cpus} CPUs, budget ${meta.cpuBudget.cpus} (${meta.cpuBudget.source})`);
     const texts: string[] = [];
-    if (mode !== 'scaling') {
+    if (mode === 'throughput' || mode === 'all') {
       const t = await throughput(ctx);
       texts.push(t.text);
       const file = await writeJson('throughput.json', { meta, ...t.json });
       log(`wrote ${file}`);
     }
-    if (mode !== 'throughput') {
+    if (mode === 'embed' || mode === 'all') {
+      const e = await embedding(ctx);
+      texts.push(e.text);
+      const file = await writeJson('embedding.json', { meta, ...e.json });
+      log(`wrote ${file}`);
+    }
+    if (mode === 'queue') {
+      // Only the queue-overhead part of `throughput`; prints, writes no file.
+      const q = await queueOverhead(ctx);
+      texts.push(`${q.text}\n\n${disturbanceReport(ctx.disturbances)}`);
+    }
+    if (mode === 'scaling' || mode === 'all') {
       const s = await scaling(ctx);
       texts.push(s.text);
       const file = await writeJson('scaling.json', { meta, ...s.json });
+      log(`wrote ${file}`);
+    }
+    if (mode === 'long' || mode === 'all') {
+      const l = await longDocuments({ redisUrl: ctx.redisUrl, modelPath, cacheHome: ctx.cacheHome, prefix: ctx.prefix });
+      texts.push(l.text);
+      const file = await writeJson('long-documents.json', { meta, ...l.json });
       log(`wrote ${file}`);
     }
     process.stdout.write(`\n${texts.join('\n\n')}\n\n(${meta.model}, ${meta.cpus} CPUs, ${meta.node}; whole run ${round((Date.now() - started) / 1000)} s)\n`);

@@ -9,6 +9,8 @@ import { connectRedis } from '../../dist/shared/redis-connection.js';
 import { walkDocuments } from '../../dist/producer/document-walker.js';
 import { Producer } from '../../dist/producer/producer.js';
 import { QueueConsumer, SlotScheduler } from '../../dist/worker/slot-scheduler.js';
+import { EmbeddingPool } from '../../dist/worker/embedding-pool.js';
+import { embed } from '../../dist/worker/tasks/embed.js';
 import { chooseThreads } from '../../dist/worker/thread-tuner.js';
 import { RESULT_MARK, round, summarizePrompt } from './common.js';
 
@@ -45,6 +47,14 @@ export interface CeilingInput {
   tuneCacheDir: string;
 }
 
+/** The model on the CPU with no library-wide thread cap, and docfleet's own tuner's choice of threads. */
+async function loadTuned(input: { modelPath: string; tuneCacheDir: string }, role: 'generate' | 'embed') {
+  const llama = await getLlama({ gpu: false, build: 'never', maxThreads: 0, logLevel: LlamaLogLevel.error });
+  const model = await llama.loadModel({ modelPath: input.modelPath, gpuLayers: 0 });
+  const tuning = await chooseThreads({ model, modelPath: input.modelPath, role, threads: 'auto', budget: detectCpuBudget(), cacheDir: input.tuneCacheDir });
+  return { llama, model, tuning };
+}
+
 /**
  * The ceiling: node-llama-cpp driven directly, as fast as we know how. One context with N sequences,
  * the thread count and flash-attention choice of docfleet's own tuner, prompts tokenised before the
@@ -53,16 +63,7 @@ export interface CeilingInput {
  * end-of-generation or the token budget), so the work is exactly what docfleet's summarize task asks for.
  */
 async function ceiling(input: CeilingInput): Promise<GenerationRun> {
-  const llama = await getLlama({ gpu: false, build: 'never', maxThreads: 0, logLevel: LlamaLogLevel.error });
-  const model = await llama.loadModel({ modelPath: input.modelPath, gpuLayers: 0 });
-  const tuning = await chooseThreads({
-    model,
-    modelPath: input.modelPath,
-    role: 'generate',
-    threads: 'auto',
-    budget: detectCpuBudget(),
-    cacheDir: input.tuneCacheDir,
-  });
+  const { llama, model, tuning } = await loadTuned(input, 'generate');
   const context = await model.createContext({
     sequences: input.sequences,
     contextSize: input.contextSize,
@@ -348,7 +349,7 @@ async function queueDocfleet(input: QueueInput): Promise<QueueRun> {
         lockDuration: lockMs,
         stalledInterval: Math.max(1_000, Math.round(lockMs / 2)),
         maxStalledCount: 2,
-        drainDelay: queues.length > 1 ? 1 : 5,
+        drainDelay: 5,
       }),
   );
   for (const consumer of consumers) {
@@ -357,7 +358,7 @@ async function queueDocfleet(input: QueueInput): Promise<QueueRun> {
     await consumer.waitUntilReady();
     await consumer.startBackground();
   }
-  const scheduler = new SlotScheduler(consumers, input.concurrency, () => {});
+  const scheduler = new SlotScheduler(consumers, input.concurrency, () => {}, { connection: redis });
   scheduler.start();
   await finished;
   const processMs = performance.now() - t1;
@@ -369,11 +370,64 @@ async function queueDocfleet(input: QueueInput): Promise<QueueRun> {
   return { jobs: input.jobs, concurrency: input.concurrency, enqueueMs, walkMs, processMs, processed, redisCommandsPerJob };
 }
 
+export interface EmbedInput {
+  modelPath: string;
+  files: string[];
+  /** Embedding contexts in the pool; `auto` is what a worker creates (CPU budget / threads, at most jobsAtOnce). */
+  contexts: number | 'auto';
+  /** Jobs embedding at once (a worker's --concurrency). */
+  jobsAtOnce: number;
+  contextSize: number;
+  tuneCacheDir: string;
+}
+
+export interface EmbedRun {
+  contexts: number;
+  threads: number;
+  jobsAtOnce: number;
+  docs: number;
+  chunks: number;
+  tokens: number;
+  wallMs: number;
+  tokensPerSecond: number;
+}
+
+/**
+ * docfleet's embed task (token-sized chunks at its defaults) over the documents, `jobsAtOnce` jobs at a time,
+ * on an EmbeddingPool of `contexts` contexts at the tuner's thread count, as an embedding worker runs it.
+ */
+async function embedScenario(input: EmbedInput): Promise<EmbedRun> {
+  const { llama, model, tuning } = await loadTuned(input, 'embed');
+  const contexts = input.contexts === 'auto' ? Math.min(input.jobsAtOnce, Math.max(1, Math.floor(tuning.budget.cpus / tuning.threads))) : input.contexts;
+  const pool = await EmbeddingPool.create(model, { contexts, contextSize: input.contextSize, threads: tuning.threads });
+  const env = { pool, dimensions: model.embeddingVectorSize };
+  const docs = await Promise.all(input.files.map(async (file) => ({ text: await readFile(file, 'utf8'), pageStarts: [0] })));
+  await embed(env, { text: docs[0]!.text.slice(0, 2000), pageStarts: [0] }, {});
+  let next = 0;
+  let chunks = 0;
+  let tokens = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: input.jobsAtOnce }, async () => {
+      for (let i = next++; i < docs.length; i = next++) {
+        const run = await embed(env, docs[i]!, {});
+        chunks += run.output.chunks.length;
+        tokens += run.tokensIn;
+      }
+    }),
+  );
+  const wallMs = performance.now() - t0;
+  const result = { contexts: pool.size, threads: tuning.threads, jobsAtOnce: input.jobsAtOnce, docs: docs.length, chunks, tokens, wallMs: Math.round(wallMs), tokensPerSecond: round((tokens * 1000) / wallMs) };
+  await llama.dispose();
+  return result;
+}
+
 const scenarios: Record<string, (input: never) => Promise<unknown>> = {
   ceiling,
   naive,
   'queue-raw': queueRaw,
   'queue-docfleet': queueDocfleet,
+  embed: embedScenario,
 };
 
 const [scenario, json] = process.argv.slice(2);

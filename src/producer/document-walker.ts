@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { opendir, stat } from 'node:fs/promises';
+import { opendir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { DocumentRef } from '../shared/job-types.js';
 
@@ -38,21 +38,36 @@ async function* walkDirectory(abs: string, shown: string, maxBytes: number): Asy
   const entries: { name: string; dir: boolean; file: boolean }[] = [];
   for await (const e of await opendir(abs)) entries.push({ name: e.name, dir: e.isDirectory(), file: e.isFile() });
   entries.sort((a, b) => (a.name < b.name ? -1 : 1));
+  // Files are hashed a few at a time (reading one small file after another leaves the disk and the CPU
+  // idle in turn) but yielded in order.
+  const ahead: Promise<WalkItem>[] = [];
   for (const e of entries) {
     const childAbs = path.join(abs, e.name);
     const childShown = path.join(shown, e.name);
-    if (e.dir) yield* walkDirectory(childAbs, childShown, maxBytes);
-    else if (e.file && isDocumentName(e.name)) {
-      const { size } = await stat(childAbs);
-      yield await hashFile(childAbs, childShown, size, maxBytes);
+    if (e.dir) {
+      while (ahead.length > 0) yield await ahead.shift()!;
+      yield* walkDirectory(childAbs, childShown, maxBytes);
+    } else if (e.file && isDocumentName(e.name)) {
+      const item = stat(childAbs).then(({ size }) => hashFile(childAbs, childShown, size, maxBytes));
+      // Awaited in turn below; until then a failure must not count as unhandled.
+      item.catch(() => undefined);
+      ahead.push(item);
+      if (ahead.length >= HASH_AHEAD) yield await ahead.shift()!;
     }
   }
+  while (ahead.length > 0) yield await ahead.shift()!;
 }
+
+/** Files read and hashed at once while walking a directory. */
+const HASH_AHEAD = 16;
+/** Smaller files are read whole; larger ones streamed, so hashing ahead never holds much memory. */
+const READ_WHOLE_BYTES = 4 * 1024 * 1024;
 
 async function hashFile(abs: string, shown: string, size: number, maxBytes: number): Promise<WalkItem> {
   if (size > maxBytes) return { refused: shown, reason: tooLarge(size, maxBytes) };
   const hash = createHash('sha256');
-  for await (const chunk of createReadStream(abs)) hash.update(chunk as Buffer);
+  if (size <= READ_WHOLE_BYTES) hash.update(await readFile(abs));
+  else for await (const chunk of createReadStream(abs)) hash.update(chunk as Buffer);
   return { ref: { uri: abs, name: shown, sha256: hash.digest('hex'), bytes: size } };
 }
 

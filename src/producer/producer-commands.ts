@@ -38,7 +38,10 @@ export function registerProducerCommands(program: Command): void {
     .option('--priority <n>', 'BullMQ priority, 1 = most urgent (default: none, before prioritised jobs)', parsePositive)
     .option('--schema <file.json>', 'extract: JSON Schema of the fields (default: the built-in contract schema)')
     .option('--max-tokens <n>', 'summarize/extract: most tokens to generate', parsePositive)
-    .option('--chunk-chars <n>', 'embed: target chunk size in characters (default 1000)', parsePositive)
+    .option('--no-map-reduce', 'summarize: read only the start of a long document instead of summarising it part by part')
+    .option('--chunk-tokens <n>', "embed: most tokens per chunk, by the embedding model's tokenizer (default 256)", parsePositive)
+    .option('--chunk-overlap-tokens <n>', 'embed: tokens each chunk repeats from the one before (default 0)', parseCount)
+    .option('--chunk-chars <n>', 'embed: most characters per chunk (as well as the token limit)', parsePositive)
     .option('--model <name>', 'the model (file name without .gguf) the results must come from; part of the job id')
     .option('--max-document-mb <n>', 'refuse documents larger than this (env DOCFLEET_MAX_DOCUMENT_MB, default 50)')
     .option('--attempts <n>', 'attempts per job for transient failures (env DOCFLEET_ATTEMPTS, default 3)')
@@ -47,7 +50,10 @@ export function registerProducerCommands(program: Command): void {
       const params: TaskParams = {};
       if (flags.schema) params.schema = JSON.parse(await readFile(String(flags.schema), 'utf8')) as Record<string, unknown>;
       if (flags.maxTokens) params.maxTokens = flags.maxTokens as number;
+      if (flags.mapReduce === false) params.mapReduce = false;
       if (flags.chunkChars) params.chunkChars = flags.chunkChars as number;
+      if (flags.chunkTokens) params.chunkTokens = flags.chunkTokens as number;
+      if (flags.chunkOverlapTokens) params.chunkOverlapTokens = flags.chunkOverlapTokens as number;
       if (flags.model) params.model = String(flags.model);
       const bar = process.stderr.isTTY && !flags.json ? new cliProgress.SingleBar({ format: 'submitting {value} documents {name}', clearOnComplete: true }) : undefined;
       bar?.start(0, 0, { name: '' });
@@ -149,6 +155,12 @@ export function registerProducerCommands(program: Command): void {
 function parsePositive(v: string): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1) throw new Error(`expected a positive integer, got "${v}"`);
+  return n;
+}
+
+function parseCount(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`expected a non-negative integer, got "${v}"`);
   return n;
 }
 

@@ -3,7 +3,7 @@ import { Queue, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { MiB, type ProducerConfig } from '../shared/config.js';
 import { jobIdFor } from '../shared/job-id.js';
-import { TAGS, type DocumentRef, type JobData, type Tag, type TaskName, type TaskParams } from '../shared/job-types.js';
+import type { DocumentRef, JobData, Tag, TaskName, TaskParams } from '../shared/job-types.js';
 import { queueName, queuesForRole, roleForTask } from '../shared/queue-layout.js';
 import { connectRedis } from '../shared/redis-connection.js';
 import { ResultStore, type BatchMeta } from '../shared/result-store.js';
@@ -38,6 +38,8 @@ interface PendingJob {
 }
 
 const FLUSH_EVERY = 250;
+/** The first flush is small and flushes double up to FLUSH_EVERY, so workers start while the walk goes on. */
+const FIRST_FLUSH = 16;
 
 /**
  * Enqueues documents as jobs. Owns one Redis connection shared by every queue it touches.
@@ -78,13 +80,28 @@ export class Producer {
     // Saved first so that workers and `status` see the batch while it is still being submitted.
     await this.store.saveBatch(meta);
     let pending: PendingJob[] = [];
-    const flush = async () => {
-      const { created, duplicates } = await this.enqueue(meta.id, pending, opts.priority);
-      meta.jobs += created;
-      meta.duplicates += duplicates;
+    // One flush in flight while the walk reads and hashes the next files; flushes run in order, so a
+    // later flush sees the jobs of an earlier one as existing.
+    let flushing: Promise<void> = Promise.resolve();
+    let flushAt = FIRST_FLUSH;
+    let failed: unknown;
+    const flush = () => {
+      const jobs = pending;
       pending = [];
+      flushing = flushing.then(async () => {
+        if (failed !== undefined || jobs.length === 0) return;
+        try {
+          const { created, duplicates } = await this.enqueue(meta.id, jobs, opts.priority);
+          meta.jobs += created;
+          meta.duplicates += duplicates;
+        } catch (err) {
+          failed = err;
+        }
+      });
+      return flushing;
     };
     for await (const item of walkDocuments(inputs, this.config.maxDocumentMb * MiB)) {
+      if (failed !== undefined) break;
       if ('refused' in item) {
         meta.refused++;
         opts.onRefused?.(item.refused, item.reason);
@@ -95,9 +112,16 @@ export class Producer {
         pending.push({ id: jobIdFor(item.ref.sha256, task, params), queue: queueName(roleForTask(task), tag), data });
       }
       opts.onDocument?.(item.ref);
-      if (pending.length >= FLUSH_EVERY) await flush();
+      if (pending.length >= flushAt) {
+        flushAt = Math.min(FLUSH_EVERY, flushAt * 2);
+        // Wait for the flush before last: at most one runs behind the walk.
+        const previous = flushing;
+        void flush();
+        await previous;
+      }
     }
     await flush();
+    if (failed !== undefined) throw failed;
     await this.store.saveBatch(meta);
     return { batch: meta.id, jobs: meta.jobs, duplicates: meta.duplicates, refused: meta.refused };
   }
@@ -121,15 +145,22 @@ export class Producer {
     return { created: fresh.length, duplicates: jobs.length - fresh.length };
   }
 
-  /** A job exists if it has a stored result or is in any queue of its role (whatever its tag). */
+  /**
+   * A job exists if it has a stored result or is in any queue of its role (whatever its tag). One EXISTS
+   * per job over its result key and its job key in each of those queues, all in one round trip.
+   */
   private async existing(jobs: PendingJob[]): Promise<boolean[]> {
     if (jobs.length === 0) return [];
-    const statuses = await this.store.statuses(jobs.map((j) => j.id));
     const pipe = this.redis.pipeline();
-    const perJob = TAGS.length;
-    for (const j of jobs) for (const queue of queuesForRole(roleForTask(j.data.task))) pipe.exists(`${this.config.prefix}:${queue}:${j.id}`);
+    for (const j of jobs) {
+      const jobKeys = queuesForRole(roleForTask(j.data.task)).map((queue) => `${this.config.prefix}:${queue}:${j.id}`);
+      pipe.exists(this.store.resultKeyOf(j.id), ...jobKeys);
+    }
     const replies = (await pipe.exec()) ?? [];
-    return jobs.map((_, i) => statuses[i] !== undefined || replies.slice(i * perJob, (i + 1) * perJob).some(([, n]) => n === 1));
+    return replies.map(([err, n]) => {
+      if (err) throw err;
+      return Number(n) > 0;
+    });
   }
 
   jobOptions(jobId: string, priority?: number): JobsOptions {

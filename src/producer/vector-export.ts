@@ -9,8 +9,9 @@ import type { ResultLine } from './batch-control.js';
  * - `out.f32`: every chunk vector of the batch's completed embed results, one row after another, each row
  *   `dimensions` little-endian IEEE-754 float32 values, no header. Row r starts at byte r × dimensions × 4.
  * - `out.f32.jsonl`: one JSON line per row, in row order:
- *   `{"row","jobId","document","start","end","page","dimensions"}` (document is the name `results` shows,
- *   start/end the chunk's character range in the document text, page 1-based).
+ *   `{"row","jobId","document","start","end","page","pageStart","pageEnd","dimensions"}` (document is the name
+ *   `results` shows, start/end the chunk's character range in the document text, pages 1-based: `page` is
+ *   where the chunk starts (= pageStart), pageEnd where it ends).
  *
  * Rows follow the order results are read in. All rows must have the same dimensions (one model): a batch
  * embedded by models of different sizes is refused, and the partial files are removed.
@@ -23,7 +24,10 @@ export interface VectorRow {
   document: string;
   start: number;
   end: number;
+  /** = pageStart. */
   page: number;
+  pageStart: number;
+  pageEnd: number;
   dimensions: number;
 }
 
@@ -112,7 +116,18 @@ export class VectorWriter {
         );
       }
       writeRow(bytes, i * dims * 4, v);
-      const row: VectorRow = { row: this.rows + i, jobId: line.jobId, document, start: chunk.start, end: chunk.end, page: chunk.page, dimensions: dims };
+      const row: VectorRow = {
+        row: this.rows + i,
+        jobId: line.jobId,
+        document,
+        start: chunk.start,
+        end: chunk.end,
+        page: chunk.page,
+        // Results stored before chunks had a page range: a chunk then never spanned pages.
+        pageStart: chunk.pageStart ?? chunk.page,
+        pageEnd: chunk.pageEnd ?? chunk.page,
+        dimensions: dims,
+      };
       sidecar += `${JSON.stringify(row)}\n`;
     });
     await writeAll(this.vectors, bytes);
@@ -152,7 +167,7 @@ export async function exportVectors(lines: AsyncIterable<ResultLine> | Iterable<
   }
 }
 
-/** JSON.stringify replacer for result lines whose vectors went to a .f32 file: chunks keep start/end/page. */
+/** JSON.stringify replacer for result lines whose vectors went to a .f32 file: chunks keep offsets and pages. */
 export function omitVectors(_key: string, value: unknown): unknown {
   return value instanceof Float32Array ? undefined : value;
 }

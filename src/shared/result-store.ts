@@ -60,6 +60,11 @@ export class ResultStore {
     return `${this.prefix}:result:${jobId}`;
   }
 
+  /** The Redis key of a job's stored result (every stored result has a status; its key exists iff it does). */
+  resultKeyOf(jobId: string): string {
+    return this.resultKey(jobId);
+  }
+
   async saveBatch(meta: BatchMeta): Promise<void> {
     await this.redis
       .multi()
@@ -156,7 +161,7 @@ function encodeEmbeddings(result: JobResult): { json: string; vectors: Buffer } 
   output.chunks.forEach((chunk, i) => {
     for (let d = 0; d < output.dimensions; d++) vectors.writeFloatLE(chunk.vector[d] ?? 0, (i * output.dimensions + d) * 4);
   });
-  const chunks = output.chunks.map(({ start, end, page }) => ({ start, end, page }));
+  const chunks = output.chunks.map(({ start, end, page, pageStart, pageEnd }) => ({ start, end, page, pageStart, pageEnd }));
   return { json: JSON.stringify({ ...result, output: { ...output, chunks } }), vectors };
 }
 

@@ -1,4 +1,5 @@
 import os from 'node:os';
+import { FlowProducer } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { MiB, type WorkerConfig } from '../shared/config.js';
 import { detectCpuBudget } from '../shared/cpu-budget.js';
@@ -13,6 +14,7 @@ import { createProcessor } from './job-processor.js';
 import { ModelHost } from './model-host.js';
 import { PdfTextExtractor } from './pdf-text.js';
 import { QueueConsumer, SlotScheduler } from './slot-scheduler.js';
+import { SummaryFlow } from './summary-flow.js';
 import { WorkerMetrics } from './worker-metrics.js';
 
 /**
@@ -31,6 +33,7 @@ export class FleetWorker {
       host?: ModelHost;
       redis?: Redis;
       extractor?: PdfTextExtractor;
+      flows?: FlowProducer;
       consumers?: QueueConsumer[];
       scheduler?: SlotScheduler;
     },
@@ -96,12 +99,14 @@ export class FleetWorker {
       parseTimeoutMs: config.parseTimeoutMs,
       parseMemoryMb: config.parseMemoryMb,
     };
+    if (host.role === 'generate') parts.flows = new FlowProducer({ connection: redis, prefix: config.prefix });
     const processor = createProcessor({
       host,
       store,
       metrics: parts.metrics,
       log,
       load: (job, signal) => loadDocument(job.doc, limits, signal, extractor),
+      flow: parts.flows && new SummaryFlow(host, parts.flows),
     });
     const queues = queuesServedBy(host.role, config.tag);
     parts.consumers = queues.map(
@@ -114,8 +119,9 @@ export class FleetWorker {
           stalledInterval: Math.max(1_000, Math.round(config.lockMs / 2)),
           // A worker killed mid-job stalls it once; only a job that kills workers repeatedly fails.
           maxStalledCount: 2,
-          // With two queues the scheduler blocks on one at a time; keep each wait short.
-          drainDelay: queues.length > 1 ? 1 : 5,
+          // The scheduler waits on every queue's marker at once; drainDelay (s) only bounds an idle wait
+          // before it looks at the queues again without a wake-up, as BullMQ's own worker does.
+          drainDelay: 5,
         }),
     );
     for (const consumer of parts.consumers) {
@@ -123,7 +129,9 @@ export class FleetWorker {
       await consumer.waitUntilReady();
       await consumer.startBackground();
     }
-    parts.scheduler = new SlotScheduler(parts.consumers, host.sequences, (err) => log.error({ err }, 'scheduler error'));
+    parts.scheduler = new SlotScheduler(parts.consumers, host.sequences, (err) => log.error({ err }, 'scheduler error'), {
+      connection: redis,
+    });
     parts.scheduler.start();
     log.info({ queues, tag: config.tag, slots: host.sequences }, 'worker ready');
   }
@@ -142,6 +150,7 @@ export class FleetWorker {
         if (handedBack > 0) log.warn({ handedBack, graceMs: this.config.graceMs }, 'grace period over: running jobs handed back to the queue');
       }
       await Promise.all((parts.consumers ?? []).map((c) => c.close(true)));
+      await parts.flows?.close();
       await parts.extractor?.close();
       await parts.host?.dispose();
       parts.redis?.disconnect();

@@ -1,10 +1,12 @@
-import type { Job } from 'bullmq';
+import { WaitingChildrenError, type Job } from 'bullmq';
 import { categoryOf, isPermanent, PermanentError } from '../shared/errors.js';
-import type { JobData, JobResult } from '../shared/job-types.js';
+import type { JobData, JobResult, PartSummary, SummarizeOutput, SummaryFlowState } from '../shared/job-types.js';
 import type { Logger } from '../shared/logger.js';
 import type { ResultStore } from '../shared/result-store.js';
 import type { LoadedDocument } from './document-loader.js';
-import type { ModelHost } from './model-host.js';
+import type { ModelHost, TaskRun } from './model-host.js';
+import type { SummaryFlow } from './summary-flow.js';
+import { planSummary } from './tasks/summarize.js';
 import type { WorkerMetrics } from './worker-metrics.js';
 
 export interface ProcessorDeps {
@@ -14,7 +16,12 @@ export interface ProcessorDeps {
   log: Logger;
   /** Reads the document's text (off the main thread for PDFs). */
   load: (job: JobData, signal: AbortSignal) => Promise<LoadedDocument>;
+  /** Map-reduce summaries of long documents; without it they are summarised from their start. */
+  flow?: SummaryFlow;
 }
+
+/** What a processor hands BullMQ: documents' results go to the store; a flow's part goes to its parent. */
+export type ProcessorReturn = { stored: true } | PartSummary | { cancelled: true };
 
 /**
  * The work of one job: read the document, run the task on the held model, store the result.
@@ -23,11 +30,13 @@ export interface ProcessorDeps {
  */
 export function createProcessor(deps: ProcessorDeps) {
   const { host, store, metrics, log } = deps;
-  return async (job: Job<JobData>, _token: string | undefined, signal?: AbortSignal): Promise<{ stored: true }> => {
+  return async (job: Job<JobData>, token: string | undefined, signal?: AbortSignal): Promise<ProcessorReturn> => {
     const started = Date.now();
     const data = job.data;
-    const fields = { batch: data.batchId, job: job.id, document: data.doc.name, task: data.task, queue: job.queueName };
+    const fields = { batch: data.batchId, job: job.id, document: data.doc.name, task: data.task, queue: job.queueName, ...partFields(data) };
     if ((await store.batch(data.batchId))?.cancelled) {
+      // A flow's part has no result of its own: its parent, woken once the parts are done, records the cancel.
+      if (data.part) return { cancelled: true };
       await store.saveCancelled(job.id!, data);
       log.info({ ...fields, outcome: 'cancelled' }, 'job skipped: batch cancelled');
       return { stored: true };
@@ -40,40 +49,81 @@ export function createProcessor(deps: ProcessorDeps) {
         throw new PermanentError('bad-params', `job expects model "${data.params.model}" but this worker holds "${host.modelName}"`);
       }
       const abort = signal ?? new AbortController().signal;
-      const loaded = await deps.load(data, abort);
-      const run = await host.runTask(data, loaded.doc, abort);
-      const totalMs = Date.now() - started;
+      if (data.part) {
+        const run = await host.runTask(data, { text: data.part.text, pageStarts: [0] }, abort);
+        const output = run.output as SummarizeOutput;
+        const { round, level, index } = data.part;
+        const durationSeconds = (Date.now() - started) / 1000;
+        metrics.jobFinished({ queue: job.queueName, task: data.task, outcome: 'completed', part: true, durationSeconds, tokensIn: run.tokensIn, tokensOut: run.tokensOut, pages: 0 });
+        log.info({ ...fields, outcome: 'completed', durationMs: Date.now() - started, tokensIn: run.tokensIn, tokensOut: run.tokensOut }, 'job completed');
+        return { round, level, index, summary: output.summary, sources: output.sources, truncated: output.truncated, tokensIn: run.tokensIn, tokensOut: run.tokensOut };
+      }
+
+      let state = data.flow;
+      let loaded: LoadedDocument | undefined;
+      if (!state) {
+        loaded = await deps.load(data, abort);
+        const env = data.task === 'summarize' && deps.flow ? host.planEnv : undefined;
+        const plan = env && planSummary(env, loaded.doc, data.params);
+        if (plan) {
+          state = await deps.flow!.start(job, loaded, plan);
+          log.info({ ...fields, parts: state.parts, pages: state.pages }, 'document too long for one context: summarising it as a flow');
+        }
+      }
+      let run: TaskRun;
+      let doc: Pick<JobResult, 'pages' | 'chars'> & { fetchMs: number; parseMs: number; since: number };
+      if (state) {
+        const step = await deps.flow!.advance(job, token!, state, abort);
+        if (step.waiting) {
+          metrics.jobFinished({ queue: job.queueName, task: data.task, outcome: 'waiting', durationSeconds: (Date.now() - started) / 1000, tokensIn: 0, tokensOut: 0, pages: loaded?.pages ?? 0 });
+          log.info({ ...fields, outcome: 'waiting', parts: step.parts, level: step.level }, 'job waiting for its parts');
+          throw new WaitingChildrenError();
+        }
+        run = step.run;
+        doc = flowDoc(step.state);
+        // The document's latency is the whole flow's, from its first run.
+        metrics.jobFinished({ queue: job.queueName, task: data.task, outcome: 'completed', durationSeconds: (Date.now() - doc.since) / 1000, tokensIn: run.tokensIn, tokensOut: run.tokensOut, pages: 0 });
+        run = { ...run, tokensIn: run.tokensIn + step.state.tokensIn, tokensOut: run.tokensOut + step.state.tokensOut };
+      } else {
+        run = await host.runTask(data, loaded!.doc, abort);
+        doc = { pages: loaded!.pages, chars: loaded!.doc.text.length, fetchMs: loaded!.fetchMs, parseMs: loaded!.parseMs, since: started };
+        metrics.jobFinished({ queue: job.queueName, task: data.task, outcome: 'completed', durationSeconds: (Date.now() - started) / 1000, tokensIn: run.tokensIn, tokensOut: run.tokensOut, pages: doc.pages });
+      }
+      const totalMs = Date.now() - doc.since;
       const result: JobResult = {
         task: data.task,
         model: host.modelName,
         tokensIn: run.tokensIn,
         tokensOut: run.tokensOut,
-        pages: loaded.pages,
-        chars: loaded.doc.text.length,
-        timings: { fetchMs: loaded.fetchMs, parseMs: loaded.parseMs, inferMs: run.inferMs, totalMs },
+        pages: doc.pages,
+        chars: doc.chars,
+        timings: { fetchMs: doc.fetchMs, parseMs: doc.parseMs, inferMs: run.inferMs, totalMs },
         output: run.output,
       };
-      await store.saveCompleted(job.id!, data, result);
-      metrics.jobFinished({
-        queue: job.queueName,
-        task: data.task,
-        outcome: 'completed',
-        durationSeconds: totalMs / 1000,
-        tokensIn: run.tokensIn,
-        tokensOut: run.tokensOut,
-        pages: loaded.pages,
-      });
-      log.info({ ...fields, outcome: 'completed', durationMs: totalMs, pages: loaded.pages, tokensIn: run.tokensIn, tokensOut: run.tokensOut }, 'job completed');
+      await store.saveCompleted(job.id!, { ...data, flow: undefined }, result);
+      log.info({ ...fields, outcome: 'completed', durationMs: totalMs, pages: doc.pages, tokensIn: run.tokensIn, tokensOut: run.tokensOut }, 'job completed');
       return { stored: true };
     } catch (err) {
+      if (err instanceof WaitingChildrenError) throw err;
       const category = categoryOf(err);
       const message = (err as Error).message;
       const final = isPermanent(err) || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-      if (final) await store.saveFailed(job.id!, data, { category, message, attempts: job.attemptsMade + 1 });
+      if (final && !data.part) await store.saveFailed(job.id!, { ...data, flow: undefined }, { category, message, attempts: job.attemptsMade + 1 });
       const outcome = final ? 'failed' : 'retried';
-      metrics.jobFinished({ queue: job.queueName, task: data.task, outcome, reason: category, durationSeconds: (Date.now() - started) / 1000, tokensIn: 0, tokensOut: 0, pages: 0 });
+      metrics.jobFinished({ queue: job.queueName, task: data.task, outcome, reason: category, part: !!data.part, durationSeconds: (Date.now() - started) / 1000, tokensIn: 0, tokensOut: 0, pages: 0 });
       log.warn({ ...fields, outcome, reason: category, error: message, durationMs: Date.now() - started }, `job ${outcome}`);
       throw err;
     }
   };
+}
+
+function partFields(data: JobData) {
+  if (!data.part) return {};
+  const { level, index, sources } = data.part;
+  return { part: index, level, pageStart: sources[0]?.pageStart, pageEnd: sources.at(-1)?.pageEnd };
+}
+
+/** A flow's document figures come from its first run; its time from then to now. */
+function flowDoc(state: SummaryFlowState) {
+  return { pages: state.pages, chars: state.chars, fetchMs: state.fetchMs, parseMs: state.parseMs, since: state.startedAt };
 }

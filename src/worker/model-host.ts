@@ -9,7 +9,6 @@ import {
   type Llama,
   type LlamaContext,
   type LlamaContextSequence,
-  type LlamaEmbeddingContext,
   type LlamaModel,
 } from 'node-llama-cpp';
 import { detectCpuBudget } from '../shared/cpu-budget.js';
@@ -17,10 +16,11 @@ import { ConfigError, PermanentError, TransientError } from '../shared/errors.js
 import type { JobData, TaskOutput } from '../shared/job-types.js';
 import { roleForTask, type ModelRole } from '../shared/queue-layout.js';
 import type { DocumentText } from './document-text.js';
+import { EmbeddingPool } from './embedding-pool.js';
 import { embed } from './tasks/embed.js';
 import { extract } from './tasks/extract.js';
 import { promptStyleOf, type GenerationEnv, type PromptStyle, type TaskResult } from './tasks/generation.js';
-import { summarize } from './tasks/summarize.js';
+import { summarize, type PlanEnv } from './tasks/summarize.js';
 import { chooseThreads, type ThreadChoice } from './thread-tuner.js';
 
 export interface ModelHostOptions {
@@ -59,7 +59,7 @@ const EMBEDDING_POOLING = new Set([1, 2, 3]);
 
 type Engine =
   | { role: 'generate'; context: LlamaContext; free: LlamaContextSequence[]; style: PromptStyle }
-  | { role: 'embed'; context: LlamaEmbeddingContext; contextSize: number };
+  | { role: 'embed'; pool: EmbeddingPool; contextSize: number };
 
 /** The one model a worker process holds, and the slots jobs run in. */
 export class ModelHost {
@@ -141,6 +141,7 @@ export class ModelHost {
         contextSize,
         threads: tuning.threads,
         flashAttention: engine.role === 'generate' ? engine.context.flashAttention : undefined,
+        embeddingContexts: engine.role === 'embed' ? engine.pool.size : undefined,
         threadSource: tuning.source,
         cpuBudget: tuning.budget.cpus,
         cpuBudgetSource: tuning.budget.source,
@@ -162,6 +163,12 @@ export class ModelHost {
       }
       throw new ConfigError(`cannot load ${opts.modelPath}: ${(err as Error).message}`, { cause: err });
     }
+  }
+
+  /** What summary planning needs, or undefined on an embedding worker. */
+  get planEnv(): PlanEnv | undefined {
+    const engine = this.engine;
+    return engine.role === 'generate' ? { model: this.model, style: engine.style, contextSize: engine.context.contextSize } : undefined;
   }
 
   /** Slots free for another runTask. */
@@ -196,14 +203,13 @@ export class ModelHost {
   private async dispatch(job: JobData, doc: DocumentText, signal?: AbortSignal): Promise<TaskResult<TaskOutput>> {
     const engine = this.engine;
     if (engine.role === 'embed') {
-      // The library refuses an input as long as the context.
-      const env = { context: engine.context, maxInputTokens: engine.contextSize - 1, dimensions: this.model.embeddingVectorSize, signal };
-      return embed(env, doc, job.params);
+      // Every job's chunks go to the one pool of embedding contexts, which keeps them all busy.
+      return embed({ pool: engine.pool, dimensions: this.model.embeddingVectorSize, signal }, doc, job.params);
     }
     const sequence = engine.free.pop()!;
     try {
       const env: GenerationEnv = { model: this.model, sequence, style: engine.style, signal };
-      return job.task === 'extract' ? await extract(env, doc, job.params) : await summarize(env, doc, job.params);
+      return job.task === 'extract' ? await extract(env, doc, job.params) : await summarize(env, doc, job.params, job.part);
     } finally {
       // Jobs must not see each other's text; a sequence that cannot be cleared is replaced.
       try {
@@ -222,9 +228,13 @@ async function createEngine(model: LlamaModel, role: ModelRole, opts: ModelHostO
   const train = model.trainContextSize;
   if (role === 'embed') {
     const size = opts.contextSize === 'auto' ? Math.min(train, AUTO_EMBED_CONTEXT_MAX) : opts.contextSize;
-    // Encoder models must see a whole input in one batch.
-    const context = await model.createEmbeddingContext({ contextSize: size, batchSize: size, threads });
-    return { role, context, contextSize: size };
+    // node-llama-cpp evaluates one embedding input per context at a time, so concurrent jobs are served by
+    // several contexts evaluating side by side: as many as the CPU budget holds at the tuned thread count
+    // (a GPU runs one), never more than the worker's concurrency. Encoder models must see a whole input
+    // in one batch, hence batchSize = contextSize.
+    const parallel = opts.device === 'gpu' ? 1 : Math.max(1, Math.floor(tuning.budget.cpus / Math.max(1, threads)));
+    const pool = await EmbeddingPool.create(model, { contexts: Math.min(opts.sequences, parallel), contextSize: size, threads });
+    return { role, pool, contextSize: size };
   }
   const contextSize =
     opts.contextSize === 'auto' ? { min: Math.min(train, 512), max: Math.min(train, AUTO_CONTEXT_MAX) } : opts.contextSize;

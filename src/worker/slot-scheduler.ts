@@ -1,4 +1,5 @@
 import { Worker, type Job, type Processor, type WorkerOptions } from 'bullmq';
+import type { Redis } from 'ioredis';
 
 /**
  * A BullMQ Worker whose jobs we fetch ourselves. BullMQ's own main loop serves one queue with its
@@ -15,51 +16,140 @@ export class QueueConsumer extends Worker {
     await this.startStalledCheckTimer();
     this.lockManager.start();
   }
+
+  /** The sorted set BullMQ writes to wake idle workers of this queue (see `waitForJob` in BullMQ's Worker). */
+  get markerKey(): string {
+    return this.keys.marker ?? this.toKey('marker');
+  }
+
+  /**
+   * When this queue's next delayed job is due (ms since the epoch), as Redis reported it with the last
+   * fetch that found no job; 0 when none is known. BullMQ keeps it in the Worker's private `blockUntil`.
+   */
+  get delayedUntil(): number {
+    const value = (this as unknown as { blockUntil?: unknown }).blockUntil;
+    return typeof value === 'number' && value > 0 ? value : 0;
+  }
 }
 
-interface Running {
+export interface SlotSchedulerOptions {
+  /**
+   * The connection the consumers use. The scheduler opens its own duplicate of it for one blocking
+   * BZPOPMIN over every queue's marker key, and closes it on stop. Defaults to the first consumer's
+   * connection when that is an ioredis client.
+   */
+  connection?: Redis;
+  /**
+   * While every slot streams jobs from one queue, the other queues are looked at again this often, so
+   * a job arriving there waits at most this long plus one job for a slot (default 250 ms).
+   */
+  probeMs?: number;
+}
+
+/** One queue as the scheduler sees it. */
+interface QueueState {
+  consumer: QueueConsumer;
+  index: number;
+  /** A fetch may find a job: not drained when last looked at, or woken since. */
+  ready: boolean;
+  /** The next delayed job of this queue is due then (ms since the epoch); 0 if none is known. */
+  dueAt: number;
+}
+
+/** A slot that holds a job; with fetch-next it runs one job after another from the same queue. */
+interface Lane {
+  queue: QueueState;
   job: Job;
   token: string;
-  done: Promise<unknown>;
+  done: Promise<void>;
 }
+
+/** Longest a blocking wait may hang beyond its timeout before the connection is replaced (ioredis can lose it). */
+const WATCHDOG_SLACK_MS = 2_000;
 
 /**
  * Runs at most `slots` jobs at once across several queues. A job is fetched only when a slot is
  * free, so a busy worker never holds jobs it cannot start (another worker with a free slot gets
- * them). Queues are tried round-robin so neither the tag's queue nor `any` can starve the other.
+ * them). Queues are served round-robin so neither the tag's queue nor `any` can starve the other.
+ *
+ * - A slot whose job finishes takes the next job of the same queue in the same Redis call (BullMQ's
+ *   fetch-next), unless another queue is due its turn: a busy queue streams.
+ * - Free slots are filled by parallel, non-blocking fetches spread over the queues that may have jobs.
+ * - A worker with a free slot and nothing to fetch blocks in ONE `BZPOPMIN` over the marker keys of
+ *   all its queues (its own connection), so it wakes for whichever queue gets a job. A delayed-job
+ *   marker carries the time that job is due: the wait is cut short then. Without any wake-up the
+ *   queues are fetched again after the consumers' `drainDelay` (seconds), as BullMQ's own worker does.
  */
 export class SlotScheduler {
-  private readonly running = new Map<string, Running>();
-  private slotFreed?: () => void;
+  private readonly queues: QueueState[];
+  private readonly lanes = new Map<string, Lane>();
+  private inFlight = 0;
+  private wake?: () => void;
   private stopping = false;
   private loop?: Promise<void>;
-  private nextQueue = 0;
+  /** The queue whose turn is next, round-robin. */
+  private turn = 0;
   private tokens = 0;
+  private lastProbe = 0;
+  /** A blocking wait on the markers is in flight. */
+  private watching = false;
+  private blocking?: Redis;
+  private fractionalTimeouts = true;
+  private readonly connection?: Redis;
+  private readonly probeMs: number;
+  private readonly drainDelayMs: number;
 
   constructor(
-    private readonly consumers: QueueConsumer[],
+    consumers: QueueConsumer[],
     readonly slots: number,
     private readonly onError: (err: Error) => void,
-  ) {}
+    opts: SlotSchedulerOptions = {},
+  ) {
+    if (consumers.length === 0) throw new Error('SlotScheduler: no queues');
+    this.queues = consumers.map((consumer, index) => ({ consumer, index, ready: true, dueAt: 0 }));
+    const own = consumers[0]!.opts.connection as unknown;
+    this.connection = opts.connection ?? (isIoredis(own) ? own : undefined);
+    this.probeMs = opts.probeMs ?? 250;
+    this.drainDelayMs = Math.max(10, (consumers[0]!.opts.drainDelay ?? 5) * 1000);
+  }
 
+  /** Jobs held right now. */
   get busy(): number {
-    return this.running.size;
+    return this.lanes.size;
   }
 
   start(): void {
     this.loop = this.fetchLoop();
   }
 
+  private get free(): number {
+    return this.slots - this.lanes.size - this.inFlight;
+  }
+
+  private signal(): void {
+    const wake = this.wake;
+    this.wake = undefined;
+    wake?.();
+  }
+
   private async fetchLoop(): Promise<void> {
     while (!this.stopping) {
-      if (this.running.size >= this.slots) {
-        await new Promise<void>((resolve) => (this.slotFreed = resolve));
+      if (this.free <= 0) {
+        await new Promise<void>((resolve) => (this.wake = resolve));
         continue;
       }
+      const now = Date.now();
+      for (const q of this.queues) {
+        if (!q.ready && q.dueAt > 0 && q.dueAt <= now) {
+          q.ready = true;
+          q.dueAt = 0;
+        }
+      }
       try {
-        const fetched = await this.fetch();
-        if (fetched) this.run(...fetched);
+        if (this.queues.some((q) => q.ready)) await this.fill();
+        else await this.waitForMarker();
       } catch (err) {
+        if (this.stopping) break;
         // Redis away: BullMQ's connection reconnects by itself; do not spin meanwhile.
         this.onError(err as Error);
         await new Promise((r) => setTimeout(r, 1_000));
@@ -67,32 +157,160 @@ export class SlotScheduler {
     }
   }
 
-  /** One pass without blocking over every queue, then a short blocking wait on one of them. */
-  private async fetch(): Promise<[QueueConsumer, Job, string] | undefined> {
-    const n = this.consumers.length;
-    for (let i = 0; i <= n && !this.stopping; i++) {
-      const consumer = this.consumers[(this.nextQueue + i) % n]!;
-      const token = `${consumer.id}:${this.tokens++}`;
-      // The last try blocks (for at most the consumer's drainDelay) so an idle worker does not poll.
-      const job = await consumer.getNextJob(token, { block: i === n });
-      if (job) {
-        this.nextQueue = (this.nextQueue + i + 1) % n;
-        return [consumer, job, token];
-      }
-    }
-    this.nextQueue = (this.nextQueue + 1) % n;
-    return undefined;
+  /** Fetches into every free slot at once, round-robin over the queues that may have jobs. */
+  private async fill(): Promise<void> {
+    const ready = this.queues.filter((q) => q.ready);
+    const n = this.free;
+    // Start at the queue whose turn it is (or the next ready one after it).
+    const first = Math.max(0, ready.findIndex((q) => q.index >= this.turn));
+    const picks = Array.from({ length: n }, (_, i) => ready[(first + i) % ready.length]!);
+    this.turn = (picks[picks.length - 1]!.index + 1) % this.queues.length;
+    this.inFlight += n;
+    const results = await Promise.allSettled(
+      picks.map(async (q) => {
+        const token = `${q.consumer.id}:${this.tokens++}`;
+        try {
+          const job = await q.consumer.getNextJob(token, { block: false });
+          if (job) this.run(q, job, token);
+          else this.drained(q);
+        } finally {
+          this.inFlight--;
+        }
+      }),
+    );
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
-  private run(consumer: QueueConsumer, job: Job, token: string): void {
-    const done = consumer
-      .processJob(job, token, () => false)
-      .catch((err: Error) => this.onError(err))
-      .finally(() => {
-        this.running.delete(token);
-        this.slotFreed?.();
+  /** The queue had no job for us: wait for its marker, or for its next delayed job. */
+  private drained(q: QueueState): void {
+    q.ready = false;
+    q.dueAt = q.consumer.delayedUntil;
+  }
+
+  /**
+   * Nothing to fetch and a slot free: block on every queue's marker. A marker scored 0 means jobs wait;
+   * a marker scored with a time means a delayed job is due then.
+   */
+  private async waitForMarker(): Promise<void> {
+    if (this.stopping) return;
+    const client = this.blockingClient();
+    if (!client) {
+      // No connection of our own to block on: poll as BullMQ would after drainDelay.
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, this.nextWaitMs());
+        this.wake = () => (clearTimeout(timer), resolve());
       });
-    this.running.set(token, { job, token, done });
+      if (!this.stopping) for (const q of this.queues) q.ready = true;
+      return;
+    }
+    const waitMs = this.nextWaitMs();
+    if (waitMs <= 0) return;
+    const order = [...this.queues.slice(this.turn), ...this.queues.slice(0, this.turn)];
+    const seconds = this.fractionalTimeouts ? Math.max(0.01, waitMs / 1000) : Math.max(1, Math.ceil(waitMs / 1000));
+    const pop = client.bzpopmin(...order.map((q) => q.consumer.markerKey), seconds);
+    pop.catch(() => undefined);
+    let watchdog: NodeJS.Timeout | undefined;
+    const stuck = new Promise<'stuck'>((resolve) => (watchdog = setTimeout(() => resolve('stuck'), seconds * 1000 + WATCHDOG_SLACK_MS)));
+    this.watching = true;
+    let reply: [string, string, string] | null | 'stuck';
+    try {
+      reply = await Promise.race([pop, stuck]);
+    } catch (err) {
+      if (this.stopping) return;
+      if (this.fractionalTimeouts && /timeout is not/i.test((err as Error).message)) {
+        this.fractionalTimeouts = false; // Redis < 6 takes whole seconds only
+        return;
+      }
+      throw err;
+    } finally {
+      this.watching = false;
+      clearTimeout(watchdog);
+    }
+    if (this.stopping) return;
+    if (reply === 'stuck') {
+      this.replaceBlockingClient();
+      for (const q of this.queues) q.ready = true;
+      return;
+    }
+    if (!reply) {
+      // Timed out. After drainDelay look at every queue, as BullMQ's worker does (a marker may have gone to
+      // another worker); a shorter wait was cut for a delayed job, which the loop now finds due.
+      if (waitMs >= this.drainDelayMs) for (const q of this.queues) q.ready = true;
+      return;
+    }
+    const [key, , scoreText] = reply;
+    const q = this.queues.find((s) => s.consumer.markerKey === key);
+    if (!q) return;
+    const score = Number(scoreText);
+    if (score <= Date.now()) {
+      q.ready = true;
+      q.dueAt = 0;
+    } else {
+      q.dueAt = q.dueAt > 0 ? Math.min(q.dueAt, score) : score;
+    }
+  }
+
+  /** How long an idle wait may last: until the first known delayed job, at most drainDelay. */
+  private nextWaitMs(): number {
+    const now = Date.now();
+    const due = this.queues.filter((q) => q.dueAt > 0).map((q) => q.dueAt - now);
+    return Math.min(this.drainDelayMs, ...due);
+  }
+
+  private blockingClient(): Redis | undefined {
+    if (!this.blocking && this.connection && !this.stopping) {
+      this.blocking = this.connection.duplicate();
+      this.blocking.on('error', () => undefined);
+    }
+    return this.blocking;
+  }
+
+  private replaceBlockingClient(): void {
+    this.blocking?.disconnect();
+    this.blocking = undefined;
+  }
+
+  /** Whether a slot whose job from `q` just finished may take the next job of `q` at once. */
+  private fetchNextFrom(q: QueueState): boolean {
+    if (this.stopping) return false;
+    const others = this.queues.filter((o) => o !== q);
+    if (others.some((o) => o.ready)) {
+      // Another queue has jobs too: take turns.
+      if (this.turn !== q.index) return false;
+      this.turn = (q.index + 1) % this.queues.length;
+      return true;
+    }
+    if (others.length > 0 && !this.watching && Date.now() - this.lastProbe >= this.probeMs) {
+      // Nobody watches the other queues' markers while every slot is busy: look at them now and then.
+      this.lastProbe = Date.now();
+      for (const o of others) o.ready = true;
+      this.turn = others[0]!.index;
+      return false;
+    }
+    return true;
+  }
+
+  private run(q: QueueState, first: Job, token: string): void {
+    const lane: Lane = { queue: q, job: first, token, done: Promise.resolve() };
+    this.lanes.set(token, lane);
+    lane.done = (async () => {
+      try {
+        for (let job: Job | undefined = first; job; ) {
+          lane.job = job;
+          let asked = false;
+          const next: Job | void = await q.consumer.processJob(job, token, () => (asked = this.fetchNextFrom(q)));
+          if (next) q.ready = true;
+          else if (asked) this.drained(q);
+          job = next || undefined;
+        }
+      } catch (err) {
+        this.onError(err as Error);
+      } finally {
+        this.lanes.delete(token);
+        this.signal();
+      }
+    })();
   }
 
   /**
@@ -102,15 +320,28 @@ export class SlotScheduler {
    */
   async stop(graceMs: number): Promise<number> {
     this.stopping = true;
-    this.slotFreed?.();
-    await Promise.all(this.consumers.map((c) => c.pause(true)));
+    this.signal();
+    // Interrupts a blocking wait on the markers.
+    this.replaceBlockingClient();
+    await Promise.all(this.queues.map((q) => q.consumer.pause(true)));
     await this.loop;
-    const all = Promise.all([...this.running.values()].map((r) => r.done));
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([all, new Promise((r) => (timer = setTimeout(r, graceMs)))]);
-    clearTimeout(timer);
-    const left = [...this.running.values()];
-    await Promise.all(left.map((r) => r.job.moveToWait(r.token).catch((err: Error) => this.onError(err))));
+    this.replaceBlockingClient();
+    const deadline = Date.now() + graceMs;
+    // A lane may still take one job it asked for just before the stop; wait on lanes, not jobs.
+    while (this.lanes.size > 0 && Date.now() < deadline) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        Promise.all([...this.lanes.values()].map((l) => l.done)),
+        new Promise((r) => (timer = setTimeout(r, deadline - Date.now()))),
+      ]);
+      clearTimeout(timer);
+    }
+    const left = [...this.lanes.values()];
+    await Promise.all(left.map((l) => l.job.moveToWait(l.token).catch((err: Error) => this.onError(err))));
     return left.length;
   }
+}
+
+function isIoredis(value: unknown): value is Redis {
+  return typeof value === 'object' && value !== null && typeof (value as Redis).duplicate === 'function' && typeof (value as Redis).bzpopmin === 'function';
 }

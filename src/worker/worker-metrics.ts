@@ -23,8 +23,11 @@ export interface JobStart {
   waitSeconds: number;
 }
 
-/** `retried`: this attempt failed and BullMQ will try again; `failed`: the job's final failure. */
-export type JobOutcome = 'completed' | 'failed' | 'retried';
+/**
+ * `retried`: this attempt failed and BullMQ will try again; `failed`: the job's final failure; `waiting`: the
+ * run handed the work to child jobs (a summary flow) and the job waits for them (not counted as finished).
+ */
+export type JobOutcome = 'completed' | 'failed' | 'retried' | 'waiting';
 
 export interface JobEnd {
   queue: string;
@@ -32,6 +35,8 @@ export interface JobEnd {
   outcome: JobOutcome;
   /** Why the attempt failed; `internal` when a failed attempt gives none. */
   reason?: FailureCategory;
+  /** A child job of a summary flow: counted as a part, not as a document's job. */
+  part?: boolean;
   durationSeconds: number;
   tokensIn: number;
   tokensOut: number;
@@ -83,6 +88,12 @@ export class WorkerMetrics {
     name: 'docfleet_jobs_total',
     help: 'Job attempts finished by this worker, by outcome.',
     labelNames: ['queue', 'task', 'tag', 'model', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  private readonly parts = new Counter({
+    name: 'docfleet_flow_parts_total',
+    help: 'Child jobs of summary flows (chunk summaries and combining steps) finished by this worker, by outcome.',
+    labelNames: ['queue', 'outcome'] as const,
     registers: [this.registry],
   });
   private readonly failures = new Counter({
@@ -137,6 +148,10 @@ export class WorkerMetrics {
     for (const queue of queuesServedBy(info.role, info.tag))
       for (const task of tasks)
         for (const outcome of ['completed', 'failed', 'retried'] as const) this.jobs.inc({ queue, task, ...this.labels, outcome }, 0);
+    if (info.role === 'generate') {
+      for (const queue of queuesServedBy(info.role, info.tag))
+        for (const outcome of ['completed', 'failed', 'retried'] as const) this.parts.inc({ queue, outcome }, 0);
+    }
     for (const direction of ['in', 'out']) this.tokens.inc({ ...this.labels, direction }, 0);
   }
 
@@ -147,9 +162,17 @@ export class WorkerMetrics {
 
   jobFinished(l: JobEnd): void {
     this.busy.dec();
+    if (l.outcome === 'waiting') {
+      this.pages.inc(l.pages);
+      return;
+    }
     const labels = { queue: l.queue, task: l.task, ...this.labels, outcome: l.outcome };
-    this.jobs.inc(labels);
-    this.duration.observe(labels, l.durationSeconds);
+    // Documents/s and job latency stay per document; a flow's parts are counted on their own.
+    if (l.part) this.parts.inc({ queue: l.queue, outcome: l.outcome });
+    else {
+      this.jobs.inc(labels);
+      this.duration.observe(labels, l.durationSeconds);
+    }
     if (l.outcome !== 'completed') this.failures.inc({ queue: l.queue, task: l.task, reason: l.reason ?? 'internal' });
     this.tokens.inc({ ...this.labels, direction: 'in' }, l.tokensIn);
     this.tokens.inc({ ...this.labels, direction: 'out' }, l.tokensOut);

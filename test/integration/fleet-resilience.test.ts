@@ -29,7 +29,7 @@ describe('a fleet that loses workers, documents that fail', () => {
     const victim = await startWorker(env, lockArgs);
     const survivor = await startWorker(env, lockArgs);
     workers.push(victim, survivor);
-    const { batch, jobs } = await cliJson<{ batch: string; jobs: number }>(env, ['submit', CONTRACTS, '--task', 'summarize']);
+    const { batch, jobs } = await cliJson<{ batch: string; jobs: number }>(env, ['submit', CONTRACTS, '--task', 'summarize', '--no-map-reduce']);
     expect(jobs).toBe(21);
 
     await waitFor(() => victim.logs.some((l) => l.msg === 'job started'), 60_000, 'the victim to start a job');
@@ -47,7 +47,7 @@ describe('a fleet that loses workers, documents that fail', () => {
   it('on SIGTERM stops taking jobs, finishes running ones and exits 0; nothing is lost', async () => {
     const first = await startWorker(env, ['--concurrency', '2', '--role', 'generate', '--grace-ms', '20000']);
     workers.push(first);
-    const { batch } = await cliJson<{ batch: string }>(env, ['submit', CONTRACTS, '--task', 'summarize']);
+    const { batch } = await cliJson<{ batch: string }>(env, ['submit', CONTRACTS, '--task', 'summarize', '--no-map-reduce']);
     await waitFor(() => first.logs.some((l) => l.msg === 'job started'), 60_000, 'a job to start');
     expect(await first.stop('SIGTERM')).toBe(0);
     const started = first.logs.filter((l) => l.msg === 'job started').map((l) => l.job);
@@ -101,7 +101,7 @@ describe('a fleet that loses workers, documents that fail', () => {
   });
 
   it('refuses oversized documents at submit and cancels a batch nobody has started', async () => {
-    const r = await runCli(env, ['submit', CONTRACTS, '--task', 'summarize', '--max-document-mb', '0.01', '--json']);
+    const r = await runCli(env, ['submit', CONTRACTS, '--task', 'summarize', '--no-map-reduce', '--max-document-mb', '0.01', '--json']);
     expect(r.code).toBe(0);
     expect(r.stderr).toMatch(/refused .*too large/);
     const big = JSON.parse(r.stdout) as { jobs: number; refused: number };

@@ -120,7 +120,7 @@ describe('ModelHost with the tiny generative model on CPU', () => {
       },
       required: ['title', 'boxes', 'late', 'names'],
     };
-    const run = await host.runTask(job('extract', { schema, maxTokens: 128 }), onePage(SHORT));
+    const run = await host.runTask(job('extract', { schema, maxTokens: 256 }), onePage(SHORT));
     const out = run.output as ExtractOutput;
     expect(new Ajv2020({ strict: false }).validate(schema, out.fields)).toBe(true);
     expect(out).toMatchObject({ truncated: false, coveredChars: SHORT.length });
@@ -171,42 +171,98 @@ describe('ModelHost with the tiny generative model on CPU', () => {
 });
 
 describe('ModelHost as an embedder', () => {
-  it('embeds paragraph-aware chunks with exact ranges, pages and unit vectors', async () => {
-    const embedder = await ModelHost.load({ ...options, role: 'embed', sequences: 2 });
+  const pageOfIn = (pageStarts: number[]) => (offset: number) => pageStarts.filter((s) => s <= offset).length;
+
+  it('embeds token-sized chunks with exact ranges, page ranges and unit vectors, jobs sharing the contexts', async () => {
+    const embedder = await ModelHost.load({ ...options, role: 'embed', sequences: 2 }, (msg, fields) => logs.push({ msg, ...fields }));
     try {
       expect(embedder).toMatchObject({ role: 'embed', sequences: 2 });
+      const loaded = logs.filter((l) => l.msg === 'model loaded').at(-1)!;
+      // One context per core the budget holds at the tuned thread count, at most one per concurrent job.
+      const contexts = Math.min(2, Math.max(1, Math.floor(embedder.tuning.budget.cpus / embedder.threads)));
+      expect(loaded).toMatchObject({ role: 'embed', embeddingContexts: contexts });
+
       const pages = ['First page. ' + SHORT, SHORT + '\n\n' + LONG.slice(0, 1500), 'Last page: ' + SHORT];
       const text = pages.join('\n\n');
       const pageStarts = pages.map((_, i) => pages.slice(0, i).join('\n\n').length + (i ? 2 : 0));
+      const pageOf = pageOfIn(pageStarts);
       const doc = { text, pageStarts };
-      const [run, other] = await Promise.all([
+      // Two jobs at once (the worker's concurrency): their chunks share the pool's contexts.
+      const [byChars, byTokens] = await Promise.all([
         embedder.runTask(job('embed', { chunkChars: 300 }), doc),
-        embedder.runTask(job('embed'), onePage(SHORT)),
+        embedder.runTask(job('embed', { chunkTokens: 64, chunkOverlapTokens: 8 }), doc),
       ]);
-      const out = run.output as EmbedOutput;
-      expect(out.dimensions).toBe(64);
-      expect(out.chunks.length).toBeGreaterThan(5);
-      let prevEnd = 0;
-      for (const c of out.chunks) {
-        const piece = text.slice(c.start, c.end);
-        expect(piece.length).toBeLessThanOrEqual(300);
-        expect(piece).toBe(piece.trim());
-        expect(c.start).toBeGreaterThanOrEqual(prevEnd);
-        expect(text.slice(prevEnd, c.start).trim()).toBe('');
-        prevEnd = c.end;
-        // A chunk never spans a page start, so its page holds all of it.
-        const pageOf = (offset: number) => pageStarts.filter((s) => s <= offset).length;
-        expect(c.page).toBe(pageOf(c.start));
-        expect(pageOf(c.end - 1)).toBe(c.page);
-        expect(c.vector).toBeInstanceOf(Float32Array);
-        expect(c.vector.length).toBe(64);
-        expect(Math.hypot(...c.vector)).toBeCloseTo(1, 4);
+      const other = await embedder.runTask(job('embed'), onePage(SHORT));
+      for (const [run, opts] of [
+        [byChars, { maxChars: 300, overlap: false }],
+        [byTokens, { maxChars: Infinity, overlap: true }],
+      ] as const) {
+        const out = run.output as EmbedOutput;
+        expect(out.dimensions).toBe(64);
+        expect(out.chunks.length).toBeGreaterThan(5);
+        let prevStart = -1;
+        let prevEnd = 0;
+        for (const c of out.chunks) {
+          const piece = text.slice(c.start, c.end);
+          expect(piece.length).toBeLessThanOrEqual(opts.maxChars);
+          expect(piece).toBe(piece.trim());
+          expect(c.start).toBeGreaterThan(prevStart);
+          // Between chunks only whitespace; with overlap a chunk may start inside the one before.
+          if (!opts.overlap) expect(c.start).toBeGreaterThanOrEqual(prevEnd);
+          if (c.start >= prevEnd) expect(text.slice(prevEnd, c.start).trim()).toBe('');
+          prevStart = c.start;
+          prevEnd = c.end;
+          expect(c.pageStart).toBe(pageOf(c.start));
+          expect(c.pageEnd).toBe(pageOf(c.end - 1));
+          expect(c.page).toBe(c.pageStart);
+          expect(c.vector).toBeInstanceOf(Float32Array);
+          expect(c.vector.length).toBe(64);
+          expect(Math.hypot(...c.vector)).toBeCloseTo(1, 4);
+        }
+        expect(text.slice(prevEnd).trim()).toBe('');
+        expect(new Set(out.chunks.flatMap((c) => [c.pageStart, c.pageEnd]))).toEqual(new Set([1, 2, 3]));
+        expect(run.tokensIn).toBeGreaterThan(0);
       }
-      expect(text.slice(prevEnd).trim()).toBe('');
-      expect(new Set(out.chunks.map((c) => c.page))).toEqual(new Set([1, 2, 3]));
-      expect(run.tokensIn).toBeGreaterThan(0);
+      // Overlapping chunks: some chunk starts before the previous one ends.
+      const tokenChunks = (byTokens.output as EmbedOutput).chunks;
+      expect(tokenChunks.some((c, i) => i > 0 && c.start < tokenChunks[i - 1]!.end)).toBe(true);
       expect((other.output as EmbedOutput).chunks).toHaveLength(1);
+
+      // The same chunk embeds to the same vector whichever job, context or neighbour it had.
+      const again = await embedder.runTask(job('embed', { chunkChars: 300 }), doc);
+      const first = (byChars.output as EmbedOutput).chunks;
+      (again.output as EmbedOutput).chunks.forEach((c, i) => {
+        expect(c.start).toBe(first[i]!.start);
+        for (let d = 0; d < 64; d++) expect(c.vector[d]).toBeCloseTo(first[i]!.vector[d]!, 5);
+      });
+
+      await expect(embedder.runTask(job('embed', { chunkTokens: 4 }), doc)).rejects.toMatchObject({ category: 'bad-params' });
+      await expect(embedder.runTask(job('embed', { chunkTokens: 64, chunkOverlapTokens: 64 }), doc)).rejects.toMatchObject({ category: 'bad-params' });
+      await expect(embedder.runTask(job('embed', { chunkChars: 10 }), doc)).rejects.toMatchObject({ category: 'bad-params' });
       await expect(embedder.runTask(job('summarize'), onePage(SHORT))).rejects.toMatchObject({ category: 'bad-params' });
+    } finally {
+      await embedder.dispose();
+    }
+  });
+
+  it('sizes chunks by the model tokenizer within its input limit, and stops a job when its signal aborts', async () => {
+    const embedder = await ModelHost.load({ ...options, role: 'embed', sequences: 2, contextSize: 128 });
+    try {
+      const run = await embedder.runTask(job('embed'), onePage(LONG.slice(0, 6000)));
+      const out = run.output as EmbedOutput;
+      // The default 256 tokens do not fit a 128-token context: every chunk is one input of at most 127 tokens.
+      expect(out.chunks.length).toBeGreaterThan(6000 / (127 * 4));
+      expect(run.tokensIn).toBeLessThanOrEqual(out.chunks.length * 127);
+      expect(run.tokensIn / out.chunks.length).toBeGreaterThan(127 / 2);
+
+      const abort = new AbortController();
+      const reason = new Error('cancelled by test');
+      const pending = embedder.runTask(job('embed', { chunkTokens: 32 }), onePage(LONG), abort.signal);
+      setTimeout(() => abort.abort(reason), 20);
+      await expect(pending).rejects.toBe(reason);
+      expect(embedder.freeSlots).toBe(2);
+      const after = await embedder.runTask(job('embed'), onePage(SHORT));
+      expect((after.output as EmbedOutput).chunks).toHaveLength(1);
     } finally {
       await embedder.dispose();
     }

@@ -69,6 +69,7 @@ describe('WorkerMetrics', () => {
       docfleet_job_wait_seconds: { type: 'histogram', labels: ['queue', 'task'] },
       docfleet_jobs_total: { type: 'counter', labels: ['model', 'outcome', 'queue', 'tag', 'task'] },
       docfleet_job_failures_total: { type: 'counter', labels: ['queue', 'reason', 'task'] },
+      docfleet_flow_parts_total: { type: 'counter', labels: ['outcome', 'queue'] },
       docfleet_job_duration_seconds: { type: 'histogram', labels: ['model', 'outcome', 'queue', 'tag', 'task'] },
       docfleet_tokens_total: { type: 'counter', labels: ['direction', 'model', 'tag'] },
       docfleet_pages_parsed_total: { type: 'counter', labels: [] },

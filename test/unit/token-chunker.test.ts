@@ -1,24 +1,12 @@
 import { describe, expect, it } from 'vitest';
+import { docOf, words } from '../helpers/documents.js';
 import { PermanentError } from '../../src/shared/errors.js';
 import { pageAt, type DocumentText } from '../../src/worker/document-text.js';
 import { chunkBudget, chunkDocument, safetyMargin, type TextChunk } from '../../src/worker/token-chunker.js';
 
-/** One token per word. */
-const words = (t: string) => (t.match(/\S+/g) ?? []).length;
 /** One token per started 5 characters of each word, so a long word is many tokens. */
 const pieces = (t: string) => (t.match(/\S+/g) ?? []).reduce((n, w) => n + Math.ceil(w.length / 5), 0);
 
-/** A document from its pages, joined by a newline as the loader does. */
-function docOf(pages: string[]): DocumentText {
-  const pageStarts: number[] = [];
-  let text = '';
-  for (const page of pages) {
-    if (pageStarts.length > 0) text += '\n';
-    pageStarts.push(text.length);
-    text += page;
-  }
-  return { text, pageStarts };
-}
 
 const sentence = (n: number, tag: string) => Array.from({ length: n }, (_, i) => `${tag}w${i}`).join(' ') + '.';
 

@@ -27,6 +27,9 @@ function embedLine(jobId: string, name: string, chunks: number, dims: number, se
       start: c * 100,
       end: c * 100 + 99,
       page: 1 + (c >> 1),
+      pageStart: 1 + (c >> 1),
+      // Odd chunks run on to the next page.
+      pageEnd: 1 + ((c + 1) >> 1),
       vector: Float32Array.from({ length: dims }, (_, d) => Math.sin(seed * 1000 + c * 31 + d) * (d + 1) * 1e-3),
     })),
   };
@@ -58,7 +61,7 @@ describe('exportVectors', () => {
     const a = embedLine('job-a', 'a.pdf', 3, 8, 1);
     const b = embedLine('job-b', 'dir/b.txt', 5, 8, 2);
     const lines: ResultLine[] = [
-      { batch: 'b1', jobId: 'job-s', status: 'completed', job: job('a.pdf', 'summarize'), result: result('summarize', { summary: 'x', truncated: false, coveredChars: 1 }), finishedAt: 1 },
+      { batch: 'b1', jobId: 'job-s', status: 'completed', job: job('a.pdf', 'summarize'), result: result('summarize', { summary: 'x', truncated: false, coveredChars: 1, sources: [], parts: 0, levels: 0 }), finishedAt: 1 },
       a,
       { batch: 'b1', jobId: 'job-f', status: 'failed', job: job('c.pdf', 'embed'), error: { category: 'encrypted', message: 'no', attempts: 1 }, finishedAt: 1 },
       { batch: 'b1', jobId: 'job-w', status: 'waiting', job: job('d.pdf', 'embed') },
@@ -84,9 +87,27 @@ describe('exportVectors', () => {
         start: chunk.start,
         end: chunk.end,
         page: chunk.page,
+        pageStart: chunk.pageStart,
+        pageEnd: chunk.pageEnd,
         dimensions: 8,
       })),
     );
+    expect(rows.some((row) => row.pageEnd > row.pageStart)).toBe(true);
+  });
+
+  it('gives chunks stored before they had a page range their one page as start and end', async () => {
+    const line = embedLine('job-old', 'old.pdf', 2, 4, 7);
+    for (const c of chunksOf(line)) {
+      delete c.pageStart;
+      delete c.pageEnd;
+    }
+    const file = nextFile();
+    await exportVectors([line], file);
+    const rows = readFileSync(sidecarPath(file), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as VectorRow);
+    expect(rows.map((r) => [r.page, r.pageStart, r.pageEnd])).toEqual([
+      [1, 1, 1],
+      [1, 1, 1],
+    ]);
   });
 
   it('writes little-endian IEEE-754 float32, bit for bit, special values included', async () => {
@@ -168,7 +189,11 @@ describe('omitVectors', () => {
   it('leaves the vectors out of a JSON result line and keeps everything else', () => {
     const line = embedLine('job-a', 'a.pdf', 2, 4, 1);
     const parsed = JSON.parse(JSON.stringify(line, omitVectors)) as { result: { output: EmbedOutput }; job: JobData };
-    expect(parsed.result.output).toEqual({ dimensions: 4, chunks: [{ start: 0, end: 99, page: 1 }, { start: 100, end: 199, page: 1 }] });
+    expect(parsed.result.output).toEqual({ dimensions: 4, chunks: [
+        { start: 0, end: 99, page: 1, pageStart: 1, pageEnd: 1 },
+        { start: 100, end: 199, page: 1, pageStart: 1, pageEnd: 2 },
+      ],
+    });
     expect(parsed.job.doc.name).toBe('a.pdf');
   });
 });

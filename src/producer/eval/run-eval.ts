@@ -28,7 +28,21 @@ export interface DocumentRun {
   /** Wall time for this document: reading, text extraction and inference. */
   seconds: number;
   truncated?: boolean;
+  /** Per field, the values the worker cited and those whose quote it found in the document. */
+  quotes?: Partial<Record<FieldName, QuoteCount>>;
+  /** Passages the model read, when the document did not fit its context. */
+  passages?: number;
   error?: string;
+}
+
+export interface QuoteCount {
+  values: number;
+  found: number;
+}
+
+export interface QuoteShare extends QuoteCount {
+  /** found / values; null when no value was extracted. */
+  share: number | null;
 }
 
 export interface EvalReport {
@@ -41,6 +55,11 @@ export interface EvalReport {
   missing: string[];
   secondsPerDocument: number;
   score: EvalScore;
+  /**
+   * The worker's own grounding: the share of extracted values whose supporting quote it found in the document
+   * (ExtractOutput.ungrounded), next to the score's grounded share, which looks for the value itself.
+   */
+  quotes: { fields: Record<FieldName, QuoteShare>; overall: QuoteShare };
 }
 
 /** Enough for a few pages of a contract and the JSON answer, without the memory and time of the longest contexts. */
@@ -91,6 +110,8 @@ export async function runEval(opts: EvalOptions, out: (line: string) => void = c
         const output = result.output as ExtractOutput;
         run.fields = predictedFields(output.fields);
         run.truncated = output.truncated;
+        run.quotes = quoteCounts(output);
+        if (output.passages) run.passages = output.passages.length;
       } catch (err) {
         // A failed document still counts: its labelled spans become false negatives.
         run.error = (err as Error).message;
@@ -113,6 +134,7 @@ export async function runEval(opts: EvalOptions, out: (line: string) => void = c
     missing,
     secondsPerDocument: runs.reduce((s, r) => s + r.seconds, 0) / runs.length,
     score: score(labels, runs.map((r) => ({ file: r.file, fields: r.fields })), texts),
+    quotes: quoteShares(runs),
   };
   out('');
   out(formatReport(report));
@@ -137,11 +159,40 @@ function predictedFields(fields: Record<string, unknown>): Prediction['fields'] 
   return out;
 }
 
+function quoteCounts(output: ExtractOutput): Partial<Record<FieldName, QuoteCount>> {
+  const out: Partial<Record<FieldName, QuoteCount>> = {};
+  for (const f of FIELDS) {
+    const entries = output.evidence[f] ?? [];
+    out[f] = { values: entries.length, found: entries.filter((e) => e.grounded).length };
+  }
+  return out;
+}
+
+function quoteShares(runs: DocumentRun[]): EvalReport['quotes'] {
+  const share = (c: QuoteCount): QuoteShare => ({ ...c, share: c.values > 0 ? c.found / c.values : null });
+  const total: QuoteCount = { values: 0, found: 0 };
+  const fields = Object.fromEntries(
+    FIELDS.map((f) => {
+      const c: QuoteCount = { values: 0, found: 0 };
+      for (const r of runs) {
+        c.values += r.quotes?.[f]?.values ?? 0;
+        c.found += r.quotes?.[f]?.found ?? 0;
+      }
+      total.values += c.values;
+      total.found += c.found;
+      return [f, share(c)];
+    }),
+  ) as Record<FieldName, QuoteShare>;
+  return { fields, overall: share(total) };
+}
+
 export function formatReport(r: EvalReport): string {
   const pct = (x: number | null) => (x === null ? '—' : `${(100 * x).toFixed(1)}%`);
-  const header = ['field', 'precision', 'recall', 'F1', 'support', 'predicted', 'grounded'];
-  const row = (name: string, s: Scores) => [name, pct(s.precision), pct(s.recall), pct(s.f1), String(s.support), String(s.predicted), pct(s.groundedShare)];
-  const rows = [header, ...FIELDS.map((f) => row(f, r.score.fields[f])), row('overall (micro)', r.score.overall)];
+  const header = ['field', 'precision', 'recall', 'F1', 'support', 'predicted', 'grounded', 'quote found'];
+  const row = (name: string, s: Scores, q: QuoteShare) => [
+    name, pct(s.precision), pct(s.recall), pct(s.f1), String(s.support), String(s.predicted), pct(s.groundedShare), pct(q.share),
+  ];
+  const rows = [header, ...FIELDS.map((f) => row(f, r.score.fields[f], r.quotes.fields[f])), row('overall (micro)', r.score.overall, r.quotes.overall)];
   const widths = header.map((_, c) => Math.max(...rows.map((cells) => cells[c]!.length)));
   const line = (cells: string[]) => cells.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ');
   const failed = r.documents.filter((d) => d.error).length;
@@ -153,7 +204,9 @@ export function formatReport(r: EvalReport): string {
     line(rows.at(-1)!),
     '',
     `documents: ${r.documents.length} (${failed} failed)${r.missing.length ? `; labelled but not in the directory: ${r.missing.join(', ')}` : ''}`,
-    `grounded values (found verbatim, normalised, in the document text): ${pct(r.score.overall.groundedShare)} of ${r.score.overall.checked}`,
+    `grounded values (the value itself found verbatim, normalised, in the document text): ${pct(r.score.overall.groundedShare)} of ${r.score.overall.checked}`,
+    `values whose quote the worker found in the document (the rest it flagged ungrounded): ${pct(r.quotes.overall.share)} of ${r.quotes.overall.values}`,
+    `documents read through candidate passages (too long for the context): ${r.documents.filter((d) => d.passages !== undefined).length}`,
     `time per document: ${r.secondsPerDocument.toFixed(1)} s (model load ${r.modelLoadSeconds.toFixed(1)} s, not included)`,
   ].join('\n');
 }

@@ -1,116 +1,87 @@
-import type { LlamaEmbeddingContext } from 'node-llama-cpp';
 import { PermanentError } from '../../shared/errors.js';
 import type { EmbedOutput, EmbeddingChunk, TaskParams } from '../../shared/job-types.js';
-import { pageAt, type DocumentText } from '../document-text.js';
-import { boundaryBefore, type TaskResult } from './generation.js';
+import type { DocumentText } from '../document-text.js';
+import type { EmbeddingPool } from '../embedding-pool.js';
+import { chunkDocument } from '../token-chunker.js';
+import type { TaskResult } from './generation.js';
 
-export const DEFAULT_CHUNK_CHARS = 1000;
+/** Tokens per chunk when a job sets neither chunkTokens nor chunkChars (about 1,000 characters of English). */
+export const DEFAULT_CHUNK_TOKENS = 256;
+const MIN_CHUNK_TOKENS = 8;
+const MAX_CHUNK_TOKENS = 32_768;
 const MIN_CHUNK_CHARS = 50;
 const MAX_CHUNK_CHARS = 100_000;
 
 export interface EmbedEnv {
-  context: LlamaEmbeddingContext;
-  /** Tokens one input may have, BOS/EOS included. */
-  maxInputTokens: number;
+  pool: EmbeddingPool;
   dimensions: number;
   signal?: AbortSignal;
 }
 
+/** Chunk sizing a job asked for, checked; tokens are capped by what one input of the model may hold. */
+export interface ChunkSizing {
+  maxTokens: number;
+  overlapTokens: number;
+  /** No chunk longer than this many characters (params.chunkChars), if set. */
+  maxChars?: number;
+}
+
+export function chunkSizing(params: TaskParams, maxInputTokens: number): ChunkSizing {
+  const { chunkTokens, chunkChars, chunkOverlapTokens } = params;
+  if (chunkTokens !== undefined && (!Number.isInteger(chunkTokens) || chunkTokens < MIN_CHUNK_TOKENS || chunkTokens > MAX_CHUNK_TOKENS)) {
+    throw new PermanentError('bad-params', `chunkTokens must be an integer from ${MIN_CHUNK_TOKENS} to ${MAX_CHUNK_TOKENS}; got ${chunkTokens}`);
+  }
+  if (chunkChars !== undefined && (!Number.isInteger(chunkChars) || chunkChars < MIN_CHUNK_CHARS || chunkChars > MAX_CHUNK_CHARS)) {
+    throw new PermanentError('bad-params', `chunkChars must be an integer from ${MIN_CHUNK_CHARS} to ${MAX_CHUNK_CHARS}; got ${chunkChars}`);
+  }
+  // chunkChars alone keeps its old meaning (chunks of at most that many characters), now also within the
+  // model's input limit; otherwise chunks are measured in the model's tokens.
+  const wanted = chunkTokens ?? (chunkChars !== undefined ? maxInputTokens : DEFAULT_CHUNK_TOKENS);
+  const maxTokens = Math.min(wanted, maxInputTokens);
+  const overlapTokens = chunkOverlapTokens ?? 0;
+  if (!Number.isInteger(overlapTokens) || overlapTokens < 0 || overlapTokens >= maxTokens) {
+    throw new PermanentError('bad-params', `chunkOverlapTokens must be an integer from 0 to ${maxTokens - 1} (below the chunk size); got ${overlapTokens}`);
+  }
+  return { maxTokens, overlapTokens, ...(chunkChars !== undefined ? { maxChars: chunkChars } : {}) };
+}
+
 /**
- * One L2-normalised vector per chunk. The embedding context evaluates one input at a time (its calls
- * queue on a lock), so concurrent jobs interleave chunk by chunk; each chunk is a single batch.
+ * One L2-normalised vector per chunk. Chunks are cut by the model's own tokenizer (token-chunker: page,
+ * paragraph and sentence boundaries first), each within one input of the model; every chunk carries its
+ * [start, end) offsets into the document text and its first and last page. All chunks of the document go
+ * to the worker's EmbeddingPool at once, so every embedding context stays busy and the chunks of
+ * concurrent jobs share the same contexts in the order they were asked for.
  */
 export async function embed(env: EmbedEnv, doc: DocumentText, params: TaskParams): Promise<TaskResult<EmbedOutput>> {
-  const target = params.chunkChars ?? DEFAULT_CHUNK_CHARS;
-  if (!Number.isInteger(target) || target < MIN_CHUNK_CHARS || target > MAX_CHUNK_CHARS) {
-    throw new PermanentError('bad-params', `chunkChars must be an integer from ${MIN_CHUNK_CHARS} to ${MAX_CHUNK_CHARS}; got ${target}`);
-  }
-  const fits = (start: number, end: number) =>
-    env.context.calculateInputLength(doc.text.slice(start, end)) <= env.maxInputTokens;
-  const chunks: EmbeddingChunk[] = [];
+  const { pool, signal } = env;
+  const sizing = chunkSizing(params, pool.maxInputTokens);
+  const maxChars = sizing.maxChars;
+  // A character cap folds into the count: a piece fits iff it has at most maxTokens tokens AND at most
+  // maxChars characters (both grow with the piece, so the chunker's search stays valid).
+  const countTokens =
+    maxChars === undefined
+      ? (text: string) => pool.inputLength(text)
+      : (text: string) => (text.length > maxChars ? sizing.maxTokens + 1 : pool.inputLength(text));
+  const chunks = chunkDocument(doc, { maxTokens: sizing.maxTokens, overlapTokens: sizing.overlapTokens, countTokens });
+  if (signal?.aborted) throw signal.reason;
+
   let tokensIn = 0;
-  for (const [start, end] of chunkRanges(doc.text, target, fits, doc.pageStarts)) {
-    if (env.signal?.aborted) throw env.signal.reason;
-    const piece = doc.text.slice(start, end);
-    const { vector } = await env.context.getEmbeddingFor(piece);
-    tokensIn += env.context.calculateInputLength(piece);
-    chunks.push({ start, end, page: pageAt(doc, start), vector: normalised(vector) });
-  }
-  return { output: { dimensions: env.dimensions, chunks }, tokensIn, tokensOut: 0 };
-}
-
-/**
- * [start, end) ranges of about `target` characters: whole paragraphs where they fit, long paragraphs
- * split at sentences or words, each range trimmed of surrounding whitespace and halved until `fits`.
- * No range spans a page start, so the page a chunk cites holds all of it.
- */
-export function chunkRanges(
-  text: string,
-  target: number,
-  fits: (start: number, end: number) => boolean,
-  pageStarts: number[] = [0],
-): Array<[number, number]> {
-  const chunks: Array<[number, number]> = [];
-  pageStarts.forEach((pageStart, i) => {
-    const pieces: Array<[number, number]> = [];
-    for (const [s, e] of paragraphs(text, pageStart, pageStarts[i + 1] ?? text.length)) {
-      let start = s;
-      while (e - start > target) {
-        const at = boundaryBefore(text, start + target, start + Math.floor(target / 2));
-        pieces.push([start, trimEnd(text, start, at)]);
-        start = skipSpace(text, at, e);
-      }
-      if (start < e) pieces.push([start, e]);
-    }
-    let open: [number, number] | undefined;
-    for (const [s, e] of pieces) {
-      if (open && e - open[0] <= target) open[1] = e;
-      else chunks.push((open = [s, e]));
-    }
+  const vectors = chunks.map((chunk) => {
+    const tokens = pool.tokenize(chunk.text);
+    tokensIn += pool.inputLength(tokens);
+    return pool.embed(tokens, signal);
   });
-  return chunks.flatMap(([s, e]) => splitToFit(text, s, e, fits));
-}
-
-function splitToFit(text: string, s: number, e: number, fits: (start: number, end: number) => boolean): Array<[number, number]> {
-  if (e - s <= 1 || fits(s, e)) return [[s, e]];
-  const cut = boundaryBefore(text, s + Math.floor((e - s) / 2), s + Math.ceil((e - s) / 4));
-  const left = trimEnd(text, s, cut);
-  const right = skipSpace(text, cut, e);
-  return [...(left > s ? splitToFit(text, s, left, fits) : []), ...(right < e ? splitToFit(text, right, e, fits) : [])];
-}
-
-/** Ranges of text[from, to) between blank lines, without their surrounding whitespace. */
-function paragraphs(text: string, from: number, to: number): Array<[number, number]> {
-  const out: Array<[number, number]> = [];
-  const re = /\n[^\S\n]*\n\s*/g;
-  re.lastIndex = from;
-  let start = from;
-  for (let m = re.exec(text); ; m = re.exec(text)) {
-    if (m && m.index >= to) m = null;
-    const end = m ? m.index : to;
-    const s = skipSpace(text, start, end);
-    const e = trimEnd(text, s, end);
-    if (e > s) out.push([s, e]);
-    if (!m) return out;
-    start = m.index + m[0].length;
-  }
-}
-
-function skipSpace(text: string, i: number, end: number): number {
-  while (i < end && /\s/.test(text[i]!)) i++;
-  return i;
-}
-
-function trimEnd(text: string, start: number, end: number): number {
-  while (end > start && /\s/.test(text[end - 1]!)) end--;
-  return end;
-}
-
-function normalised(vector: readonly number[]): Float32Array {
-  const out = Float32Array.from(vector);
-  let sum = 0;
-  for (const v of out) sum += v * v;
-  const norm = Math.sqrt(sum);
-  if (norm > 0) for (let i = 0; i < out.length; i++) out[i] = out[i]! / norm;
-  return out;
+  // Wait for every vector even when one fails, so no evaluation of this job outlives it.
+  const settled = await Promise.allSettled(vectors);
+  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failed) throw failed.reason;
+  const out: EmbeddingChunk[] = chunks.map((chunk, i) => ({
+    start: chunk.start,
+    end: chunk.end,
+    page: chunk.pageStart,
+    pageStart: chunk.pageStart,
+    pageEnd: chunk.pageEnd,
+    vector: (settled[i] as PromiseFulfilledResult<Float32Array>).value,
+  }));
+  return { output: { dimensions: env.dimensions, chunks: out }, tokensIn, tokensOut: 0 };
 }

@@ -2,12 +2,25 @@ import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import type { LlamaGrammar } from 'node-llama-cpp';
 import { PermanentError, TransientError } from '../../shared/errors.js';
 import type { ExtractOutput, TaskParams } from '../../shared/job-types.js';
+import { CandidatePassages, type PassageSelection } from '../candidate-passages.js';
 import type { DocumentText } from '../document-text.js';
+import { QuoteIndex } from '../quote-finder.js';
+import { checkQuotes } from './check-quotes.js';
 import { CONTRACT_SCHEMA } from './contract-schema.js';
 import { generate, resolveMaxTokens, type GenerationEnv, type TaskResult } from './generation.js';
+import { fromGrounded, groundedSchema, type GroundedAnswer, type GroundedPlan } from './grounded-schema.js';
 import { boundedForGrammar, grammarProblems, maxJsonChars, minimalJson, type Caps } from './schema-grammar.js';
 
-export const DEFAULT_EXTRACT_TOKENS = 512;
+/**
+ * Grounded extraction: the model answers in a schema derived from the job's (grounded-schema.ts) where every
+ * value carries a verbatim quote and its page; the values become `fields`, valid against the job's schema, and
+ * every quote is looked up in the whole document text, so a value the document does not state is reported
+ * as ungrounded rather than passed off as a fact. A document too long for the context is read as the passages
+ * most likely to state each field (candidate-passages.ts), not as its first pages.
+ */
+
+/** Room for every value and its quote (about twice the JSON of the values alone). */
+export const DEFAULT_EXTRACT_TOKENS = 1024;
 
 /** The first attempt bounds only what the schema leaves unbounded. */
 const FIRST_CAPS: Caps = { maxLength: 300, maxItems: 16 };
@@ -29,41 +42,63 @@ export async function extract(env: GenerationEnv, doc: DocumentText, params: Tas
   const maxTokens = resolveMaxTokens(params.maxTokens, DEFAULT_EXTRACT_TOKENS, env.sequence.contextSize);
   const schema = params.schema ?? CONTRACT_SCHEMA;
   const validate = params.schema ? compileChecked(params.schema) : contract;
-  const wrap = promptFor(env.style.chat, schema);
-  const least = env.model.tokenize(JSON.stringify(minimalJson(schema))).length;
+  const plan = groundedSchema(schema, { pages: doc.pageStarts.length });
+  const wrap = promptFor(env.style.chat, plan);
+  const least = env.model.tokenize(JSON.stringify(minimalJson(plan.schema))).length;
   if (least > maxTokens) {
     throw new PermanentError('bad-params', `maxTokens ${maxTokens} is too small for the schema: its shortest JSON is ${least} tokens for this model`);
   }
+
+  const candidates = new CandidatePassages(doc, plan.fields, { countTokens: (t) => env.model.tokenize(t).length });
+  // generate() may select twice (when the prompt comes out longer than counted): the last selection is what was read.
+  let selected: PassageSelection | undefined;
+  const select = (budget: number) => (selected = candidates.select(budget));
 
   let tokensIn = 0;
   let tokensOut = 0;
   const failures: string[] = [];
   let caps = FIRST_CAPS;
   for (let attempt = 1; ; attempt++) {
-    const grammar = await grammarFor(env, schema, caps);
-    const res = await generate(env, { text: doc.text, wrap, maxTokens, grammar });
+    const grammar = await grammarFor(env, plan.schema, caps);
+    const res = await generate(env, { text: doc.text, wrap, maxTokens, grammar, select });
     tokensIn += res.tokensIn;
     tokensOut += res.tokensOut;
     const parsed = parseJson(res.text);
-    if (parsed.ok && validate(parsed.value)) {
-      const output = {
-        fields: parsed.value as Record<string, unknown>,
-        truncated: res.coveredChars < doc.text.length,
-        coveredChars: res.coveredChars,
-      };
-      return { output, tokensIn, tokensOut };
+    const answer = parsed.ok ? fromGrounded(parsed.value, plan) : undefined;
+    if (typeof answer === 'object' && validate(answer.fields)) {
+      return { output: groundedOutput(doc, plan, answer, selected!), tokensIn, tokensOut };
     }
     failures.push(
       res.hitMaxTokens
         ? `output reached maxTokens (${maxTokens}) before the JSON was complete`
-        : parsed.ok
-          ? `output does not match the schema: ${validateErrors(validate)}`
-          : `output is not JSON: ${parsed.error}`,
+        : !parsed.ok
+          ? `output is not JSON: ${parsed.error}`
+          : typeof answer === 'string'
+            ? `output does not have the grounded shape: ${answer}`
+            : `output does not match the schema: ${validateErrors(validate)}`,
     );
     if (attempt === 2) throw new TransientError('inference-failed', `extract: no valid output after 2 attempts: ${failures.join('; ')}`);
     const charsPerToken = res.tokensOut > 0 ? res.text.length / res.tokensOut : 1;
-    caps = RETRY_CAPS.find((c) => maxJsonChars(boundedForGrammar(schema, c)) <= 0.9 * maxTokens * charsPerToken) ?? RETRY_CAPS.at(-1)!;
+    caps = RETRY_CAPS.find((c) => maxJsonChars(boundedForGrammar(plan.schema, c)) <= 0.9 * maxTokens * charsPerToken) ?? RETRY_CAPS.at(-1)!;
   }
+}
+
+/** The values, the evidence for each and what the model read. */
+export function groundedOutput(
+  doc: DocumentText,
+  plan: GroundedPlan,
+  answer: GroundedAnswer,
+  selected: PassageSelection,
+  index = new QuoteIndex(doc.text),
+): ExtractOutput {
+  const { evidence, ungrounded } = checkQuotes(doc, answer.claims, {
+    fieldNames: plan.fields.map((f) => f.name),
+    index,
+    passages: selected.passages,
+  });
+  const output: ExtractOutput = { fields: answer.fields, evidence, ungrounded, truncated: !selected.whole, coveredChars: selected.coveredChars };
+  if (!selected.whole) output.passages = selected.passages.map(({ start, end, pageStart, pageEnd, fields }) => ({ start, end, pageStart, pageEnd, fields }));
+  return output;
 }
 
 /** A validator for a schema the grammar can enforce, or PermanentError('bad-params') saying why not. */
@@ -96,14 +131,15 @@ async function grammarFor(env: GenerationEnv, schema: Record<string, unknown>, c
   }
 }
 
-function promptFor(chat: boolean, schema: Record<string, unknown>): (slice: string) => string {
-  const props = Object.entries(schema.properties as Record<string, { description?: unknown }>);
-  if (!chat) return (slice) => `Document:\n${slice}\n\nThe ${props.map(([k]) => k).join(', ')} of the document above, as JSON:\n`;
-  const fields = props
-    .map(([k, s]) => (typeof s?.description === 'string' ? `- ${k}: ${s.description}` : `- ${k}`))
+function promptFor(chat: boolean, plan: GroundedPlan): (slice: string) => string {
+  const names = plan.fields.map((f) => f.name);
+  if (!chat) return (slice) => `Document:\n${slice}\n\nThe ${names.join(', ')} of the document above, each with a verbatim quote and its page, as JSON:\n`;
+  const fields = plan.fields
+    .map((f) => `- ${f.name}${f.description ? `: ${f.description}` : ''}${f.kind === 'list' ? ' (a list: cite each item)' : ''}`)
     .join('\n');
   return (slice) =>
-    'Extract these fields from the document below and reply with JSON only. ' +
+    'Extract these fields from the document below and reply with JSON only. For every value give "quote": the words ' +
+    'of the document that state it, copied exactly, and "page": the number N of the [page N] label the quote follows. ' +
     `Use null for a field the document does not state.\n${fields}\n\n<document>\n${slice}\n</document>`;
 }
 

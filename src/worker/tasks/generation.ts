@@ -34,6 +34,11 @@ export interface GenerateRequest {
   wrap: (docSlice: string) => string;
   maxTokens: number;
   grammar?: LlamaGrammar;
+  /**
+   * What of the document goes into the prompt, given the tokens it may take: by default the longest prefix of
+   * `text` that fits. Called again with a smaller budget if the prompt turns out longer than counted.
+   */
+  select?: (budget: number) => { text: string; coveredChars: number };
 }
 
 /** What a task hands back to the host, which adds the timing. */
@@ -84,20 +89,26 @@ export function resolveMaxTokens(requested: number | undefined, fallback: number
 export async function generate(env: GenerationEnv, req: GenerateRequest): Promise<GenerateResult> {
   const { model, sequence, style } = env;
   const bos = prependsBos(model) ? 1 : 0;
-  const fixed = bos + count(model, req.wrap('')) + (style.chat ? style.templateTokens + CHAT_MARGIN : 0);
+  const fixed = promptTokens(model, style, req.wrap);
   let budget = sequence.contextSize - req.maxTokens - fixed;
   if (budget < 1) throw new PermanentError('bad-params', `maxTokens ${req.maxTokens} leaves no room for the document`);
 
   // The document's tokens inside the prompt can differ slightly from its tokens alone (merges at the
   // seams), so a continuation prompt is tokenised whole and the document trimmed until it truly fits.
-  let covered = fitPrefix(model, req.text, budget);
-  let prompt = req.wrap(req.text.slice(0, covered));
+  const select =
+    req.select ??
+    ((b: number) => {
+      const n = fitPrefix(model, req.text, b);
+      return { text: req.text.slice(0, n), coveredChars: n };
+    });
+  let selected = select(budget);
+  let prompt = req.wrap(selected.text);
   let tokens = style.chat ? [] : tokenize(model, prompt);
   for (let i = 0; !style.chat && bos + tokens.length + req.maxTokens > sequence.contextSize; i++) {
     if (i === 3) throw new Error('could not fit the prompt into the context');
     budget -= bos + tokens.length + req.maxTokens - sequence.contextSize + 4;
-    covered = fitPrefix(model, req.text, budget);
-    prompt = req.wrap(req.text.slice(0, covered));
+    selected = select(budget);
+    prompt = req.wrap(selected.text);
     tokens = tokenize(model, prompt);
   }
 
@@ -130,10 +141,16 @@ export async function generate(env: GenerationEnv, req: GenerateRequest): Promis
   return {
     text,
     hitMaxTokens: stopReason === 'maxTokens',
-    coveredChars: covered,
+    coveredChars: selected.coveredChars,
     tokensIn: used.usedInputTokens,
     tokensOut: used.usedOutputTokens,
   };
+}
+
+/** Tokens a prompt takes around the document slice: BOS, the wrapping text and the chat template. */
+export function promptTokens(model: LlamaModel, style: PromptStyle, wrap: (docSlice: string) => string): number {
+  const bos = prependsBos(model) ? 1 : 0;
+  return bos + count(model, wrap('')) + (style.chat ? style.templateTokens + CHAT_MARGIN : 0);
 }
 
 /**

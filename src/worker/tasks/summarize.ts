@@ -1,29 +1,157 @@
-import type { SummarizeOutput, TaskParams } from '../../shared/job-types.js';
-import type { DocumentText } from '../document-text.js';
-import { generate, resolveMaxTokens, type GenerationEnv, type TaskResult } from './generation.js';
+import type { LlamaModel } from 'node-llama-cpp';
+import type { SummarizeOutput, SummaryPart, SummarySource, TaskParams } from '../../shared/job-types.js';
+import { pageAt, type DocumentText } from '../document-text.js';
+import { chunkBudget, chunkDocument, type TextChunk } from '../token-chunker.js';
+import { fitPrefix, generate, promptTokens, resolveMaxTokens, type GenerationEnv, type PromptStyle, type TaskResult } from './generation.js';
 
 export const DEFAULT_SUMMARY_TOKENS = 256;
+/** Consecutive chunks share this share of their tokens, so a sentence cut at a seam is read whole once. */
+const OVERLAP_SHARE = 1 / 32;
 
-export async function summarize(
-  env: GenerationEnv,
-  doc: DocumentText,
-  params: TaskParams,
-): Promise<TaskResult<SummarizeOutput>> {
-  const maxTokens = resolveMaxTokens(params.maxTokens, DEFAULT_SUMMARY_TOKENS, env.sequence.contextSize);
-  const wrap = env.style.chat
-    ? (slice: string) =>
-        'Summarize the document below in a few sentences: what it is, who it concerns and its key points. ' +
-        `Reply with the summary only.\n\n<document>\n${slice}\n</document>`
-    : // A base model only continues text, so the prompt ends where a summary would begin.
-      (slice: string) => `Document:\n${slice}\n\nSummary of the document above:\n`;
+/** What planning needs of a worker's model: no sequence, nothing is generated. */
+export interface PlanEnv {
+  model: LlamaModel;
+  style: PromptStyle;
+  contextSize: number;
+}
+
+type Kind = 'document' | 'part' | 'combine';
+
+/**
+ * Prompts per step. A base model only continues text, so its prompt ends where the summary begins.
+ * Part prompts name the pages so that the model (and a reader of the part summaries) can place them.
+ */
+function wrapFor(kind: Kind, chat: boolean, label = ''): (slice: string) => string {
+  if (kind === 'document') {
+    return chat
+      ? (slice) =>
+          'Summarize the document below in a few sentences: what it is, who it concerns and its key points. ' +
+          `Reply with the summary only.\n\n<document>\n${slice}\n</document>`
+      : (slice) => `Document:\n${slice}\n\nSummary of the document above:\n`;
+  }
+  if (kind === 'part') {
+    return chat
+      ? (slice) =>
+          `Below is one part (${label}) of a longer document. Summarize this part in a few sentences, keeping names, ` +
+          `dates, amounts and obligations. Reply with the summary only.\n\n<part>\n${slice}\n</part>`
+      : (slice) => `Part of a document (${label}):\n${slice}\n\nSummary of this part:\n`;
+  }
+  return chat
+    ? (slice) =>
+        'Below are summaries of consecutive parts of one document, in order. Combine them into one summary of the ' +
+        `whole: what it is, who it concerns and its key points. Reply with the summary only.\n\n<summaries>\n${slice}\n</summaries>`
+    : (slice) => `Summaries of the parts of a document:\n${slice}\n\nSummary of the whole document:\n`;
+}
+
+/** The widest label a part prompt gets, for budgeting. */
+const WIDEST_LABEL = 'pages 99999–99999';
+
+export function pagesLabel(sources: SummarySource[]): string {
+  const first = sources[0]?.pageStart ?? 1;
+  const last = sources.at(-1)?.pageEnd ?? first;
+  return first === last ? `page ${first}` : `pages ${first}–${last}`;
+}
+
+/**
+ * Summarises a document that fits one context, or one part of a summary flow. A document that does not
+ * fit is summarised from its start (flows are planned by the processor before this is called).
+ */
+export async function summarize(env: GenerationEnv, doc: DocumentText, params: TaskParams, part?: SummaryPart): Promise<TaskResult<SummarizeOutput>> {
+  const contextSize = env.sequence.contextSize;
+  const maxTokens = part ? Math.min(part.maxTokens, Math.floor(contextSize / 2)) : resolveMaxTokens(params.maxTokens, DEFAULT_SUMMARY_TOKENS, contextSize);
+  const kind: Kind = !part ? 'document' : part.level === 0 ? 'part' : 'combine';
+  const wrap = wrapFor(kind, env.style.chat, part ? pagesLabel(part.sources) : '');
   const res = await generate(env, { text: doc.text, wrap, maxTokens });
+  const truncated = res.coveredChars < doc.text.length;
   return {
     output: {
       summary: res.text.trim(),
-      truncated: res.coveredChars < doc.text.length,
+      truncated: truncated || (part?.truncated ?? false),
       coveredChars: res.coveredChars,
+      sources: part ? readSources(part, res.coveredChars) : [wholeSource(doc, res.coveredChars)],
+      parts: 0,
+      levels: 0,
     },
     tokensIn: res.tokensIn,
     tokensOut: res.tokensOut,
   };
+}
+
+/** A map part read up to `covered` cites only what was read; a combine part cites what its inputs cited. */
+function readSources(part: SummaryPart, covered: number): SummarySource[] {
+  if (part.level > 0 || covered >= part.text.length) return part.sources;
+  const [source] = part.sources;
+  return source ? [{ ...source, end: source.start + covered }] : [];
+}
+
+function wholeSource(doc: DocumentText, covered: number): SummarySource {
+  return { chunk: 0, start: 0, end: covered, pageStart: 1, pageEnd: pageAt(doc, Math.max(0, covered - 1)) };
+}
+
+/** How a long document's summary is split: chunks for the map round, and the output bound of every part. */
+export interface SummaryPlan {
+  chunks: TextChunk[];
+  partTokens: number;
+}
+
+/** Undefined when the document fits one context with the summary's output budget: no flow needed. */
+export function planSummary(env: PlanEnv, doc: DocumentText, params: TaskParams): SummaryPlan | undefined {
+  if (params.mapReduce === false) return undefined;
+  const { model, style, contextSize } = env;
+  const maxTokens = resolveMaxTokens(params.maxTokens, DEFAULT_SUMMARY_TOKENS, contextSize);
+  const whole = contextSize - maxTokens - promptTokens(model, style, wrapFor('document', style.chat));
+  if (fitPrefix(model, doc.text, whole) >= doc.text.length) return undefined;
+  const partTokens = partBound(env, maxTokens);
+  const budget = chunkBudget(contextSize, promptTokens(model, style, wrapFor('part', style.chat, WIDEST_LABEL)), partTokens);
+  const chunks = chunkDocument(doc, {
+    maxTokens: budget,
+    overlapTokens: Math.floor(budget * OVERLAP_SHARE),
+    countTokens: (text) => model.tokenize(text).length,
+  });
+  return { chunks, partTokens };
+}
+
+/**
+ * Part summaries are bounded so that at least three fit one combining prompt: each combining round then
+ * shrinks the text at least threefold and the recursion ends.
+ */
+function partBound(env: PlanEnv, maxTokens: number): number {
+  const room = env.contextSize - promptTokens(env.model, env.style, wrapFor('combine', env.style.chat));
+  return Math.max(1, Math.min(maxTokens, Math.floor(room / 4)));
+}
+
+/** Part summaries in document order as one text for a combining prompt, each headed by its pages. */
+export function combinedText(parts: Pick<Summarised, 'summary' | 'sources'>[]): string {
+  return parts.map((p) => `[${pagesLabel(p.sources)}]\n${p.summary}`).join('\n\n');
+}
+
+interface Summarised {
+  summary: string;
+  sources: SummarySource[];
+  truncated: boolean;
+}
+
+/**
+ * The next step after a round of part summaries: the final summary if they fit one context together,
+ * otherwise groups of consecutive summaries, each fitting one combining prompt.
+ */
+export function planCombine<P extends Summarised>(env: PlanEnv, parts: P[], params: TaskParams): { final: true } | { final: false; groups: P[][]; partTokens: number } {
+  const { model, style, contextSize } = env;
+  const maxTokens = resolveMaxTokens(params.maxTokens, DEFAULT_SUMMARY_TOKENS, contextSize);
+  const overhead = promptTokens(model, style, wrapFor('combine', style.chat)) + 8;
+  const count = (ps: P[]) => model.tokenize(combinedText(ps)).length;
+  if (count(parts) <= contextSize - maxTokens - overhead) return { final: true };
+  const partTokens = partBound(env, maxTokens);
+  const room = contextSize - partTokens - overhead;
+  const groups: P[][] = [];
+  let group: P[] = [];
+  for (const part of parts) {
+    if (group.length > 0 && count([...group, part]) > room) {
+      groups.push(group);
+      group = [];
+    }
+    group.push(part);
+  }
+  groups.push(group);
+  return { final: false, groups, partTokens };
 }

@@ -1,0 +1,191 @@
+import { randomBytes } from 'node:crypto';
+import type { FlowJob, FlowProducer, Job } from 'bullmq';
+import { PermanentError, TransientError } from '../shared/errors.js';
+import type { JobData, PartSummary, SummarizeOutput, SummaryFlowState, SummaryPart } from '../shared/job-types.js';
+import type { LoadedDocument } from './document-loader.js';
+import type { ModelHost, TaskRun } from './model-host.js';
+import { resolveMaxTokens } from './tasks/generation.js';
+import { combinedText, DEFAULT_SUMMARY_TOKENS, planCombine, type SummaryPlan } from './tasks/summarize.js';
+
+/** Where a parent's run leaves it: waiting for its children, or with the document's summary. */
+export type FlowStep = { waiting: true; parts: number; level: number } | { waiting: false; run: TaskRun; state: SummaryFlowState };
+
+/**
+ * Map-reduce summaries of long documents as BullMQ flows. The document's own job becomes the parent: its
+ * first run chunks the text and adds one child job per chunk to its own queue, so every free worker of the
+ * right role and tag takes part; when the children are done BullMQ wakes the parent, which combines their
+ * summaries — or, while they are still too long for one context, adds a round of combining children.
+ *
+ * The parent keeps its progress in its job data (`flow`), so a woken or restarted parent never re-reads
+ * the document; a child that fails is retried on its own, like any job. Children are LIFO so that a
+ * started document finishes before new documents start.
+ */
+export class SummaryFlow {
+  constructor(
+    private readonly host: ModelHost,
+    private readonly flows: FlowProducer,
+  ) {}
+
+  /** The flow for a document too long for one context: adds the map round. */
+  async start(job: Job<JobData>, loaded: LoadedDocument, plan: SummaryPlan): Promise<SummaryFlowState> {
+    const round = newRound();
+    const parts: SummaryPart[] = plan.chunks.map((c) => ({
+      round,
+      level: 0,
+      index: c.index,
+      text: c.text,
+      maxTokens: plan.partTokens,
+      sources: [{ chunk: c.index, start: c.start, end: c.end, pageStart: c.pageStart, pageEnd: c.pageEnd }],
+      truncated: false,
+    }));
+    const state: SummaryFlowState = {
+      round,
+      level: 0,
+      parts: parts.length,
+      chunks: parts.length,
+      pages: loaded.pages,
+      chars: loaded.doc.text.length,
+      fetchMs: loaded.fetchMs,
+      parseMs: loaded.parseMs,
+      startedAt: Date.now(),
+      tokensIn: 0,
+      tokensOut: 0,
+    };
+    await this.fanOut(job, state, parts);
+    return state;
+  }
+
+  /**
+   * Moves the flow on: waits while children of the current round are pending, otherwise collects them and
+   * either adds the next combining round or writes the final summary (in this run, on this worker's slot).
+   */
+  async advance(job: Job<JobData>, token: string, state: SummaryFlowState, signal: AbortSignal): Promise<FlowStep> {
+    for (;;) {
+      if (await job.moveToWaitingChildren(token)) return { waiting: true, parts: state.parts, level: state.level };
+      const done = await this.collect(job, state);
+      state = {
+        ...state,
+        tokensIn: state.tokensIn + sum(done, 'tokensIn'),
+        tokensOut: state.tokensOut + sum(done, 'tokensOut'),
+      };
+      const env = this.host.planEnv!;
+      const next = planCombine(env, done, job.data.params);
+      if (next.final) return { waiting: false, run: await this.finish(job, state, done, signal), state };
+      if (next.groups.length >= done.length) {
+        throw new PermanentError('bad-params', `summary flow cannot shrink ${done.length} part summaries into this worker's ${env.contextSize}-token context; use a larger --context-size or a smaller maxTokens`);
+      }
+      const round = newRound();
+      const parts: SummaryPart[] = next.groups.map((group, index) => ({
+        round,
+        level: state.level + 1,
+        index,
+        text: combinedText(group),
+        maxTokens: next.partTokens,
+        sources: group.flatMap((p) => p.sources),
+        truncated: group.some((p) => p.truncated),
+      }));
+      state = { ...state, round, level: state.level + 1, parts: parts.length };
+      await this.fanOut(job, state, parts);
+    }
+  }
+
+  /**
+   * Children first, then the parent's state: a parent that dies in between starts a new round on its next
+   * run (work repeated, nothing lost), whereas the other order could leave it waiting for children that
+   * were never added.
+   */
+  private async fanOut(job: Job<JobData>, state: SummaryFlowState, parts: SummaryPart[]): Promise<void> {
+    const { flow: _flow, ...data } = job.data;
+    const opts = job.opts;
+    const children: FlowJob[] = parts.map((part) => ({
+      name: `${data.task}-part`,
+      queueName: job.queueName,
+      prefix: job.prefix,
+      data: { ...data, part } satisfies JobData,
+      opts: {
+        jobId: `${job.id}.${part.round}.${part.index}`,
+        parent: { id: job.id!, queue: job.queueQualifiedName },
+        attempts: opts.attempts,
+        backoff: opts.backoff,
+        priority: opts.priority,
+        lifo: true,
+        // The parent learns of a child that failed all its attempts and fails the document with its reason.
+        ignoreDependencyOnFailure: true,
+        // A child's summary is copied into the parent on completion; the child itself is not needed after.
+        removeOnComplete: true,
+        removeOnFail: { age: 7 * 86_400 },
+      },
+    }));
+    await this.flows.addBulk(children);
+    await job.updateData({ ...job.data, flow: state });
+  }
+
+  /** The current round's summaries in document order; a failed child fails the document. */
+  private async collect(job: Job<JobData>, state: SummaryFlowState): Promise<PartSummary[]> {
+    const failures = Object.entries(await job.getIgnoredChildrenFailures()).filter(([key]) => key.includes(`.${state.round}.`));
+    if (failures.length > 0) {
+      const [key, reason] = failures[0]!;
+      const index = key.slice(key.lastIndexOf('.') + 1);
+      throw new PermanentError('inference-failed', `part ${index} of the summary flow failed after its attempts: ${reason}`);
+    }
+    const values = Object.values(await job.getChildrenValues<PartSummary | { cancelled: true }>());
+    const done = values.filter((v): v is PartSummary => 'round' in v && v.round === state.round).sort((a, b) => a.index - b.index);
+    if (done.length !== state.parts) {
+      // Children were removed by hand, or their results were lost with Redis: start the document again.
+      await job.updateData({ ...job.data, flow: undefined });
+      throw new TransientError('internal', `summary flow lost parts: ${done.length} of ${state.parts} in round ${state.round} have results`);
+    }
+    return done;
+  }
+
+  private async finish(job: Job<JobData>, state: SummaryFlowState, done: PartSummary[], signal: AbortSignal): Promise<TaskRun> {
+    const text = combinedText(done);
+    const { params } = job.data;
+    // The final step is a combining prompt with the document's own output budget.
+    const part: SummaryPart = {
+      round: state.round,
+      level: state.level + 1,
+      index: 0,
+      text,
+      maxTokens: resolveMaxTokens(params.maxTokens, DEFAULT_SUMMARY_TOKENS, this.host.planEnv!.contextSize),
+      sources: done.flatMap((p) => p.sources),
+      truncated: done.some((p) => p.truncated),
+    };
+    const data: JobData = { ...job.data, part, flow: undefined };
+    const run = await this.host.runTask(data, { text, pageStarts: [0] }, signal);
+    const output = run.output as SummarizeOutput;
+    const sources = output.sources;
+    return {
+      output: {
+        summary: output.summary,
+        truncated: output.truncated,
+        coveredChars: coveredChars(sources),
+        sources,
+        parts: state.chunks,
+        levels: state.level + 1,
+      },
+      tokensIn: run.tokensIn,
+      tokensOut: run.tokensOut,
+      inferMs: run.inferMs,
+    };
+  }
+}
+
+function newRound(): string {
+  return randomBytes(4).toString('hex');
+}
+
+function sum(parts: PartSummary[], key: 'tokensIn' | 'tokensOut'): number {
+  return parts.reduce((n, p) => n + p[key], 0);
+}
+
+/** Characters inside any source; overlapping chunks count once. */
+function coveredChars(sources: SummarizeOutput['sources']): number {
+  let covered = 0;
+  let reach = 0;
+  for (const { start, end } of [...sources].sort((a, b) => a.start - b.start)) {
+    covered += Math.max(0, end - Math.max(start, reach));
+    reach = Math.max(reach, end);
+  }
+  return covered;
+}

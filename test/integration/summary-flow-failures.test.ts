@@ -1,0 +1,113 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { FlowProducer, Queue, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PermanentError, TransientError } from '../../src/shared/errors.js';
+import type { JobData } from '../../src/shared/job-types.js';
+import { ResultStore } from '../../src/shared/result-store.js';
+import type { DocumentText } from '../../src/worker/document-text.js';
+import { createProcessor } from '../../src/worker/job-processor.js';
+import { ModelHost } from '../../src/worker/model-host.js';
+import { SummaryFlow } from '../../src/worker/summary-flow.js';
+import { WorkerMetrics } from '../../src/worker/worker-metrics.js';
+import { waitFor } from '../helpers/fleet.js';
+import { TEST_MODEL } from '../helpers/paths.js';
+import { freshPrefix, startRedis, type TestRedis } from '../helpers/redis.js';
+
+/** Six pages of clauses: several 512-token chunks. */
+const DOC: DocumentText = (() => {
+  const pageStarts: number[] = [];
+  let text = '';
+  for (let p = 0; p < 6; p++) {
+    pageStarts.push(text.length);
+    text += Array.from({ length: 8 }, (_, i) => `${p + 1}.${i + 1} The buyer pays ${i + 2} coins for each box delivered on day ${p * 8 + i}.`).join('\n\n') + '\n\n';
+  }
+  return { text, pageStarts };
+})();
+
+/**
+ * The processor as a worker runs it, in this process, on a real Redis and the real model — with a model host
+ * whose runTask can be made to fail for chosen parts, to see what a failing child does to its document.
+ */
+describe('failures inside a summary flow', () => {
+  let redis: TestRedis;
+  let connection: Redis;
+  let host: ModelHost;
+  const cacheDir = mkdtempSync(path.join(os.tmpdir(), 'docfleet-flowfail-'));
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    connection = new Redis(redis.url, { maxRetriesPerRequest: null });
+    host = await ModelHost.load({ modelPath: TEST_MODEL, device: 'cpu', role: 'generate', sequences: 2, threads: 1, contextSize: 512, gpuLayers: 0, tuneCacheDir: cacheDir });
+  });
+
+  afterAll(async () => {
+    await host?.dispose();
+    connection?.disconnect();
+    await redis?.stop();
+    rmSync(cacheDir, { recursive: true, force: true });
+  });
+
+  async function runDocument(failPart: (index: number, call: number) => Error | undefined) {
+    const prefix = freshPrefix('flowfail');
+    const store = new ResultStore(connection, prefix, 3600);
+    const flows = new FlowProducer({ connection, prefix });
+    const calls = new Map<number, number>();
+    let loads = 0;
+    const failing = Object.create(host) as ModelHost;
+    failing.runTask = async (job, doc, signal) => {
+      const index = job.part?.level === 0 ? job.part.index : -1;
+      const call = (calls.get(index) ?? 0) + 1;
+      calls.set(index, call);
+      const err = failPart(index, call);
+      if (err) throw err;
+      return host.runTask(job, doc, signal);
+    };
+    const processor = createProcessor({
+      host: failing,
+      store,
+      metrics: new WorkerMetrics(),
+      log: pino({ level: 'silent' }),
+      load: async () => {
+        loads++;
+        return { doc: DOC, pages: 6, bytes: DOC.text.length, fetchMs: 0, parseMs: 0 };
+      },
+      flow: new SummaryFlow(failing, flows),
+    });
+    const queue = new Queue('docfleet-generate-any', { connection, prefix });
+    const worker = new Worker('docfleet-generate-any', processor, { connection, prefix, concurrency: 2 });
+    const data: JobData = { batchId: 'b', doc: { uri: '/x.pdf', name: 'x.pdf', sha256: '0', bytes: 1 }, task: 'summarize', params: { maxTokens: 48 } };
+    await store.saveBatch({ id: 'b', createdAt: Date.now(), tasks: ['summarize'], tag: 'any', jobs: 1, duplicates: 0, refused: 0, cancelled: false });
+    await queue.add('summarize', data, { jobId: 'doc1', attempts: 3, backoff: { type: 'fixed', delay: 50 } });
+    try {
+      await waitFor(async () => (await store.statuses(['doc1']))[0] !== undefined, 120_000, 'the document to finish');
+      const [stored] = await store.get(['doc1']);
+      return { stored: stored!, calls, loads };
+    } finally {
+      await worker.close();
+      await queue.close();
+      await flows.close();
+    }
+  }
+
+  it('retries a failed part on its own; the document is read once and completes', async () => {
+    const { stored, calls, loads } = await runDocument((index, call) => (index === 1 && call === 1 ? new TransientError('inference-failed', 'model hiccup') : undefined));
+    expect(stored.status).toBe('completed');
+    expect(loads).toBe(1);
+    expect(calls.get(1)).toBe(2);
+    const parts = (stored.result!.output as { parts: number }).parts;
+    expect(parts).toBeGreaterThan(2);
+    for (let i = 0; i < parts; i++) if (i !== 1) expect(calls.get(i)).toBe(1);
+  }, 180_000);
+
+  it('fails the document with the reason of a part that fails for good', async () => {
+    const { stored, calls, loads } = await runDocument((index) => (index === 2 ? new PermanentError('bad-params', 'this part cannot be summarised') : undefined));
+    expect(stored.status).toBe('failed');
+    expect(stored.error!.message).toMatch(/part 2 .*failed.*this part cannot be summarised/);
+    expect(calls.get(2)).toBe(1);
+    expect(loads).toBe(1);
+  }, 180_000);
+});

@@ -1,0 +1,76 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { SummarySource } from '../../src/shared/job-types.js';
+import type { DocumentText } from '../../src/worker/document-text.js';
+import { ModelHost } from '../../src/worker/model-host.js';
+import { combinedText, planCombine, planSummary, type PlanEnv } from '../../src/worker/tasks/summarize.js';
+import { TEST_MODEL } from '../helpers/paths.js';
+
+/** Ten pages of numbered clauses: about 30,000 characters, far more than a 1024-token context. */
+const PAGES = Array.from({ length: 10 }, (_, p) =>
+  Array.from({ length: 12 }, (_, i) => `${p + 1}.${i + 1} The supplier shall deliver ${i + 3} boxes of apples to the buyer on day ${p * 12 + i}.`).join('\n\n'),
+);
+const DOC: DocumentText = (() => {
+  const pageStarts: number[] = [];
+  let text = '';
+  for (const page of PAGES) {
+    pageStarts.push(text.length);
+    text += `${page}\n\n`;
+  }
+  return { text, pageStarts };
+})();
+
+describe('planning a summary flow with the real tokenizer', () => {
+  let host: ModelHost;
+  let env: PlanEnv;
+  const cacheDir = mkdtempSync(path.join(os.tmpdir(), 'docfleet-plan-'));
+
+  beforeAll(async () => {
+    host = await ModelHost.load({ modelPath: TEST_MODEL, device: 'cpu', role: 'generate', sequences: 1, threads: 1, contextSize: 1024, gpuLayers: 0, tuneCacheDir: cacheDir });
+    env = host.planEnv!;
+  });
+
+  afterAll(async () => {
+    await host?.dispose();
+    rmSync(cacheDir, { recursive: true, force: true });
+  });
+
+  it('needs no flow for a document that fits, nor when map-reduce is off', () => {
+    expect(planSummary(env, { text: PAGES[0]!.slice(0, 500), pageStarts: [0] }, { maxTokens: 64 })).toBeUndefined();
+    expect(planSummary(env, DOC, { maxTokens: 64, mapReduce: false })).toBeUndefined();
+  });
+
+  it('splits a long document into chunks that fit a part prompt and cover it in order', () => {
+    const plan = planSummary(env, DOC, { maxTokens: 64 })!;
+    expect(plan.chunks.length).toBeGreaterThan(5);
+    expect(plan.partTokens).toBeLessThanOrEqual(64);
+    let reach = 0;
+    for (const chunk of plan.chunks) {
+      expect(DOC.text.slice(chunk.start, chunk.end)).toBe(chunk.text);
+      expect(env.model.tokenize(chunk.text).length + plan.partTokens).toBeLessThan(env.contextSize);
+      expect(chunk.start).toBeLessThanOrEqual(reach + 1);
+      reach = Math.max(reach, chunk.end);
+    }
+    expect(DOC.text.slice(reach).trim()).toBe('');
+    expect(plan.chunks[0]!.pageStart).toBe(1);
+    expect(plan.chunks.at(-1)!.pageEnd).toBe(10);
+  });
+
+  it('combines in one step when the summaries fit, in groups of at least three when they do not', () => {
+    const summary = (i: number, words: number) => ({
+      summary: Array.from({ length: words }, (_, w) => `word${(i + w) % 50}`).join(' '),
+      sources: [{ chunk: i, start: i * 10, end: i * 10 + 10, pageStart: i + 1, pageEnd: i + 1 }] satisfies SummarySource[],
+      truncated: false,
+    });
+    expect(planCombine(env, [summary(0, 20), summary(1, 20)], { maxTokens: 64 })).toEqual({ final: true });
+
+    const many = Array.from({ length: 60 }, (_, i) => summary(i, 40));
+    const next = planCombine(env, many, { maxTokens: 64 });
+    if (next.final) throw new Error('60 long summaries cannot fit one 1024-token context');
+    expect(next.groups.flat()).toEqual(many);
+    for (const group of next.groups.slice(0, -1)) expect(group.length).toBeGreaterThanOrEqual(3);
+    for (const group of next.groups) expect(env.model.tokenize(combinedText(group)).length + next.partTokens).toBeLessThan(env.contextSize);
+  });
+});
