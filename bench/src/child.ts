@@ -4,6 +4,7 @@ import { Queue, Worker } from 'bullmq';
 import { getLlama, LlamaCompletion, LlamaLogLevel, type LlamaContextSequence, type LlamaModel, type Token } from 'node-llama-cpp';
 import { MiB, loadProducerConfig } from '../../dist/shared/config.js';
 import { detectCpuBudget } from '../../dist/shared/cpu-budget.js';
+import type { DocumentRef } from '../../dist/shared/job-types.js';
 import { queueName, queuesServedBy } from '../../dist/shared/queue-layout.js';
 import { connectRedis } from '../../dist/shared/redis-connection.js';
 import { walkDocuments } from '../../dist/producer/document-walker.js';
@@ -258,6 +259,8 @@ export interface QueueRun {
   enqueueMs: number;
   /** docfleet only: walking and hashing the documents alone, part of enqueueMs. */
   walkMs?: number;
+  /** docfleet only: Producer.submitDocuments of the already hashed references (no file reading). */
+  enqueueRefsMs?: number;
   processMs: number;
   processed: number;
   /** Redis commands (scripts count as one) per job while processing. */
@@ -320,16 +323,24 @@ async function queueRaw(input: QueueInput): Promise<QueueRun> {
  */
 async function queueDocfleet(input: QueueInput): Promise<QueueRun> {
   const env = { REDIS_URL: input.redisUrl, DOCFLEET_PREFIX: input.prefix };
-  let walked = 0;
+  const refs: DocumentRef[] = [];
   const w0 = performance.now();
-  for await (const _item of walkDocuments([input.docsDir!], 50 * MiB)) walked++;
+  for await (const item of walkDocuments([input.docsDir!], 50 * MiB)) if ('ref' in item) refs.push(item.ref);
   const walkMs = performance.now() - w0;
-  if (walked !== input.jobs) throw new Error(`expected ${input.jobs} documents in ${input.docsDir}, found ${walked}`);
+  if (refs.length !== input.jobs) throw new Error(`expected ${input.jobs} documents in ${input.docsDir}, found ${refs.length}`);
 
+  // The queue path alone (references already hashed), then the whole submit of the files (another prefix).
   const producer = new Producer(loadProducerConfig({}, env));
+  const opts = { tasks: ['summarize' as const], params: { maxTokens: 16 } };
+  const r0 = performance.now();
+  const fromRefs = await producer.submitDocuments(refs, opts);
+  const enqueueRefsMs = performance.now() - r0;
+  if (fromRefs.jobs !== input.jobs) throw new Error(`submitDocuments created ${fromRefs.jobs} jobs, expected ${input.jobs}`);
+  const filesProducer = new Producer(loadProducerConfig({}, { ...env, DOCFLEET_PREFIX: `${input.prefix}-files` }));
   const t0 = performance.now();
-  const submitted = await producer.submit([input.docsDir!], { tasks: ['summarize'], params: { maxTokens: 16 } });
+  const submitted = await filesProducer.submit([input.docsDir!], opts);
   const enqueueMs = performance.now() - t0;
+  await filesProducer.close();
   if (submitted.jobs !== input.jobs) throw new Error(`submit created ${submitted.jobs} jobs, expected ${input.jobs}`);
 
   let processed = 0;
@@ -367,7 +378,7 @@ async function queueDocfleet(input: QueueInput): Promise<QueueRun> {
   await Promise.all(consumers.map((c) => c.close(true)));
   redis.disconnect();
   await producer.close();
-  return { jobs: input.jobs, concurrency: input.concurrency, enqueueMs, walkMs, processMs, processed, redisCommandsPerJob };
+  return { jobs: input.jobs, concurrency: input.concurrency, enqueueMs, enqueueRefsMs, walkMs, processMs, processed, redisCommandsPerJob };
 }
 
 export interface EmbedInput {

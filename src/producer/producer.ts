@@ -7,7 +7,7 @@ import type { DocumentRef, JobData, Tag, TaskName, TaskParams } from '../shared/
 import { queueName, queuesForRole, roleForTask } from '../shared/queue-layout.js';
 import { connectRedis } from '../shared/redis-connection.js';
 import { ResultStore, type BatchMeta } from '../shared/result-store.js';
-import { walkDocuments } from './document-walker.js';
+import { walkDocuments, type WalkItem } from './document-walker.js';
 
 export interface SubmitOptions {
   tasks: TaskName[];
@@ -64,7 +64,21 @@ export class Producer {
     return q;
   }
 
-  async submit(inputs: string[], opts: SubmitOptions): Promise<SubmitResult> {
+  /** Enqueues the documents named by `inputs` (files, directories walked recursively, http(s) URLs) as one batch. */
+  submit(inputs: string[], opts: SubmitOptions): Promise<SubmitResult> {
+    return this.submitItems(walkDocuments(inputs, this.config.maxDocumentMb * MiB), opts);
+  }
+
+  /**
+   * Enqueues documents whose references (content hash included) the caller already has — a document store
+   * that keeps sha256s, say — as one batch, without reading them again. The workers must be able to read
+   * each `uri`.
+   */
+  submitDocuments(refs: Iterable<DocumentRef> | AsyncIterable<DocumentRef>, opts: SubmitOptions): Promise<SubmitResult> {
+    return this.submitItems(asItems(refs, this.config.maxDocumentMb * MiB), opts);
+  }
+
+  private async submitItems(items: AsyncIterable<WalkItem>, opts: SubmitOptions): Promise<SubmitResult> {
     const tag = opts.tag ?? 'any';
     const params = opts.params ?? {};
     const meta: BatchMeta = {
@@ -100,7 +114,7 @@ export class Producer {
       });
       return flushing;
     };
-    for await (const item of walkDocuments(inputs, this.config.maxDocumentMb * MiB)) {
+    for await (const item of items) {
       if (failed !== undefined) break;
       if ('refused' in item) {
         meta.refused++;
@@ -138,10 +152,13 @@ export class Producer {
       list.push(j);
       byQueue.set(j.queue, list);
     }
-    for (const [name, list] of byQueue) {
-      await this.queue(name).addBulk(list.map((j) => ({ name: j.data.task, data: j.data, opts: this.jobOptions(j.id, priority) })));
-    }
-    await this.store.addToBatch(batchId, unique.map((j) => ({ jobId: j.id, queue: j.queue })));
+    // Independent writes, so in parallel: each queue's jobs (one MULTI each) and the batch's job list.
+    await Promise.all([
+      ...[...byQueue].map(([name, list]) =>
+        this.queue(name).addBulk(list.map((j) => ({ name: j.data.task, data: j.data, opts: this.jobOptions(j.id, priority) }))),
+      ),
+      this.store.addToBatch(batchId, unique.map((j) => ({ jobId: j.id, queue: j.queue }))),
+    ]);
     return { created: fresh.length, duplicates: jobs.length - fresh.length };
   }
 
@@ -184,4 +201,13 @@ export class Producer {
 function newBatchId(): string {
   const day = new Date().toISOString().slice(0, 10).replaceAll('-', '');
   return `${day}-${randomBytes(5).toString('hex')}`;
+}
+
+/** The walker's checks for references it did not make: the hash is the job id, the size has the same limit. */
+async function* asItems(refs: Iterable<DocumentRef> | AsyncIterable<DocumentRef>, maxBytes: number): AsyncGenerator<WalkItem> {
+  for await (const ref of refs) {
+    if (!/^[0-9a-f]{64}$/.test(ref.sha256)) yield { refused: ref.name, reason: 'sha256 must be 64 lower-case hex digits' };
+    else if (ref.bytes > maxBytes) yield { refused: ref.name, reason: `too large: ${ref.bytes} bytes exceeds the ${maxBytes}-byte limit (--max-document-mb)` };
+    else yield { ref };
+  }
 }

@@ -44,6 +44,20 @@ describe('producer against a real Redis', () => {
     expect(await producer.queue('docfleet-generate-gpu').count()).toBe(0);
   });
 
+  it('enqueues references the caller has already hashed as the same jobs a walk would create', async () => {
+    const walked = await producer.submit([path.join(dir, 'doc-02.txt')], { tasks: ['summarize'] });
+    const [job] = await producer.queue('docfleet-generate-any').getJobs(['waiting']);
+    const ref = (job!.data as { doc: { uri: string; name: string; sha256: string; bytes: number } }).doc;
+    const other = { ...ref, uri: '/elsewhere/doc-99.txt', name: 'doc-99.txt', sha256: 'ab'.repeat(32) };
+    const bad = { ...ref, name: 'bad.txt', sha256: 'not-a-hash' };
+    const refused: string[] = [];
+    const r = await producer.submitDocuments([ref, other, bad], { tasks: ['summarize'], onRefused: (name) => refused.push(name) });
+    expect(walked.jobs).toBe(1);
+    expect(r).toMatchObject({ jobs: 1, duplicates: 1, refused: 1 });
+    expect(refused).toEqual(['bad.txt']);
+    expect((await batchStatus(producer, r.batch)).total).toBe(2);
+  });
+
   it('carries a reference to the document, never its bytes, with priority and attempts', async () => {
     const r = await producer.submit([path.join(dir, 'doc-01.txt')], { tasks: ['summarize'], tag: 'gpu', priority: 3 });
     const [job] = await producer.queue('docfleet-generate-gpu').getJobs(['prioritized']);
