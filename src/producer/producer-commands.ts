@@ -40,7 +40,7 @@ export function registerProducerCommands(program: Command): void {
     .option('--max-tokens <n>', 'summarize/extract: most tokens to generate', parsePositive)
     .option('--no-map-reduce', 'summarize: read only the start of a long document instead of summarising it part by part')
     .option('--chunk-tokens <n>', "embed: most tokens per chunk, by the embedding model's tokenizer (default 256)", parsePositive)
-    .option('--chunk-overlap-tokens <n>', 'embed: tokens each chunk repeats from the one before (default 0)', parseCount)
+    .option('--chunk-overlap-tokens <n>', 'embed and long summaries: tokens each chunk repeats from the one before (embed default 0, summaries 1/32 of a chunk)', parseCount)
     .option('--chunk-chars <n>', 'embed: most characters per chunk (as well as the token limit)', parsePositive)
     .option('--model <name>', 'the model (file name without .gguf) the results must come from; part of the job id')
     .option('--max-document-mb <n>', 'refuse documents larger than this (env DOCFLEET_MAX_DOCUMENT_MB, default 50)')

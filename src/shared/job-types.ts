@@ -36,7 +36,10 @@ export interface TaskParams {
   chunkChars?: number;
   /** embed: most tokens per chunk, by the embedding model's own tokenizer (default 256; capped by its input limit). */
   chunkTokens?: number;
-  /** embed: tokens each chunk repeats from the end of the one before (default 0). */
+  /**
+   * embed, and the chunks of a map-reduce summary: tokens each chunk repeats from the end of the one before
+   * (embed default 0; summary default 1/32 of a chunk, so a sentence cut at a seam is read whole once).
+   */
   chunkOverlapTokens?: number;
   /**
    * The model (GGUF file name without .gguf) the results must come from; unset means whatever the fleet

@@ -58,6 +58,14 @@ describe('planning a summary flow with the real tokenizer', () => {
     expect(plan.chunks.at(-1)!.pageEnd).toBe(10);
   });
 
+  it('takes the overlap between chunks from chunkOverlapTokens, and refuses one as large as a chunk', () => {
+    const none = planSummary(env, DOC, { maxTokens: 64, chunkOverlapTokens: 0 })!;
+    for (let i = 1; i < none.chunks.length; i++) expect(none.chunks[i]!.start).toBeGreaterThanOrEqual(none.chunks[i - 1]!.end);
+    const wide = planSummary(env, DOC, { maxTokens: 64, chunkOverlapTokens: 100 })!;
+    expect(wide.chunks.slice(1).some((c, i) => c.start < wide.chunks[i]!.end)).toBe(true);
+    expect(() => planSummary(env, DOC, { maxTokens: 64, chunkOverlapTokens: 5_000 })).toThrow(/chunkOverlapTokens must be/);
+  });
+
   it('combines in one step when the summaries fit, in groups of at least three when they do not', () => {
     const summary = (i: number, words: number) => ({
       summary: Array.from({ length: words }, (_, w) => `word${(i + w) % 50}`).join(' '),

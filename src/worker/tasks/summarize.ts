@@ -1,11 +1,12 @@
 import type { LlamaModel } from 'node-llama-cpp';
+import { PermanentError } from '../../shared/errors.js';
 import type { SummarizeOutput, SummaryPart, SummarySource, TaskParams } from '../../shared/job-types.js';
 import { pageAt, type DocumentText } from '../document-text.js';
 import { chunkBudget, chunkDocument, type TextChunk } from '../token-chunker.js';
 import { fitPrefix, generate, promptTokens, resolveMaxTokens, type GenerationEnv, type PromptStyle, type TaskResult } from './generation.js';
 
 export const DEFAULT_SUMMARY_TOKENS = 256;
-/** Consecutive chunks share this share of their tokens, so a sentence cut at a seam is read whole once. */
+/** By default consecutive chunks share this share of their tokens, so a sentence cut at a seam is read whole once. */
 const OVERLAP_SHARE = 1 / 32;
 
 /** What planning needs of a worker's model: no sequence, nothing is generated. */
@@ -103,11 +104,11 @@ export function planSummary(env: PlanEnv, doc: DocumentText, params: TaskParams)
   if (fitPrefix(model, doc.text, whole) >= doc.text.length) return undefined;
   const partTokens = partBound(env, maxTokens);
   const budget = chunkBudget(contextSize, promptTokens(model, style, wrapFor('part', style.chat, WIDEST_LABEL)), partTokens);
-  const chunks = chunkDocument(doc, {
-    maxTokens: budget,
-    overlapTokens: Math.floor(budget * OVERLAP_SHARE),
-    countTokens: (text) => model.tokenize(text).length,
-  });
+  const overlapTokens = params.chunkOverlapTokens ?? Math.floor(budget * OVERLAP_SHARE);
+  if (!Number.isInteger(overlapTokens) || overlapTokens < 0 || overlapTokens >= budget) {
+    throw new PermanentError('bad-params', `chunkOverlapTokens must be an integer from 0 to ${budget - 1} (below this worker's ${budget}-token summary chunks); got ${overlapTokens}`);
+  }
+  const chunks = chunkDocument(doc, { maxTokens: budget, overlapTokens, countTokens: (text) => model.tokenize(text).length });
   return { chunks, partTokens };
 }
 
