@@ -33,11 +33,13 @@ export function createProcessor(deps: ProcessorDeps) {
   return async (job: Job<JobData>, token: string | undefined, signal?: AbortSignal): Promise<ProcessorReturn> => {
     const started = Date.now();
     const data = job.data;
+    // What the result store keeps of the job: its flow's progress is the worker's business.
+    const record: JobData = { ...data, flow: undefined };
     const fields = { batch: data.batchId, job: job.id, document: data.doc.name, task: data.task, queue: job.queueName, ...partFields(data) };
     if ((await store.batch(data.batchId))?.cancelled) {
       // A flow's part has no result of its own: its parent, woken once the parts are done, records the cancel.
       if (data.part) return { cancelled: true };
-      await store.saveCancelled(job.id!, data);
+      await store.saveCancelled(job.id!, record);
       log.info({ ...fields, outcome: 'cancelled' }, 'job skipped: batch cancelled');
       return { stored: true };
     }
@@ -71,7 +73,9 @@ export function createProcessor(deps: ProcessorDeps) {
         }
       }
       let run: TaskRun;
-      let doc: Pick<JobResult, 'pages' | 'chars'> & { fetchMs: number; parseMs: number; since: number };
+      let doc: DocFigures;
+      /** Tokens of a flow's parts: already counted by the parts' own metrics, but the document's to report. */
+      let partTokens = { tokensIn: 0, tokensOut: 0 };
       if (state) {
         const step = await deps.flow!.advance(job, token!, state, abort);
         if (step.waiting) {
@@ -80,35 +84,36 @@ export function createProcessor(deps: ProcessorDeps) {
           throw new WaitingChildrenError();
         }
         run = step.run;
-        doc = flowDoc(step.state);
-        // The document's latency is the whole flow's, from its first run.
-        metrics.jobFinished({ queue: job.queueName, task: data.task, outcome: 'completed', durationSeconds: (Date.now() - doc.since) / 1000, tokensIn: run.tokensIn, tokensOut: run.tokensOut, pages: 0 });
-        run = { ...run, tokensIn: run.tokensIn + step.state.tokensIn, tokensOut: run.tokensOut + step.state.tokensOut };
+        // Pages were counted when the flow started; the document's latency is the whole flow's.
+        doc = { ...flowDoc(step.state), parsedNow: 0 };
+        partTokens = step.state;
       } else {
         run = await host.runTask(data, loaded!.doc, abort);
-        doc = { pages: loaded!.pages, chars: loaded!.doc.text.length, fetchMs: loaded!.fetchMs, parseMs: loaded!.parseMs, since: started };
-        metrics.jobFinished({ queue: job.queueName, task: data.task, outcome: 'completed', durationSeconds: (Date.now() - started) / 1000, tokensIn: run.tokensIn, tokensOut: run.tokensOut, pages: doc.pages });
+        doc = { pages: loaded!.pages, chars: loaded!.doc.text.length, fetchMs: loaded!.fetchMs, parseMs: loaded!.parseMs, since: started, parsedNow: loaded!.pages };
       }
       const totalMs = Date.now() - doc.since;
+      metrics.jobFinished({ queue: job.queueName, task: data.task, outcome: 'completed', durationSeconds: totalMs / 1000, tokensIn: run.tokensIn, tokensOut: run.tokensOut, pages: doc.parsedNow });
+      const tokensIn = run.tokensIn + partTokens.tokensIn;
+      const tokensOut = run.tokensOut + partTokens.tokensOut;
       const result: JobResult = {
         task: data.task,
         model: host.modelName,
-        tokensIn: run.tokensIn,
-        tokensOut: run.tokensOut,
+        tokensIn,
+        tokensOut,
         pages: doc.pages,
         chars: doc.chars,
         timings: { fetchMs: doc.fetchMs, parseMs: doc.parseMs, inferMs: run.inferMs, totalMs },
         output: run.output,
       };
-      await store.saveCompleted(job.id!, { ...data, flow: undefined }, result);
-      log.info({ ...fields, outcome: 'completed', durationMs: totalMs, pages: doc.pages, tokensIn: run.tokensIn, tokensOut: run.tokensOut }, 'job completed');
+      await store.saveCompleted(job.id!, record, result);
+      log.info({ ...fields, outcome: 'completed', durationMs: totalMs, pages: doc.pages, tokensIn, tokensOut }, 'job completed');
       return { stored: true };
     } catch (err) {
       if (err instanceof WaitingChildrenError) throw err;
       const category = categoryOf(err);
       const message = (err as Error).message;
       const final = isPermanent(err) || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-      if (final && !data.part) await store.saveFailed(job.id!, { ...data, flow: undefined }, { category, message, attempts: job.attemptsMade + 1 });
+      if (final && !data.part) await store.saveFailed(job.id!, record, { category, message, attempts: job.attemptsMade + 1 });
       const outcome = final ? 'failed' : 'retried';
       metrics.jobFinished({ queue: job.queueName, task: data.task, outcome, reason: category, part: !!data.part, durationSeconds: (Date.now() - started) / 1000, tokensIn: 0, tokensOut: 0, pages: 0 });
       log.warn({ ...fields, outcome, reason: category, error: message, durationMs: Date.now() - started }, `job ${outcome}`);
@@ -121,6 +126,17 @@ function partFields(data: JobData) {
   if (!data.part) return {};
   const { level, index, sources } = data.part;
   return { part: index, level, pageStart: sources[0]?.pageStart, pageEnd: sources.at(-1)?.pageEnd };
+}
+
+interface DocFigures {
+  pages: number;
+  chars: number;
+  fetchMs: number;
+  parseMs: number;
+  /** When the document's work began. */
+  since: number;
+  /** Pages parsed in this run (a woken flow parent parses none). */
+  parsedNow: number;
 }
 
 /** A flow's document figures come from its first run; its time from then to now. */

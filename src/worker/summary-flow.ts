@@ -75,15 +75,7 @@ export class SummaryFlow {
         throw new PermanentError('bad-params', `summary flow cannot shrink ${done.length} part summaries into this worker's ${env.contextSize}-token context; use a larger --context-size or a smaller maxTokens`);
       }
       const round = newRound();
-      const parts: SummaryPart[] = next.groups.map((group, index) => ({
-        round,
-        level: state.level + 1,
-        index,
-        text: combinedText(group),
-        maxTokens: next.partTokens,
-        sources: group.flatMap((p) => p.sources),
-        truncated: group.some((p) => p.truncated),
-      }));
+      const parts = next.groups.map((group, index) => combining(group, { round, level: state.level + 1, index, maxTokens: next.partTokens }));
       state = { ...state, round, level: state.level + 1, parts: parts.length };
       await this.fanOut(job, state, parts);
     }
@@ -139,20 +131,11 @@ export class SummaryFlow {
   }
 
   private async finish(job: Job<JobData>, state: SummaryFlowState, done: PartSummary[], signal: AbortSignal): Promise<TaskRun> {
-    const text = combinedText(done);
-    const { params } = job.data;
     // The final step is a combining prompt with the document's own output budget.
-    const part: SummaryPart = {
-      round: state.round,
-      level: state.level + 1,
-      index: 0,
-      text,
-      maxTokens: resolveMaxTokens(params.maxTokens, DEFAULT_SUMMARY_TOKENS, this.host.planEnv!.contextSize),
-      sources: done.flatMap((p) => p.sources),
-      truncated: done.some((p) => p.truncated),
-    };
+    const maxTokens = resolveMaxTokens(job.data.params.maxTokens, DEFAULT_SUMMARY_TOKENS, this.host.planEnv!.contextSize);
+    const part = combining(done, { round: state.round, level: state.level + 1, index: 0, maxTokens });
     const data: JobData = { ...job.data, part, flow: undefined };
-    const run = await this.host.runTask(data, { text, pageStarts: [0] }, signal);
+    const run = await this.host.runTask(data, { text: part.text, pageStarts: [0] }, signal);
     const output = run.output as SummarizeOutput;
     const sources = output.sources;
     return {
@@ -169,6 +152,11 @@ export class SummaryFlow {
       inferMs: run.inferMs,
     };
   }
+}
+
+/** A part that combines consecutive part summaries: their text, and every source they drew on. */
+function combining(group: PartSummary[], at: Pick<SummaryPart, 'round' | 'level' | 'index' | 'maxTokens'>): SummaryPart {
+  return { ...at, text: combinedText(group), sources: group.flatMap((p) => p.sources), truncated: group.some((p) => p.truncated) };
 }
 
 function newRound(): string {

@@ -116,6 +116,18 @@ export function chunkBudget(contextSize: number, promptTokens: number, outputTok
   return budget;
 }
 
+/**
+ * The overlap a job asked for (TaskParams.chunkOverlapTokens), or `fallback`, checked against the chunk size:
+ * a bad value is the job's fault, so it fails the job at once rather than as the chunker's RangeError.
+ */
+export function jobOverlap(requested: number | undefined, maxTokens: number, fallback: number): number {
+  const overlap = requested ?? fallback;
+  if (!Number.isInteger(overlap) || overlap < 0 || overlap >= maxTokens) {
+    throw new PermanentError('bad-params', `chunkOverlapTokens must be an integer from 0 to ${maxTokens - 1} (below the ${maxTokens}-token chunks); got ${overlap}`);
+  }
+  return overlap;
+}
+
 /** Tokens kept free in a generation context beyond prompt and output: 1/64 of it, at least 8. */
 export function safetyMargin(contextSize: number): number {
   return Math.max(8, Math.ceil(contextSize / 64));

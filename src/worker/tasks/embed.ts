@@ -2,7 +2,7 @@ import { PermanentError } from '../../shared/errors.js';
 import type { EmbedOutput, EmbeddingChunk, TaskParams } from '../../shared/job-types.js';
 import type { DocumentText } from '../document-text.js';
 import type { EmbeddingPool } from '../embedding-pool.js';
-import { chunkDocument } from '../token-chunker.js';
+import { chunkDocument, jobOverlap } from '../token-chunker.js';
 import type { TaskResult } from './generation.js';
 
 /** Tokens per chunk when a job sets neither chunkTokens nor chunkChars (about 1,000 characters of English). */
@@ -38,10 +38,7 @@ export function chunkSizing(params: TaskParams, maxInputTokens: number): ChunkSi
   // model's input limit; otherwise chunks are measured in the model's tokens.
   const wanted = chunkTokens ?? (chunkChars !== undefined ? maxInputTokens : DEFAULT_CHUNK_TOKENS);
   const maxTokens = Math.min(wanted, maxInputTokens);
-  const overlapTokens = chunkOverlapTokens ?? 0;
-  if (!Number.isInteger(overlapTokens) || overlapTokens < 0 || overlapTokens >= maxTokens) {
-    throw new PermanentError('bad-params', `chunkOverlapTokens must be an integer from 0 to ${maxTokens - 1} (below the chunk size); got ${overlapTokens}`);
-  }
+  const overlapTokens = jobOverlap(chunkOverlapTokens, maxTokens, 0);
   return { maxTokens, overlapTokens, ...(chunkChars !== undefined ? { maxChars: chunkChars } : {}) };
 }
 

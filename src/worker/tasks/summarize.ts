@@ -1,8 +1,7 @@
 import type { LlamaModel } from 'node-llama-cpp';
-import { PermanentError } from '../../shared/errors.js';
 import type { SummarizeOutput, SummaryPart, SummarySource, TaskParams } from '../../shared/job-types.js';
 import { pageAt, type DocumentText } from '../document-text.js';
-import { chunkBudget, chunkDocument, type TextChunk } from '../token-chunker.js';
+import { chunkBudget, chunkDocument, jobOverlap, type TextChunk } from '../token-chunker.js';
 import { fitPrefix, generate, promptTokens, resolveMaxTokens, type GenerationEnv, type PromptStyle, type TaskResult } from './generation.js';
 
 export const DEFAULT_SUMMARY_TOKENS = 256;
@@ -104,10 +103,7 @@ export function planSummary(env: PlanEnv, doc: DocumentText, params: TaskParams)
   if (fitPrefix(model, doc.text, whole) >= doc.text.length) return undefined;
   const partTokens = partBound(env, maxTokens);
   const budget = chunkBudget(contextSize, promptTokens(model, style, wrapFor('part', style.chat, WIDEST_LABEL)), partTokens);
-  const overlapTokens = params.chunkOverlapTokens ?? Math.floor(budget * OVERLAP_SHARE);
-  if (!Number.isInteger(overlapTokens) || overlapTokens < 0 || overlapTokens >= budget) {
-    throw new PermanentError('bad-params', `chunkOverlapTokens must be an integer from 0 to ${budget - 1} (below this worker's ${budget}-token summary chunks); got ${overlapTokens}`);
-  }
+  const overlapTokens = jobOverlap(params.chunkOverlapTokens, budget, Math.floor(budget * OVERLAP_SHARE));
   const chunks = chunkDocument(doc, { maxTokens: budget, overlapTokens, countTokens: (text) => model.tokenize(text).length });
   return { chunks, partTokens };
 }
