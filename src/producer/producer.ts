@@ -40,6 +40,21 @@ interface PendingJob {
 const FLUSH_EVERY = 250;
 /** The first flush is small and flushes double up to FLUSH_EVERY, so workers start while the walk goes on. */
 const FIRST_FLUSH = 16;
+/** For each run of ARGV[1] keys, '1' if any of them exists, else '0'. */
+const ANY_EXISTS = `
+local width = tonumber(ARGV[1])
+local found = {}
+for i = 1, #KEYS, width do
+  local hit = '0'
+  for k = i, i + width - 1 do
+    if redis.call('EXISTS', KEYS[k]) == 1 then hit = '1' break end
+  end
+  found[#found + 1] = hit
+end
+return table.concat(found)
+`;
+/** Flushes in flight at once; the walk waits for one to finish beyond that. */
+const FLUSHES_AT_ONCE = 3;
 
 /**
  * Enqueues documents as jobs. Owns one Redis connection shared by every queue it touches.
@@ -94,25 +109,38 @@ export class Producer {
     // Saved first so that workers and `status` see the batch while it is still being submitted.
     await this.store.saveBatch(meta);
     let pending: PendingJob[] = [];
-    // One flush in flight while the walk reads and hashes the next files; flushes run in order, so a
-    // later flush sees the jobs of an earlier one as existing.
-    let flushing: Promise<void> = Promise.resolve();
+    // Several flushes run at once, so Node builds the next one while Redis writes the last. Redis may not
+    // have a running flush's jobs yet, so their ids are checked here: a later flush leaves them out.
+    const running = new Set<Promise<void>>();
+    const runningIds = new Set<string>();
     let flushAt = FIRST_FLUSH;
     let failed: unknown;
     const flush = () => {
-      const jobs = pending;
-      pending = [];
-      flushing = flushing.then(async () => {
-        if (failed !== undefined || jobs.length === 0) return;
-        try {
-          const { created, duplicates } = await this.enqueue(meta.id, jobs, opts.priority);
-          meta.jobs += created;
-          meta.duplicates += duplicates;
-        } catch (err) {
-          failed = err;
+      const own: PendingJob[] = [];
+      for (const j of pending) {
+        if (runningIds.has(j.id)) {
+          meta.duplicates++;
+          continue;
         }
-      });
-      return flushing;
+        runningIds.add(j.id);
+        own.push(j);
+      }
+      pending = [];
+      if (own.length === 0) return;
+      const done: Promise<void> = this.enqueue(meta.id, own, opts.priority)
+        .then(
+          ({ created, duplicates }) => {
+            meta.jobs += created;
+            meta.duplicates += duplicates;
+          },
+          (err: unknown) => void (failed ??= err),
+        )
+        .finally(() => {
+          // Written (or failed): from now on Redis answers for these ids.
+          for (const j of own) runningIds.delete(j.id);
+          running.delete(done);
+        });
+      running.add(done);
     };
     for await (const item of items) {
       if (failed !== undefined) break;
@@ -128,13 +156,12 @@ export class Producer {
       opts.onDocument?.(item.ref);
       if (pending.length >= flushAt) {
         flushAt = Math.min(FLUSH_EVERY, flushAt * 2);
-        // Wait for the flush before last: at most one runs behind the walk.
-        const previous = flushing;
-        void flush();
-        await previous;
+        flush();
+        if (running.size >= FLUSHES_AT_ONCE) await Promise.race(running);
       }
     }
-    await flush();
+    flush();
+    await Promise.all(running);
     if (failed !== undefined) throw failed;
     await this.store.saveBatch(meta);
     return { batch: meta.id, jobs: meta.jobs, duplicates: meta.duplicates, refused: meta.refused };
@@ -142,10 +169,8 @@ export class Producer {
 
   /** Adds the jobs that do not exist yet; every job, new or not, joins the batch. */
   private async enqueue(batchId: string, jobs: PendingJob[], priority?: number) {
-    const seen = new Set<string>();
-    const unique = jobs.filter((j) => !seen.has(j.id) && seen.add(j.id));
-    const known = await this.existing(unique);
-    const fresh = unique.filter((_, i) => !known[i]);
+    const known = await this.existing(jobs);
+    const fresh = jobs.filter((_, i) => !known[i]);
     const byQueue = new Map<string, PendingJob[]>();
     for (const j of fresh) {
       const list = byQueue.get(j.queue) ?? [];
@@ -157,27 +182,23 @@ export class Producer {
       ...[...byQueue].map(([name, list]) =>
         this.queue(name).addBulk(list.map((j) => ({ name: j.data.task, data: j.data, opts: this.jobOptions(j.id, priority) }))),
       ),
-      this.store.addToBatch(batchId, unique.map((j) => ({ jobId: j.id, queue: j.queue }))),
+      this.store.addToBatch(batchId, jobs.map((j) => ({ jobId: j.id, queue: j.queue }))),
     ]);
     return { created: fresh.length, duplicates: jobs.length - fresh.length };
   }
 
   /**
-   * A job exists if it has a stored result or is in any queue of its role (whatever its tag). One EXISTS
-   * per job over its result key and its job key in each of those queues, all in one round trip.
+   * A job exists if it has a stored result or is in any queue of its role (whatever its tag): one script
+   * call per flush looks at each job's result key and its key in each of those queues.
    */
   private async existing(jobs: PendingJob[]): Promise<boolean[]> {
     if (jobs.length === 0) return [];
-    const pipe = this.redis.pipeline();
-    for (const j of jobs) {
-      const jobKeys = queuesForRole(roleForTask(j.data.task)).map((queue) => `${this.config.prefix}:${queue}:${j.id}`);
-      pipe.exists(this.store.resultKeyOf(j.id), ...jobKeys);
-    }
-    const replies = (await pipe.exec()) ?? [];
-    return replies.map(([err, n]) => {
-      if (err) throw err;
-      return Number(n) > 0;
-    });
+    const keys = jobs.flatMap((j) => [
+      this.store.resultKeyOf(j.id),
+      ...queuesForRole(roleForTask(j.data.task)).map((queue) => `${this.config.prefix}:${queue}:${j.id}`),
+    ]);
+    const found = String(await this.redis.eval(ANY_EXISTS, keys.length, ...keys, keys.length / jobs.length));
+    return jobs.map((_, i) => found[i] === '1');
   }
 
   jobOptions(jobId: string, priority?: number): JobsOptions {

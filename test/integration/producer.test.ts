@@ -58,6 +58,20 @@ describe('producer against a real Redis', () => {
     expect((await batchStatus(producer, r.batch)).total).toBe(2);
   });
 
+  it('counts a document repeated across flushes that run at once as one job', async () => {
+    // The first flush takes 16 references; the next ones, sent before it is written, repeat them.
+    const refs = Array.from({ length: 16 }, (_, i) => ({
+      uri: `/docs/contract-${i}.pdf`,
+      name: `contract-${i}.pdf`,
+      sha256: i.toString(16).padStart(64, '0'),
+      bytes: 1_000,
+    }));
+    const r = await producer.submitDocuments(Array.from({ length: 20 }, () => refs).flat(), { tasks: ['summarize'] });
+    expect(r).toMatchObject({ jobs: 16, duplicates: 19 * 16, refused: 0 });
+    expect(await producer.queue('docfleet-generate-any').count()).toBe(16);
+    expect((await batchStatus(producer, r.batch)).total).toBe(16);
+  });
+
   it('carries a reference to the document, never its bytes, with priority and attempts', async () => {
     const r = await producer.submit([path.join(dir, 'doc-01.txt')], { tasks: ['summarize'], tag: 'gpu', priority: 3 });
     const [job] = await producer.queue('docfleet-generate-gpu').getJobs(['prioritized']);

@@ -1,4 +1,5 @@
-import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -37,5 +38,29 @@ describe('walkDocuments', () => {
       { refused: path.join(dir, 'nested/skip.docx'), reason: expect.stringContaining('unsupported type') },
       { refused: path.join(dir, 'missing.pdf'), reason: 'no such file or directory' },
     ]);
+  });
+
+  it('reads links to files, refuses broken links, and does not follow links to directories', async () => {
+    const linked = mkdtempSync(path.join(os.tmpdir(), 'walk-links-'));
+    writeFileSync(path.join(linked, 'real.txt'), 'gamma');
+    symlinkSync(path.join(linked, 'real.txt'), path.join(linked, 'link.txt'));
+    symlinkSync(path.join(linked, 'gone.txt'), path.join(linked, 'broken.txt'));
+    symlinkSync(dir, path.join(linked, 'loop'));
+    const items = await collect([linked]);
+    expect(items.map((i) => ('ref' in i ? path.basename(i.ref.name) : `refused:${path.basename(i.refused)}:${i.reason}`))).toEqual([
+      'refused:broken.txt:cannot read: ENOENT',
+      'link.txt',
+      'real.txt',
+    ]);
+    const [link, real] = items.slice(1) as { ref: { sha256: string } }[];
+    expect(link!.ref.sha256).toBe(real!.ref.sha256);
+  });
+
+  it('streams files too large to read whole, with the same hash', async () => {
+    const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'walk-large-')), 'large.txt');
+    const bytes = Buffer.alloc(5 * 1024 * 1024, 'contract ');
+    writeFileSync(file, bytes);
+    const [item] = await collect([file], 10 * 1024 * 1024);
+    expect(item).toMatchObject({ ref: { bytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') } });
   });
 });
