@@ -4,10 +4,12 @@ import { Queue, Worker } from 'bullmq';
 import { getLlama, LlamaCompletion, LlamaLogLevel, type LlamaContextSequence, type LlamaModel, type Token } from 'node-llama-cpp';
 import { MiB, loadProducerConfig } from '../../dist/shared/config.js';
 import { detectCpuBudget } from '../../dist/shared/cpu-budget.js';
+import { jobIdFor } from '../../dist/shared/job-id.js';
 import type { DocumentRef } from '../../dist/shared/job-types.js';
 import { queueName, queuesServedBy } from '../../dist/shared/queue-layout.js';
 import { connectRedis } from '../../dist/shared/redis-connection.js';
 import { walkDocuments } from '../../dist/producer/document-walker.js';
+import { documentJobOptions } from '../../dist/producer/job-options.js';
 import { Producer } from '../../dist/producer/producer.js';
 import { QueueConsumer, SlotScheduler } from '../../dist/worker/slot-scheduler.js';
 import { EmbeddingPool } from '../../dist/worker/embedding-pool.js';
@@ -251,6 +253,8 @@ export interface QueueInput {
   prefix: string;
   /** docfleet diagnostic: consume only the `any` queue (as if the worker served one queue). */
   singleQueue?: boolean;
+  /** raw: give each job the options docfleet gives its jobs (content-derived id, retries, retention). */
+  jobOptions?: boolean;
 }
 
 export interface QueueRun {
@@ -283,20 +287,28 @@ async function redisCounter(url: string): Promise<() => Promise<number>> {
 /** Jobs are added in chunks this big, as the docfleet producer flushes them. */
 const ADD_CHUNK = 250;
 
-/** Plain BullMQ: Queue.addBulk, and a Worker with a no-op processor at the given concurrency. */
+/**
+ * Plain BullMQ: Queue.addBulk, and a Worker with a no-op processor at the given concurrency. With
+ * `jobOptions`, each job carries the BullMQ options docfleet sets, so that what the options cost inside
+ * BullMQ can be told apart from what docfleet's own layer costs.
+ */
 async function queueRaw(input: QueueInput): Promise<QueueRun> {
   const name = 'raw-noop';
   const queue = new Queue(name, { connection: connectRedis(input.redisUrl), prefix: input.prefix });
   // Payloads the size of a docfleet job's data, so both sides move the same bytes.
   const data = (i: number) => ({
     batchId: '20250101-0123456789',
-    doc: { uri: `/tmp/bench/docs/doc-${String(i).padStart(5, '0')}.txt`, name: `doc-${i}.txt`, sha256: 'ab'.repeat(32), bytes: 300 },
-    task: 'summarize',
+    doc: { uri: `/tmp/bench/docs/doc-${String(i).padStart(5, '0')}.txt`, name: `doc-${i}.txt`, sha256: i.toString(16).padStart(64, '0'), bytes: 300 },
+    task: 'summarize' as const,
     params: { maxTokens: 16 },
   });
+  const opts = (d: ReturnType<typeof data>) => (input.jobOptions ? documentJobOptions(jobIdFor(d.doc.sha256, d.task, d.params), 3) : undefined);
   const t0 = performance.now();
   for (let from = 0; from < input.jobs; from += ADD_CHUNK) {
-    const chunk = Array.from({ length: Math.min(ADD_CHUNK, input.jobs - from) }, (_, k) => ({ name: 'summarize', data: data(from + k) }));
+    const chunk = Array.from({ length: Math.min(ADD_CHUNK, input.jobs - from) }, (_, k) => {
+      const d = data(from + k);
+      return { name: 'summarize', data: d, opts: opts(d) };
+    });
     await queue.addBulk(chunk);
   }
   const enqueueMs = performance.now() - t0;

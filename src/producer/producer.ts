@@ -4,10 +4,11 @@ import type { Redis } from 'ioredis';
 import { MiB, type ProducerConfig } from '../shared/config.js';
 import { jobIdFor } from '../shared/job-id.js';
 import type { DocumentRef, JobData, Tag, TaskName, TaskParams } from '../shared/job-types.js';
-import { queueName, queuesForRole, roleForTask } from '../shared/queue-layout.js';
+import { queueName, queuesForRole, roleForTask, type ModelRole } from '../shared/queue-layout.js';
 import { connectRedis } from '../shared/redis-connection.js';
 import { ResultStore, type BatchMeta } from '../shared/result-store.js';
 import { walkDocuments, type WalkItem } from './document-walker.js';
+import { documentJobOptions } from './job-options.js';
 
 export interface SubmitOptions {
   tasks: TaskName[];
@@ -40,16 +41,18 @@ interface PendingJob {
 const FLUSH_EVERY = 250;
 /** The first flush is small and flushes double up to FLUSH_EVERY, so workers start while the walk goes on. */
 const FIRST_FLUSH = 16;
-/** For each run of ARGV[1] keys, '1' if any of them exists, else '0'. */
+/**
+ * KEYS are key prefixes, ARGV job ids: for each id '1' if a key of any prefix exists for it, else '0'.
+ * The keys are put together here, as BullMQ's own scripts do, to send Redis one short id per job.
+ */
 const ANY_EXISTS = `
-local width = tonumber(ARGV[1])
 local found = {}
-for i = 1, #KEYS, width do
+for i = 1, #ARGV do
   local hit = '0'
-  for k = i, i + width - 1 do
-    if redis.call('EXISTS', KEYS[k]) == 1 then hit = '1' break end
+  for k = 1, #KEYS do
+    if redis.call('EXISTS', KEYS[k] .. ARGV[i]) == 1 then hit = '1' break end
   end
-  found[#found + 1] = hit
+  found[i] = hit
 end
 return table.concat(found)
 `;
@@ -188,29 +191,30 @@ export class Producer {
   }
 
   /**
-   * A job exists if it has a stored result or is in any queue of its role (whatever its tag): one script
-   * call per flush looks at each job's result key and its key in each of those queues.
+   * A job exists if it has a stored result or is in any queue of its role (whatever its tag). One script
+   * call per role looks up each job's result key and its key in each of the role's queues.
    */
   private async existing(jobs: PendingJob[]): Promise<boolean[]> {
-    if (jobs.length === 0) return [];
-    const keys = jobs.flatMap((j) => [
-      this.store.resultKeyOf(j.id),
-      ...queuesForRole(roleForTask(j.data.task)).map((queue) => `${this.config.prefix}:${queue}:${j.id}`),
-    ]);
-    const found = String(await this.redis.eval(ANY_EXISTS, keys.length, ...keys, keys.length / jobs.length));
-    return jobs.map((_, i) => found[i] === '1');
+    const found = jobs.map(() => false);
+    const byRole = new Map<ModelRole, number[]>();
+    jobs.forEach((j, i) => {
+      const role = roleForTask(j.data.task);
+      const indexes = byRole.get(role) ?? [];
+      indexes.push(i);
+      byRole.set(role, indexes);
+    });
+    await Promise.all(
+      [...byRole].map(async ([role, indexes]) => {
+        const prefixes = [this.store.resultKeyOf(''), ...queuesForRole(role).map((queue) => `${this.config.prefix}:${queue}:`)];
+        const hits = String(await this.redis.eval(ANY_EXISTS, prefixes.length, ...prefixes, ...indexes.map((i) => jobs[i]!.id)));
+        indexes.forEach((i, k) => (found[i] = hits[k] === '1'));
+      }),
+    );
+    return found;
   }
 
   jobOptions(jobId: string, priority?: number): JobsOptions {
-    return {
-      jobId,
-      attempts: this.config.attempts,
-      backoff: { type: 'exponential', delay: 5_000 },
-      // Results live in the result store; BullMQ keeps finished jobs only for inspection.
-      removeOnComplete: { age: 3_600, count: 10_000 },
-      removeOnFail: { age: 7 * 86_400 },
-      ...(priority ? { priority } : {}),
-    };
+    return documentJobOptions(jobId, this.config.attempts, priority);
   }
 
   async close(): Promise<void> {
