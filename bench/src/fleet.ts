@@ -3,7 +3,7 @@ import { loadProducerConfig } from '../../dist/shared/config.js';
 import { freePort } from '../../dist/shared/local-redis.js';
 import type { StoredResult } from '../../dist/shared/result-store.js';
 import { Producer } from '../../dist/producer/producer.js';
-import type { GenerationRun } from './child.js';
+import type { GenerationRun } from './scenarios/generation-run.js';
 import { CLI, percentile, round, rssOf } from './common.js';
 
 /** docfleet as it ships: worker processes of the built CLI, documents submitted through the Producer. */
@@ -26,11 +26,19 @@ export interface WorkerHandle {
   stop(): Promise<void>;
 }
 
+export interface StartOptions {
+  /** Start with the inspector on, so the memory run can force garbage collections. */
+  inspect?: boolean;
+  /** Pin the worker to this one CPU (taskset), as a pod limited to 1 CPU: its CPU budget is then 1. */
+  cpu?: number;
+}
+
 /** Starts `docfleet worker` at its defaults, plus the given flags; resolves once it logs 'worker ready'. */
-export async function startWorker(env: FleetEnv, flags: string[], opts: { inspect?: boolean } = {}): Promise<WorkerHandle> {
+export async function startWorker(env: FleetEnv, flags: string[], opts: StartOptions = {}): Promise<WorkerHandle> {
   const metricsPort = await freePort();
   const args = [CLI, 'worker', '--model', env.modelPath, '--metrics-port', String(metricsPort), ...flags];
-  const proc = spawn(process.execPath, args, {
+  const [command, argv] = opts.cpu === undefined ? [process.execPath, args] : ['taskset', ['-c', String(opts.cpu), process.execPath, ...args]];
+  const proc = spawn(command, argv, {
     env: {
       ...process.env,
       REDIS_URL: env.redisUrl,
@@ -141,16 +149,26 @@ export interface FleetRunOptions {
   contextSize: number;
   maxTokens: number;
   docsDir: string;
+  /** Pin worker i to CPU i (one CPU each), as pods of 1 CPU; otherwise every worker sees the whole machine. */
+  pinned?: boolean;
+  /** More `docfleet worker` flags. */
+  flags?: string[];
+  /**
+   * Documents the workers summarize first, untimed (8 tokens each), as the ceiling warms up with one short
+   * generation per sequence: the timed batch then meets a worker whose code V8 has compiled, as in production.
+   */
+  warmupDir?: string;
 }
 
 /** One measured docfleet run: start the workers, submit the documents, wait for every result, stop. */
 export async function fleetRun(env: FleetEnv, opts: FleetRunOptions): Promise<GenerationRun> {
-  const flags = ['--context-size', String(opts.contextSize), '--concurrency', String(opts.sequences)];
+  const flags = ['--context-size', String(opts.contextSize), '--concurrency', String(opts.sequences), ...(opts.flags ?? [])];
   const workers: WorkerHandle[] = [];
   const producer = new Producer(loadProducerConfig({}, { REDIS_URL: env.redisUrl, DOCFLEET_PREFIX: env.prefix }));
   try {
     // Started one after the other: two thread tuners measuring at once would disturb each other.
-    for (let i = 0; i < opts.workers; i++) workers.push(await startWorker(env, flags));
+    for (let i = 0; i < opts.workers; i++) workers.push(await startWorker(env, flags, opts.pinned ? { cpu: i } : {}));
+    if (opts.warmupDir) await submitAndWait(producer, opts.warmupDir, 8, 60_000);
     const { t0, results } = await submitAndWait(producer, opts.docsDir, opts.maxTokens, 180_000);
     const first = workers[0]!.loaded;
     return asRun(t0, results, opts.workers * opts.sequences, {
@@ -158,6 +176,8 @@ export async function fleetRun(env: FleetEnv, opts: FleetRunOptions): Promise<Ge
       sequences: first.sequences,
       contextSize: first.contextSize,
       threads: first.threads,
+      contexts: first.contexts,
+      cpuBudget: first.cpuBudget,
       flashAttention: first.flashAttention,
       threadSource: first.threadSource,
       loadMs: workers.map((w) => w.loaded.loadMs),

@@ -8,7 +8,7 @@ import { queueName, queuesForRole, roleForTask, type ModelRole } from '../shared
 import { connectRedis } from '../shared/redis-connection.js';
 import { ResultStore, type BatchMeta } from '../shared/result-store.js';
 import { walkDocuments, type WalkItem } from './document-walker.js';
-import { documentJobOptions } from './job-options.js';
+import { documentJobOptions } from '../shared/job-options.js';
 
 export interface SubmitOptions {
   tasks: TaskName[];

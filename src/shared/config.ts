@@ -53,6 +53,11 @@ const workerSettings = {
   concurrency: setting('DOCFLEET_CONCURRENCY', '--concurrency', positiveInt.max(256).default(4)),
   /** CPU threads for inference; `auto` sizes them from the CPU budget. @defaultValue `auto` */
   threads: setting('DOCFLEET_THREADS', '--threads', auto(positiveInt.max(1024)).default('auto')),
+  /**
+   * llama.cpp contexts the sequences are split over, each with its own threads; `auto` fills the CPU budget at
+   * the tuned thread count (one on a GPU). @defaultValue `auto`
+   */
+  contexts: setting('DOCFLEET_CONTEXTS', '--contexts', auto(positiveInt.max(256)).default('auto')),
   /** Tokens per sequence; `auto` fits the model and memory. @defaultValue `auto` */
   contextSize: setting('DOCFLEET_CONTEXT_SIZE', '--context-size', auto(positiveInt.min(256)).default('auto')),
   /** Layers offloaded to the GPU. @defaultValue `auto` */

@@ -7,8 +7,6 @@ import {
   LlamaLogLevel,
   readGgufFileInfo,
   type Llama,
-  type LlamaContext,
-  type LlamaContextSequence,
   type LlamaModel,
 } from 'node-llama-cpp';
 import { detectCpuBudget } from '../shared/cpu-budget.js';
@@ -17,6 +15,7 @@ import type { JobData, TaskOutput } from '../shared/job-types.js';
 import { roleForTask, type ModelRole } from '../shared/queue-layout.js';
 import type { DocumentText } from './document-text.js';
 import { EmbeddingPool } from './embedding-pool.js';
+import { SequencePool } from './sequence-pool.js';
 import { embed } from './tasks/embed.js';
 import { extract } from './tasks/extract.js';
 import { promptStyleOf, type GenerationEnv, type PromptStyle, type TaskResult } from './tasks/generation.js';
@@ -30,6 +29,11 @@ export interface ModelHostOptions {
   /** Jobs at once: context sequences of a generating model, concurrent jobs of an embedding one. */
   sequences: number;
   threads: 'auto' | number;
+  /**
+   * llama.cpp contexts evaluating side by side, the sequences split over them; `auto` fills the CPU budget at
+   * the tuned thread count (a GPU runs one). @defaultValue `auto`
+   */
+  contexts?: 'auto' | number;
   /** Tokens per sequence. */
   contextSize: 'auto' | number;
   gpuLayers: 'auto' | 'max' | number;
@@ -57,9 +61,7 @@ const EMBEDDING_ARCHITECTURES = new Set([
 /** GGUF pooling types mean, cls and last; none (0) is a generator, rank (4) a reranker. */
 const EMBEDDING_POOLING = new Set([1, 2, 3]);
 
-type Engine =
-  | { role: 'generate'; context: LlamaContext; free: LlamaContextSequence[]; style: PromptStyle }
-  | { role: 'embed'; pool: EmbeddingPool; contextSize: number };
+type Engine = { role: 'generate'; pool: SequencePool; style: PromptStyle } | { role: 'embed'; pool: EmbeddingPool };
 
 /** The one model a worker process holds, and the slots jobs run in. */
 export class ModelHost {
@@ -68,6 +70,8 @@ export class ModelHost {
   readonly device: 'cpu' | 'gpu';
   readonly threads: number;
   readonly sequences: number;
+  /** llama.cpp contexts evaluating side by side. */
+  readonly contexts: number;
   readonly contextSize: number;
   readonly loadMs: number;
   readonly tuning: ThreadChoice;
@@ -84,6 +88,7 @@ export class ModelHost {
     this.device = info.device;
     this.threads = info.tuning.threads;
     this.sequences = info.sequences;
+    this.contexts = engine.pool.size;
     this.contextSize = info.contextSize;
     this.loadMs = info.loadMs;
     this.tuning = info.tuning;
@@ -128,8 +133,10 @@ export class ModelHost {
         budget: detectCpuBudget(),
         cacheDir: opts.tuneCacheDir,
       });
-      const engine = await createEngine(model, role, opts, tuning);
-      const contextSize = engine.role === 'embed' ? engine.contextSize : engine.context.contextSize;
+      const engine = await createEngine(model, role, opts, tuning, (err) =>
+        log('fewer contexts than asked: not enough memory for more, one context holds every sequence', { error: err.message }),
+      );
+      const contextSize = engine.pool.contextSize;
       const loadMs = Math.round(performance.now() - started);
       const host = new ModelHost(llama, model, engine, { ...opts, contextSize, loadMs, tuning });
       log('model loaded', {
@@ -140,8 +147,8 @@ export class ModelHost {
         sequences: opts.sequences,
         contextSize,
         threads: tuning.threads,
-        flashAttention: engine.role === 'generate' ? engine.context.flashAttention : undefined,
-        embeddingContexts: engine.role === 'embed' ? engine.pool.size : undefined,
+        contexts: engine.pool.size,
+        flashAttention: engine.role === 'generate' ? engine.pool.flashAttention : undefined,
         threadSource: tuning.source,
         cpuBudget: tuning.budget.cpus,
         cpuBudgetSource: tuning.budget.source,
@@ -168,7 +175,7 @@ export class ModelHost {
   /** What summary planning needs, or undefined on an embedding worker. */
   get planEnv(): PlanEnv | undefined {
     const engine = this.engine;
-    return engine.role === 'generate' ? { model: this.model, style: engine.style, contextSize: engine.context.contextSize } : undefined;
+    return engine.role === 'generate' ? { model: this.model, style: engine.style, contextSize: engine.pool.contextSize } : undefined;
   }
 
   /** Slots free for another runTask. */
@@ -206,41 +213,48 @@ export class ModelHost {
       // Every job's chunks go to the one pool of embedding contexts, which keeps them all busy.
       return embed({ pool: engine.pool, dimensions: this.model.embeddingVectorSize, signal }, doc, job.params);
     }
-    const sequence = engine.free.pop()!;
+    const sequence = engine.pool.acquire();
     try {
       const env: GenerationEnv = { model: this.model, sequence, style: engine.style, signal };
       return job.task === 'extract' ? await extract(env, doc, job.params) : await summarize(env, doc, job.params, job.part);
     } finally {
-      // Jobs must not see each other's text; a sequence that cannot be cleared is replaced.
-      try {
-        await sequence.clearHistory();
-        engine.free.push(sequence);
-      } catch {
-        await sequence.dispose();
-        engine.free.push(engine.context.getSequence());
-      }
+      await engine.pool.release(sequence);
     }
   }
 }
 
-async function createEngine(model: LlamaModel, role: ModelRole, opts: ModelHostOptions, tuning: ThreadChoice): Promise<Engine> {
+async function createEngine(
+  model: LlamaModel,
+  role: ModelRole,
+  opts: ModelHostOptions,
+  tuning: ThreadChoice,
+  onFallback: (err: Error) => void,
+): Promise<Engine> {
   const { threads, flashAttention } = tuning;
   const train = model.trainContextSize;
+  const contexts = contextCount(opts, tuning);
   if (role === 'embed') {
-    const size = opts.contextSize === 'auto' ? Math.min(train, AUTO_EMBED_CONTEXT_MAX) : opts.contextSize;
     // node-llama-cpp evaluates one embedding input per context at a time, so concurrent jobs are served by
-    // several contexts evaluating side by side: as many as the CPU budget holds at the tuned thread count
-    // (a GPU runs one), never more than the worker's concurrency. Encoder models must see a whole input
-    // in one batch, hence batchSize = contextSize.
-    const parallel = opts.device === 'gpu' ? 1 : Math.max(1, Math.floor(tuning.budget.cpus / Math.max(1, threads)));
-    const pool = await EmbeddingPool.create(model, { contexts: Math.min(opts.sequences, parallel), contextSize: size, threads });
-    return { role, pool, contextSize: size };
+    // several contexts evaluating side by side. Encoder models must see a whole input in one batch, hence
+    // batchSize = contextSize.
+    const contextSize = opts.contextSize === 'auto' ? Math.min(train, AUTO_EMBED_CONTEXT_MAX) : opts.contextSize;
+    const pool = await EmbeddingPool.create(model, { contexts, contextSize, threads });
+    return { role, pool };
   }
   const contextSize =
     opts.contextSize === 'auto' ? { min: Math.min(train, 512), max: Math.min(train, AUTO_CONTEXT_MAX) } : opts.contextSize;
-  const context = await model.createContext({ sequences: opts.sequences, contextSize, threads, flashAttention });
-  const free = Array.from({ length: opts.sequences }, () => context.getSequence());
-  return { role, context, free, style: promptStyleOf(model) };
+  const pool = await SequencePool.create(model, { sequences: opts.sequences, contexts, contextSize, threads, flashAttention }, onFallback);
+  return { role, pool, style: promptStyleOf(model) };
+}
+
+/**
+ * As many contexts as the CPU budget holds at the tuned thread count, never more than one per job slot; a
+ * GPU evaluates one context at a time anyway.
+ */
+export function contextCount(opts: Pick<ModelHostOptions, 'contexts' | 'device' | 'sequences'>, tuning: Pick<ThreadChoice, 'threads' | 'budget'>): number {
+  const wanted =
+    opts.contexts !== undefined && opts.contexts !== 'auto' ? opts.contexts : opts.device === 'gpu' ? 1 : Math.floor(tuning.budget.cpus / Math.max(1, tuning.threads));
+  return Math.max(1, Math.min(opts.sequences, wanted));
 }
 
 /** An embedding model announces itself by a pooling type or an encoder-only architecture. */

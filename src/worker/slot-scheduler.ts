@@ -1,15 +1,17 @@
 import { Worker, type Job, type Processor, type WorkerOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { FINISHED_JOB_RETENTION } from '../shared/job-options.js';
 
 /**
  * A BullMQ Worker whose jobs we fetch ourselves. BullMQ's own main loop serves one queue with its
  * own concurrency; a docfleet worker serves two queues (its tag's and `any`) from ONE pool of
  * context sequences, so the fetching is done by the SlotScheduler and only lock renewal, the
- * stalled-job check and completion/failure bookkeeping stay with BullMQ.
+ * stalled-job check and completion/failure bookkeeping stay with BullMQ, as does how long finished jobs
+ * are kept (FINISHED_JOB_RETENTION unless `opts` says otherwise).
  */
 export class QueueConsumer extends Worker {
   constructor(queue: string, processor: Processor, opts: WorkerOptions) {
-    super(queue, processor, { ...opts, autorun: false });
+    super(queue, processor, { ...FINISHED_JOB_RETENTION, ...opts, autorun: false });
   }
 
   async startBackground(): Promise<void> {

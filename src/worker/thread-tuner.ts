@@ -40,14 +40,15 @@ export interface ThreadDecision {
   threads: number;
   /** Measured choice for generation contexts; undefined leaves the library default. */
   flashAttention?: boolean;
-  /** What was measured (now, or when the cached choice was made); empty for a --threads flag. */
+  /** What was measured (now, or when the cached choice was made); no thread trials for a --threads flag. */
   trials: ThreadTrial[];
   flashAttentionTrials: FlashAttentionTrial[];
-  /** When the measuring was done (ISO 8601); absent for a --threads flag. */
+  /** When the measuring was done (ISO 8601). */
   measuredAt?: string;
 }
 
 export interface ThreadChoice extends ThreadDecision {
+  /** `flag`: threads from --threads (flash attention still measured or cached at them). */
   source: 'flag' | 'cache' | 'measured';
   /** The CPU budget the candidates were drawn from. */
   budget: CpuBudget;
@@ -105,22 +106,21 @@ const PROMPT =
 
 export async function chooseThreads(opts: TuneOptions): Promise<ThreadChoice> {
   const started = performance.now();
+  const file = path.join(opts.cacheDir ?? defaultCacheDir(), 'threads.json');
+  // A --threads flag fixes the threads, not flash attention: that is still measured (and cached) at them.
+  const key = (await cacheKey(opts)) + (opts.threads === 'auto' ? '' : `|threads=${opts.threads}`);
   const done = (source: ThreadChoice['source'], decision: ThreadDecision, cacheError?: string): ThreadChoice => ({
     ...decision,
-    source,
+    source: opts.threads === 'auto' ? source : 'flag',
     budget: opts.budget,
     tuneMs: Math.round(performance.now() - started),
     ...(cacheError ? { cacheError } : {}),
   });
-  if (opts.threads !== 'auto') return done('flag', { threads: opts.threads, trials: [], flashAttentionTrials: [] });
-
-  const file = path.join(opts.cacheDir ?? defaultCacheDir(), 'threads.json');
-  const key = await cacheKey(opts);
   const hit = (await readCache(file))[key];
   if (hit) return done('cache', hit);
 
-  const trials = await measureThreads(opts.model, opts.role, threadCandidates(opts.budget.cpus));
-  const threads = trials.reduce((best, t) => (t.ms < best.ms * CLEAR_WIN ? t : best)).threads;
+  const trials = opts.threads === 'auto' ? await measureThreads(opts.model, opts.role, threadCandidates(opts.budget.cpus)) : [];
+  const threads = opts.threads === 'auto' ? trials.reduce((best, t) => (t.ms < best.ms * CLEAR_WIN ? t : best)).threads : opts.threads;
   const flashAttentionTrials =
     opts.role === 'generate' && opts.model.flashAttentionSupported ? await measureFlashAttention(opts.model, threads) : [];
   const fastestFlash = flashAttentionTrials.reduce<FlashAttentionTrial | undefined>((a, b) => (!a || b.ms < a.ms ? b : a), undefined);

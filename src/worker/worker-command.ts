@@ -11,6 +11,7 @@ export function registerWorkerCommand(program: Command, withConnection: (cmd: Co
     .addOption(new Option('--role <role>', 'generate (summarize, extract) or embed (env DOCFLEET_ROLE, default auto)').choices(['auto', 'generate', 'embed']))
     .option('--concurrency <n>', 'jobs at once = context sequences (env DOCFLEET_CONCURRENCY, default 4)')
     .option('--threads <n|auto>', 'CPU threads (env DOCFLEET_THREADS, default auto: sized and tuned from the CPU budget)')
+    .option('--contexts <n|auto>', 'llama.cpp contexts the sequences are split over (env DOCFLEET_CONTEXTS, default auto: as many as the CPU budget holds at the tuned threads)')
     .option('--context-size <n|auto>', 'tokens per sequence (env DOCFLEET_CONTEXT_SIZE, default auto)')
     .option('--gpu-layers <n|auto|max>', 'layers offloaded to the GPU (env DOCFLEET_GPU_LAYERS, default auto)')
     .option('--max-pages <n>', 'refuse PDFs with more pages (env DOCFLEET_MAX_PAGES, default 2000)')

@@ -8,8 +8,11 @@ export interface ModelInfo {
   device: 'cpu' | 'gpu';
   role: ModelRole;
   tag: WorkerTag;
+  /** Threads per context. */
   threads: number;
   sequences: number;
+  /** llama.cpp contexts evaluating side by side. */
+  contexts: number;
   /** Tokens per sequence. */
   contextSize: number;
   loadSeconds: number;
@@ -74,7 +77,8 @@ export class WorkerMetrics {
   private readonly contextTokens = this.gauge('docfleet_context_size_tokens', 'Context size of each sequence, in tokens.');
   private readonly sequences = this.gauge('docfleet_sequences', 'Context sequences, the most jobs this worker runs at once.');
   private readonly busy = this.gauge('docfleet_sequences_busy', 'Context sequences running a job now.');
-  private readonly threads = this.gauge('docfleet_cpu_threads', 'CPU threads used for inference.');
+  private readonly threads = this.gauge('docfleet_cpu_threads', 'CPU threads per llama.cpp context.');
+  private readonly contexts = this.gauge('docfleet_contexts', 'llama.cpp contexts evaluating side by side; threads in use = contexts × docfleet_cpu_threads.');
   private readonly cpuBudget = this.gauge('docfleet_cpu_budget_cores', 'CPU cores this worker may use (cgroup quota or host cores).');
 
   private readonly wait = new Histogram({
@@ -142,6 +146,7 @@ export class WorkerMetrics {
     this.contextTokens.set(info.contextSize);
     this.sequences.set(info.sequences);
     this.threads.set(info.threads);
+    this.contexts.set(info.contexts);
     this.cpuBudget.set(info.cpuBudget);
     // rate() misses a counter's first increment unless the series already exists at 0.
     const tasks = TASKS.filter((task) => roleForTask(task) === info.role);

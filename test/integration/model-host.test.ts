@@ -7,7 +7,7 @@ import { detectCpuBudget } from '../../src/shared/cpu-budget.js';
 import { ConfigError, PermanentError } from '../../src/shared/errors.js';
 import type { EmbedOutput, ExtractOutput, JobData, SummarizeOutput, TaskName, TaskParams } from '../../src/shared/job-types.js';
 import type { DocumentText } from '../../src/worker/document-text.js';
-import { ModelHost, type ModelHostOptions } from '../../src/worker/model-host.js';
+import { contextCount, ModelHost, type ModelHostOptions } from '../../src/worker/model-host.js';
 import { CONTRACT_SCHEMA } from '../../src/worker/tasks/contract-schema.js';
 import { threadCandidates } from '../../src/worker/thread-tuner.js';
 import { TEST_MODEL } from '../helpers/paths.js';
@@ -61,8 +61,10 @@ describe('ModelHost with the tiny generative model on CPU', () => {
     // Never the library default (4 on a 2-core machine): always within the CPU budget.
     expect(host.threads).toBeLessThanOrEqual(Math.max(1, Math.floor(budget.cpus)));
     expect(host.tuning.tuneMs).toBeLessThan(10_000);
+    // The sequences are spread over as many contexts as the budget holds at the tuned threads.
+    expect(host.contexts).toBe(contextCount({ device: 'cpu', sequences: 4 }, host.tuning));
     const loaded = logs.find((l) => l.msg === 'model loaded');
-    expect(loaded).toMatchObject({ threads: host.threads, threadSource: 'measured', threadTrials: host.tuning.trials });
+    expect(loaded).toMatchObject({ threads: host.threads, contexts: host.contexts, threadSource: 'measured', threadTrials: host.tuning.trials });
     expect(existsSync(path.join(cacheDir, 'threads.json'))).toBe(true);
 
     const again = await ModelHost.load(options);
@@ -71,6 +73,38 @@ describe('ModelHost with the tiny generative model on CPU', () => {
       expect(again.tuning.tuneMs).toBeLessThan(200);
     } finally {
       await again.dispose();
+    }
+  });
+
+  it('with --threads, still measures flash attention at those threads, and caches it', async () => {
+    const fixed = await ModelHost.load({ ...options, threads: 1, sequences: 1 });
+    try {
+      expect(fixed.tuning).toMatchObject({ source: 'flag', threads: 1, trials: [] });
+      // Left to the library default, flash attention makes this model's prompts ~4x slower on a CPU.
+      for (const t of fixed.tuning.flashAttentionTrials) expect(t.ms).toBeGreaterThan(0);
+      expect(fixed.tuning.flashAttentionTrials.map((t) => t.enabled).sort()).toEqual(fixed.tuning.flashAttentionTrials.length ? [false, true] : []);
+    } finally {
+      await fixed.dispose();
+    }
+    const again = await ModelHost.load({ ...options, threads: 1, sequences: 1 });
+    try {
+      expect(again.tuning.tuneMs).toBeLessThan(200);
+      expect(again.tuning.flashAttention).toBe(fixed.tuning.flashAttention);
+    } finally {
+      await again.dispose();
+    }
+  });
+
+  it('splits its sequences over several contexts, which run side by side and answer alike', async () => {
+    const split = await ModelHost.load({ ...options, sequences: 3, contexts: 2, contextSize: 512 });
+    try {
+      expect(split).toMatchObject({ sequences: 3, contexts: 2, contextSize: 512 });
+      const runs = await Promise.all([0, 1, 2].map(() => split.runTask(job('summarize', { maxTokens: 24 }), onePage(SHORT))));
+      expect(split.freeSlots).toBe(3);
+      // Greedy decoding: the same prompt gives the same summary whichever context runs it.
+      for (const r of runs) expect(r.output).toEqual(runs[0]!.output);
+    } finally {
+      await split.dispose();
     }
   });
 
@@ -180,7 +214,8 @@ describe('ModelHost as an embedder', () => {
       const loaded = logs.filter((l) => l.msg === 'model loaded').at(-1)!;
       // One context per core the budget holds at the tuned thread count, at most one per concurrent job.
       const contexts = Math.min(2, Math.max(1, Math.floor(embedder.tuning.budget.cpus / embedder.threads)));
-      expect(loaded).toMatchObject({ role: 'embed', embeddingContexts: contexts });
+      expect(embedder.contexts).toBe(contexts);
+      expect(loaded).toMatchObject({ role: 'embed', contexts });
 
       const pages = ['First page. ' + SHORT, SHORT + '\n\n' + LONG.slice(0, 1500), 'Last page: ' + SHORT];
       const text = pages.join('\n\n');

@@ -5,7 +5,7 @@ import { ConfigError } from '../../src/shared/errors.js';
 describe('config', () => {
   it('has defaults a single machine can run with', () => {
     const c = loadWorkerConfig({}, { MODEL_PATH: '/m.gguf' });
-    expect(c).toMatchObject({ redisUrl: 'redis://127.0.0.1:6379', device: 'cpu', tag: 'cpu', concurrency: 4, threads: 'auto', role: 'auto' });
+    expect(c).toMatchObject({ redisUrl: 'redis://127.0.0.1:6379', device: 'cpu', tag: 'cpu', concurrency: 4, threads: 'auto', contexts: 'auto', role: 'auto' });
   });
 
   it('prefers a flag over its environment variable', () => {
@@ -35,6 +35,11 @@ describe('config', () => {
   it('accepts "auto" or a number for threads', () => {
     expect(loadWorkerConfig({ model: '/m', threads: '3' }, {}).threads).toBe(3);
     expect(() => loadWorkerConfig({ model: '/m', threads: 'many' }, {})).toThrow(/--threads/);
+  });
+
+  it('accepts "auto" or a positive number for contexts', () => {
+    expect(loadWorkerConfig({ model: '/m' }, { DOCFLEET_CONTEXTS: '2' }).contexts).toBe(2);
+    expect(() => loadWorkerConfig({ model: '/m', contexts: '0' }, {})).toThrow(/--contexts \/ DOCFLEET_CONTEXTS/);
   });
 
   it('reads producer settings from the environment', () => {

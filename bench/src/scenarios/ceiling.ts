@@ -1,0 +1,121 @@
+import { readFile } from 'node:fs/promises';
+import type { LlamaContext, LlamaContextSequence, LlamaModel, Token } from 'node-llama-cpp';
+import { summarizePrompt } from '../common.js';
+import type { GenerationRun } from './generation-run.js';
+import { loadTuned } from './tuned-model.js';
+
+export interface CeilingInput {
+  modelPath: string;
+  files: string[];
+  maxTokens: number;
+  contextSize: number;
+  /** Sequences in all, as docfleet's --concurrency. */
+  sequences: number;
+  /** Directory of the thread tuner's cache (shared with the docfleet workers of the same run). */
+  tuneCacheDir: string;
+}
+
+/**
+ * The ceiling: node-llama-cpp driven directly, as fast as we know how, in every layout worth trying. A layout
+ * is C contexts holding the N sequences between them, each context with the tuner's thread count; C runs
+ * over 1, 2, 4, … up to what the CPU budget holds at that thread count. Prompts are tokenised before the
+ * clock starts and each sequence takes the next prompt as soon as it is done. Sampling is what
+ * LlamaCompletion does by default (greedy, repeat penalty over the last 64 tokens, stop at end-of-generation
+ * or the token budget), so the work is exactly what docfleet's summarize task asks for. One run per layout.
+ */
+export async function ceiling(input: CeilingInput): Promise<GenerationRun[]> {
+  const { llama, model, tuning } = await loadTuned(input, 'generate');
+  const bos = model.tokens.bos !== null && model.tokens.shouldPrependBosToken;
+  const prompts = await Promise.all(
+    input.files.map(async (file) => {
+      const tokens = model.tokenize(summarizePrompt(await readFile(file, 'utf8')), false, bos ? 'trimLeadingSpace' : undefined);
+      return bos ? [model.tokens.bos!, ...tokens] : tokens;
+    }),
+  );
+  const most = Math.max(1, Math.min(input.sequences, Math.floor(tuning.budget.cpus / tuning.threads)));
+  const layouts: number[] = [];
+  for (let c = 1; c < most; c *= 2) layouts.push(c);
+  layouts.push(most);
+
+  const runs: GenerationRun[] = [];
+  for (const contexts of layouts) {
+    const shares = Array.from({ length: contexts }, (_, i) => Math.floor(input.sequences / contexts) + (i < input.sequences % contexts ? 1 : 0));
+    const made: LlamaContext[] = [];
+    for (const sequences of shares) {
+      made.push(await model.createContext({ sequences, contextSize: input.contextSize, threads: tuning.threads, flashAttention: tuning.flashAttention }));
+    }
+    const sequences = made.flatMap((c) => Array.from({ length: c.totalSequences }, () => c.getSequence()));
+    const run = await timed(model, sequences, prompts, input.maxTokens);
+    runs.push({
+      ...run,
+      settings: {
+        contexts,
+        sequences: input.sequences,
+        contextSize: made[0]!.contextSize,
+        threads: made[0]!.currentThreads,
+        flashAttention: made[0]!.flashAttention,
+        threadSource: tuning.source,
+        threadTrials: tuning.trials,
+        flashAttentionTrials: tuning.flashAttentionTrials,
+        cpuBudget: tuning.budget,
+      },
+    });
+    await Promise.all(made.map((c) => c.dispose()));
+  }
+  await llama.dispose();
+  return runs;
+}
+
+async function timed(model: LlamaModel, sequences: LlamaContextSequence[], prompts: Token[][], maxTokens: number): Promise<Omit<GenerationRun, 'settings'>> {
+  // Warm-up (not timed): one short generation per sequence, so the run starts with allocated buffers.
+  await Promise.all(sequences.map((seq, i) => generate(model, seq, prompts[i % prompts.length]!, 8)));
+  const latencyMs: number[] = [];
+  const e2eMs: number[] = [];
+  const startMs: number[] = [];
+  let tokensOut = 0;
+  let next = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    sequences.map(async (seq) => {
+      for (let i = next++; i < prompts.length; i = next++) {
+        const started = performance.now();
+        const generated = await generate(model, seq, prompts[i]!, maxTokens);
+        tokensOut += generated;
+        const end = performance.now();
+        latencyMs.push(end - started);
+        e2eMs.push(end - t0);
+        startMs.push(started - t0);
+      }
+    }),
+  );
+  return {
+    docs: prompts.length,
+    completed: prompts.length,
+    tokensIn: prompts.reduce((n, p) => n + p.length, 0),
+    tokensOut,
+    wallMs: performance.now() - t0,
+    latencyMs,
+    e2eMs,
+    startMs,
+    slots: sequences.length,
+  };
+}
+
+/** Generates into a cleared sequence; returns the number of tokens generated (end-of-generation excluded). */
+async function generate(model: LlamaModel, seq: LlamaContextSequence, prompt: Token[], maxTokens: number): Promise<number> {
+  await seq.clearHistory();
+  const out: Token[] = [];
+  const nl = model.tokens.nl;
+  const budget = Math.min(maxTokens, seq.contextSize - prompt.length);
+  const iterator = seq.evaluate(prompt, {
+    repeatPenalty: { punishTokens: () => out.slice(-64).filter((t) => t !== nl), maxPunishTokens: 64 },
+    evaluationPriority: 5,
+    yieldEogToken: true,
+  });
+  for await (const token of iterator) {
+    if (model.isEogToken(token)) break;
+    out.push(token);
+    if (out.length >= budget) break;
+  }
+  return out.length;
+}

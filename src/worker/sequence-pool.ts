@@ -1,0 +1,102 @@
+import { InsufficientMemoryError, type LlamaContext, type LlamaContextOptions, type LlamaContextSequence, type LlamaModel } from 'node-llama-cpp';
+
+export interface SequencePoolOptions {
+  /** Sequences in all: jobs at once. */
+  sequences: number;
+  /** Contexts evaluating side by side; the sequences are split evenly over them (at most one context per sequence). */
+  contexts: number;
+  /** Tokens per sequence, or a range the first context fits to free memory (the others take its size). */
+  contextSize: number | { min: number; max: number };
+  /** Threads per context. */
+  threads: number;
+  flashAttention?: boolean;
+}
+
+/**
+ * The generation slots of a worker: `sequences` context sequences spread over one or more llama.cpp contexts.
+ *
+ * Within one context llama.cpp batches the tokens of all its sequences into one evaluation, on that context's
+ * threads. When the tuner finds that fewer threads than the CPU budget evaluate fastest (small models: on
+ * 2 cores, 1 thread is ~10x faster than 2), one context would leave cores idle; several contexts, each with
+ * its own threads, evaluate at the same time and use them. Jobs take a sequence of the least busy context.
+ */
+export class SequencePool {
+  private readonly free: Map<LlamaContext, LlamaContextSequence[]>;
+
+  private constructor(private readonly contexts: LlamaContext[]) {
+    this.free = new Map(contexts.map((c) => [c, [] as LlamaContextSequence[]]));
+    for (const c of contexts) for (let i = 0; i < c.totalSequences; i++) this.free.get(c)!.push(c.getSequence());
+  }
+
+  /**
+   * Creates the contexts. If memory runs out for a context after the first, falls back to one context holding
+   * every sequence (what fits for one fits for many only if they are no larger), and `onFallback` hears why.
+   */
+  static async create(model: LlamaModel, opts: SequencePoolOptions, onFallback?: (err: Error) => void): Promise<SequencePool> {
+    const count = Math.max(1, Math.min(opts.sequences, Math.floor(opts.contexts)));
+    const shares = Array.from({ length: count }, (_, i) => Math.floor(opts.sequences / count) + (i < opts.sequences % count ? 1 : 0));
+    const make = (sequences: number, contextSize: LlamaContextOptions['contextSize']) =>
+      model.createContext({ sequences, contextSize, threads: opts.threads, flashAttention: opts.flashAttention });
+    const contexts: LlamaContext[] = [await make(shares[0]!, opts.contextSize)];
+    try {
+      for (const share of shares.slice(1)) contexts.push(await make(share, contexts[0]!.contextSize));
+    } catch (err) {
+      await Promise.all(contexts.map((c) => c.dispose()));
+      if (!(err instanceof InsufficientMemoryError)) throw err;
+      onFallback?.(err);
+      return new SequencePool([await make(opts.sequences, opts.contextSize)]);
+    }
+    return new SequencePool(contexts);
+  }
+
+  /** Contexts evaluating side by side. */
+  get size(): number {
+    return this.contexts.length;
+  }
+
+  /** Tokens per sequence (the same in every context). */
+  get contextSize(): number {
+    return this.contexts[0]!.contextSize;
+  }
+
+  get flashAttention(): LlamaContext['flashAttention'] {
+    return this.contexts[0]!.flashAttention;
+  }
+
+  /** Sequences per context, in context order. */
+  get layout(): number[] {
+    return this.contexts.map((c) => c.totalSequences);
+  }
+
+  get available(): number {
+    let n = 0;
+    for (const list of this.free.values()) n += list.length;
+    return n;
+  }
+
+  /** A free sequence of the context with the most free sequences; the caller keeps count of what is free. */
+  acquire(): LlamaContextSequence {
+    let best: LlamaContextSequence[] | undefined;
+    for (const list of this.free.values()) if (list.length > 0 && (!best || list.length > best.length)) best = list;
+    const sequence = best?.pop();
+    if (!sequence) throw new Error('SequencePool.acquire: no free sequence');
+    return sequence;
+  }
+
+  /** Hands a sequence back with its history cleared, so the next job cannot see this one's text. */
+  async release(sequence: LlamaContextSequence): Promise<void> {
+    const list = this.free.get(sequence.context)!;
+    try {
+      await sequence.clearHistory();
+      list.push(sequence);
+    } catch {
+      // A sequence that cannot be cleared is replaced by a fresh one of the same context.
+      await sequence.dispose();
+      list.push(sequence.context.getSequence());
+    }
+  }
+
+  async dispose(): Promise<void> {
+    await Promise.all(this.contexts.map((c) => c.dispose()));
+  }
+}
