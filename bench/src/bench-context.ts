@@ -60,7 +60,6 @@ export interface Context {
   files: string[];
   prefix: () => string;
   flush: () => Promise<void>;
-  docfleetDefault?: Summary;
   /** Runs one measured phase while watching the CPU other processes take. */
   measure: <T>(phase: string, fn: () => Promise<T>) => Promise<T>;
   disturbances: ({ phase: string } & Disturbance)[];

@@ -24,16 +24,13 @@ export async function scaling(ctx: Context) {
     { workers: 1, sequences: WORKLOAD.sequences, pinned: false, flags: ['--contexts', '1'] },
     { workers: 2, sequences: WORKLOAD.sequences, pinned, flags: [] },
   ];
+  // One run each, the default layout included, so the rows compare like with like (the throughput table's
+  // docfleet figure is the best of several rounds).
   for (const p of plan) {
-    let summary: Summary;
-    if (p.workers === 1 && p.sequences === WORKLOAD.sequences && p.flags.length === 0 && ctx.docfleetDefault) {
-      summary = ctx.docfleetDefault;
-    } else {
-      log(`scaling: ${p.workers} worker(s) × ${p.sequences} sequence(s)${p.pinned ? ', one CPU each' : ''} ${p.flags.join(' ')}`);
-      const opts = { ...p, contextSize: WORKLOAD.contextSize, maxTokens: WORKLOAD.maxTokens, docsDir: ctx.docsDir, warmupDir: ctx.warmupDir };
-      summary = summarize(await ctx.measure(`scaling ${p.workers}x${p.sequences} ${p.flags.join(' ')}`, () => fleetRun(fleetEnv(ctx), opts)));
-      await ctx.flush();
-    }
+    log(`scaling: ${p.workers} worker(s) × ${p.sequences} sequence(s)${p.pinned ? ', one CPU each' : ''} ${p.flags.join(' ')}`);
+    const opts = { ...p, contextSize: WORKLOAD.contextSize, maxTokens: WORKLOAD.maxTokens, docsDir: ctx.docsDir, warmupDir: ctx.warmupDir };
+    const summary = summarize(await ctx.measure(`scaling ${p.workers}x${p.sequences} ${p.flags.join(' ')}`, () => fleetRun(fleetEnv(ctx), opts)));
+    await ctx.flush();
     runs.push({ ...p, summary });
   }
 

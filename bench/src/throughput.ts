@@ -46,7 +46,6 @@ export async function throughput(ctx: Context) {
   const bestLayout = layoutsTried.reduce((a, b) => (b.medianTokensPerSecond > a.medianTokensPerSecond ? b : a));
   const ceiling = best(bestLayout.rounds);
   const docfleet = best(docfleetRounds);
-  ctx.docfleetDefault = docfleet;
 
   log(`naive: BullMQ worker, concurrency 1, library defaults, capped at ${NAIVE_CAP_MS / 1000} s`);
   const naiveInput: NaiveInput = { ...base, redisUrl: ctx.redisUrl, capMs: NAIVE_CAP_MS };
