@@ -252,8 +252,8 @@ async function createEngine(
  * GPU evaluates one context at a time anyway.
  */
 export function contextCount(opts: Pick<ModelHostOptions, 'contexts' | 'device' | 'sequences'>, tuning: Pick<ThreadChoice, 'threads' | 'budget'>): number {
-  const wanted =
-    opts.contexts !== undefined && opts.contexts !== 'auto' ? opts.contexts : opts.device === 'gpu' ? 1 : Math.floor(tuning.budget.cpus / Math.max(1, tuning.threads));
+  const auto = opts.device === 'gpu' ? 1 : Math.floor(tuning.budget.cpus / Math.max(1, tuning.threads));
+  const wanted = opts.contexts === undefined || opts.contexts === 'auto' ? auto : opts.contexts;
   return Math.max(1, Math.min(opts.sequences, wanted));
 }
 

@@ -63,17 +63,6 @@ export class SequencePool {
     return this.contexts[0]!.flashAttention;
   }
 
-  /** Sequences per context, in context order. */
-  get layout(): number[] {
-    return this.contexts.map((c) => c.totalSequences);
-  }
-
-  get available(): number {
-    let n = 0;
-    for (const list of this.free.values()) n += list.length;
-    return n;
-  }
-
   /** A free sequence of the context with the most free sequences; the caller keeps count of what is free. */
   acquire(): LlamaContextSequence {
     let best: LlamaContextSequence[] | undefined;

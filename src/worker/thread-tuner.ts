@@ -108,10 +108,11 @@ export async function chooseThreads(opts: TuneOptions): Promise<ThreadChoice> {
   const started = performance.now();
   const file = path.join(opts.cacheDir ?? defaultCacheDir(), 'threads.json');
   // A --threads flag fixes the threads, not flash attention: that is still measured (and cached) at them.
-  const key = (await cacheKey(opts)) + (opts.threads === 'auto' ? '' : `|threads=${opts.threads}`);
+  const fixed = opts.threads === 'auto' ? undefined : opts.threads;
+  const key = (await cacheKey(opts)) + (fixed === undefined ? '' : `|threads=${fixed}`);
   const done = (source: ThreadChoice['source'], decision: ThreadDecision, cacheError?: string): ThreadChoice => ({
     ...decision,
-    source: opts.threads === 'auto' ? source : 'flag',
+    source: fixed === undefined ? source : 'flag',
     budget: opts.budget,
     tuneMs: Math.round(performance.now() - started),
     ...(cacheError ? { cacheError } : {}),
@@ -119,8 +120,8 @@ export async function chooseThreads(opts: TuneOptions): Promise<ThreadChoice> {
   const hit = (await readCache(file))[key];
   if (hit) return done('cache', hit);
 
-  const trials = opts.threads === 'auto' ? await measureThreads(opts.model, opts.role, threadCandidates(opts.budget.cpus)) : [];
-  const threads = opts.threads === 'auto' ? trials.reduce((best, t) => (t.ms < best.ms * CLEAR_WIN ? t : best)).threads : opts.threads;
+  const trials = fixed === undefined ? await measureThreads(opts.model, opts.role, threadCandidates(opts.budget.cpus)) : [];
+  const threads = fixed ?? trials.reduce((best, t) => (t.ms < best.ms * CLEAR_WIN ? t : best)).threads;
   const flashAttentionTrials =
     opts.role === 'generate' && opts.model.flashAttentionSupported ? await measureFlashAttention(opts.model, threads) : [];
   const fastestFlash = flashAttentionTrials.reduce<FlashAttentionTrial | undefined>((a, b) => (!a || b.ms < a.ms ? b : a), undefined);

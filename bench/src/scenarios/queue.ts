@@ -32,6 +32,7 @@ const ADD_CHUNK = 250;
  */
 const WARMUP_JOBS = 1_000;
 const RAW_QUEUE = 'raw-noop';
+const SUBMIT_OPTIONS = { tasks: ['summarize' as const], params: { maxTokens: 16 } };
 
 export interface EnqueueInput {
   redisUrl: string;
@@ -62,7 +63,6 @@ export async function queueEnqueue(input: EnqueueInput): Promise<EnqueueRun> {
   for await (const item of walkDocuments([input.docsDir], 50 * MiB)) if ('ref' in item) refs.push(item.ref);
   const walkMs = performance.now() - w0;
   if (refs.length !== input.jobs) throw new Error(`expected ${input.jobs} documents in ${input.docsDir}, found ${refs.length}`);
-  const submitOptions = { tasks: ['summarize' as const], params: { maxTokens: 16 } };
   let n = 0;
   const timed = async (run: (prefix: string) => Promise<void>) => {
     const t0 = performance.now();
@@ -72,7 +72,7 @@ export async function queueEnqueue(input: EnqueueInput): Promise<EnqueueRun> {
     return ms;
   };
   const viaProducer = (submit: (p: Producer) => Promise<{ jobs: number }>) => async (prefix: string) => {
-    const producer = new Producer(loadProducerConfig({}, { REDIS_URL: input.redisUrl, DOCFLEET_PREFIX: prefix }));
+    const producer = producerAt(input.redisUrl, prefix);
     const { jobs } = await submit(producer);
     await producer.close();
     if (jobs !== input.jobs) throw new Error(`created ${jobs} jobs, expected ${input.jobs}`);
@@ -82,8 +82,8 @@ export async function queueEnqueue(input: EnqueueInput): Promise<EnqueueRun> {
     const round = {
       raw: await timed((prefix) => addRaw(input.redisUrl, prefix, refs, false)),
       rawOptions: await timed((prefix) => addRaw(input.redisUrl, prefix, refs, true)),
-      docfleetRefs: await timed(viaProducer((p) => p.submitDocuments(refs, submitOptions))),
-      docfleetFiles: await timed(viaProducer((p) => p.submit([input.docsDir], submitOptions))),
+      docfleetRefs: await timed(viaProducer((p) => p.submitDocuments(refs, SUBMIT_OPTIONS))),
+      docfleetFiles: await timed(viaProducer((p) => p.submit([input.docsDir], SUBMIT_OPTIONS))),
     };
     if (r > 0) rounds.push(round);
   }
@@ -146,38 +146,31 @@ async function processPass(input: ProcessInput): Promise<ProcessRun> {
   if (raw) {
     await addRaw(input.redisUrl, input.prefix, refs, input.variant === 'rawOptions');
   } else {
-    const producer = new Producer(loadProducerConfig({}, { REDIS_URL: input.redisUrl, DOCFLEET_PREFIX: input.prefix }));
-    await producer.submitDocuments(refs, { tasks: ['summarize'], params: { maxTokens: 16 } });
+    const producer = producerAt(input.redisUrl, input.prefix);
+    await producer.submitDocuments(refs, SUBMIT_OPTIONS);
     await producer.close();
   }
   const commands = await redisCounter(input.redisUrl);
-  const processMs = raw ? await drainRaw(input) : await drain(input, input.prefix, input.jobs);
+  const processMs = raw ? await drainRaw(input) : await drain(input);
   return { processMs, redisCommandsPerJob: round((await commands()) / input.jobs, 2) };
 }
 
 /** A plain BullMQ Worker with a no-op processor until every job is done; resolves with the time it took, ms. */
 async function drainRaw(input: ProcessInput): Promise<number> {
-  let processed = 0;
-  let allDone!: () => void;
-  const finished = new Promise<void>((resolve) => (allDone = resolve));
   const t0 = performance.now();
   const connection = connectRedis(input.redisUrl);
   // Retention is a worker setting in docfleet (FINISHED_JOB_RETENTION), so "the same options" include it.
   const retention = input.variant === 'rawOptions' ? FINISHED_JOB_RETENTION : {};
   const worker = new Worker(RAW_QUEUE, async () => ({}), { connection, prefix: input.prefix, concurrency: input.concurrency, ...retention });
-  worker.on('completed', () => ++processed === input.jobs && allDone());
-  await finished;
+  await allCompleted([worker], input.jobs);
   const ms = performance.now() - t0;
   await worker.close();
   connection.disconnect();
   return ms;
 }
 
-/** Processes `jobs` waiting jobs of `prefix` as a worker does; resolves with the time it took, ms. */
-async function drain(input: ProcessInput, prefix: string, jobs: number): Promise<number> {
-  let processed = 0;
-  let allDone!: () => void;
-  const finished = new Promise<void>((resolve) => (allDone = resolve));
+/** Processes the waiting jobs as a worker does; resolves with the time it took, ms. */
+async function drain(input: ProcessInput): Promise<number> {
   const t0 = performance.now();
   const redis = connectRedis(input.redisUrl);
   const lockMs = 30_000;
@@ -186,7 +179,7 @@ async function drain(input: ProcessInput, prefix: string, jobs: number): Promise
     (queue) =>
       new QueueConsumer(queue, async () => ({ stored: true }), {
         connection: redis,
-        prefix,
+        prefix: input.prefix,
         name: `${os.hostname()}:${process.pid}`,
         lockDuration: lockMs,
         stalledInterval: Math.max(1_000, Math.round(lockMs / 2)),
@@ -194,18 +187,30 @@ async function drain(input: ProcessInput, prefix: string, jobs: number): Promise
         drainDelay: 5,
       }),
   );
+  const completed = allCompleted(consumers, input.jobs);
   for (const consumer of consumers) {
-    consumer.on('completed', () => ++processed === jobs && allDone());
     consumer.on('error', () => {});
     await consumer.waitUntilReady();
     await consumer.startBackground();
   }
   const scheduler = new SlotScheduler(consumers, input.concurrency, () => {}, { connection: redis });
   scheduler.start();
-  await finished;
+  await completed;
   const ms = performance.now() - t0;
   await scheduler.stop(0);
   await Promise.all(consumers.map((c) => c.close(true)));
   redis.disconnect();
   return ms;
+}
+
+/** Resolves once the workers together have completed `jobs` jobs. */
+function allCompleted(workers: Worker[], jobs: number): Promise<void> {
+  let completed = 0;
+  return new Promise((resolve) => {
+    for (const w of workers) w.on('completed', () => ++completed === jobs && resolve());
+  });
+}
+
+function producerAt(redisUrl: string, prefix: string): Producer {
+  return new Producer(loadProducerConfig({}, { REDIS_URL: redisUrl, DOCFLEET_PREFIX: prefix }));
 }
