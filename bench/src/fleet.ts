@@ -259,12 +259,12 @@ export async function memoryRun(env: FleetEnv, contextSize: number, maxTokens: n
   const producer = new Producer(loadProducerConfig({}, { REDIS_URL: env.redisUrl, DOCFLEET_PREFIX: env.prefix }));
   try {
     const pid = worker.proc.pid!;
-    const point = async (jobs: number): Promise<MemoryPoint> => {
+    const point = async (jobs: number, collect: boolean): Promise<MemoryPoint> => {
       // Let the worker go idle (timers, pending writes) before reading.
       await new Promise((r) => setTimeout(r, 1_000));
       const rssBytes = await rssOf(pid);
       const heapUsedBytes = await heapUsed(worker.metricsPort);
-      const collected = await collectGarbage(worker.inspectorUrl);
+      const collected = collect && (await collectGarbage(worker.inspectorUrl));
       return {
         jobs,
         rssBytes,
@@ -273,13 +273,15 @@ export async function memoryRun(env: FleetEnv, contextSize: number, maxTokens: n
         liveHeapBytes: collected ? await heapUsed(worker.metricsPort) : null,
       };
     };
-    const points = [await point(0)];
+    // No forced collection before the first batch: the RSS after it would then be that of a heap shrunk by
+    // the benchmark, not the worker's own. Later readings come several hundred jobs after the last one.
+    const points = [await point(0, false)];
     let done = 0;
     let last: Awaited<ReturnType<typeof submitAndWait>> | undefined;
     for (const dir of dirs) {
       last = await submitAndWait(producer, dir, maxTokens, 300_000);
       done += last.results.length;
-      points.push(await point(done));
+      points.push(await point(done, true));
     }
     const slots = Number(worker.loaded.sequences ?? 1);
     const lastRun = asRun(last!.t0, last!.results, slots, {});

@@ -77,6 +77,7 @@ export async function scaling(ctx: Context) {
       memory.points.map((p) => [p.jobs === 0 ? '0 (ready)' : p.jobs, mib(p.rssBytes), mib(p.heapUsedBytes), mib(p.rssAfterGcBytes), mib(p.liveHeapBytes)]),
     ),
     '',
+    'Each reading is taken a second after the batch, as it is, and then after garbage collections forced through the inspector; none is forced before the first batch, so the readings after it are the worker\'s own and not those of a heap the benchmark had just shrunk.',
     `RSS as it is, after ${lastPoint.jobs} vs after ${first!.jobs} jobs: ${memory.growth >= 0 ? '+' : ''}${round(memory.growth * 100)}% — within 10%: ${withinTenPercent ? 'YES' : 'NO'}` +
       (rest.length > 1 ? ` (in between: ${rest.slice(0, -1).map((p) => `${mib(p.rssBytes)} MiB after ${p.jobs}`).join(', ')})` : ''),
     memory.liveHeapGrowth === null || memory.rssAfterGcGrowth === null

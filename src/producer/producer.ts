@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Queue, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { MiB, type ProducerConfig } from '../shared/config.js';
-import { jobIdFor } from '../shared/job-id.js';
+import { jobIdsFor } from '../shared/job-id.js';
 import type { DocumentRef, JobData, Tag, TaskName, TaskParams } from '../shared/job-types.js';
 import { queueName, queuesForRole, roleForTask, type ModelRole } from '../shared/queue-layout.js';
 import { connectRedis } from '../shared/redis-connection.js';
@@ -99,6 +99,7 @@ export class Producer {
   private async submitItems(items: AsyncIterable<WalkItem>, opts: SubmitOptions): Promise<SubmitResult> {
     const tag = opts.tag ?? 'any';
     const params = opts.params ?? {};
+    const jobs = opts.tasks.map((task) => ({ task, idOf: jobIdsFor(task, params), queue: queueName(roleForTask(task), tag) }));
     const meta: BatchMeta = {
       id: newBatchId(),
       createdAt: Date.now(),
@@ -152,9 +153,8 @@ export class Producer {
         opts.onRefused?.(item.refused, item.reason);
         continue;
       }
-      for (const task of opts.tasks) {
-        const data: JobData = { batchId: meta.id, doc: item.ref, task, params };
-        pending.push({ id: jobIdFor(item.ref.sha256, task, params), queue: queueName(roleForTask(task), tag), data });
+      for (const { task, idOf, queue } of jobs) {
+        pending.push({ id: idOf(item.ref.sha256), queue, data: { batchId: meta.id, doc: item.ref, task, params } });
       }
       opts.onDocument?.(item.ref);
       if (pending.length >= flushAt) {

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { TaskName, TaskParams } from './job-types.js';
 
 /**
@@ -6,9 +6,17 @@ import type { TaskName, TaskParams } from './job-types.js';
  * its parameters — so enqueuing the same document twice is a no-op, and a result can be reused.
  */
 export function jobIdFor(sha256: string, task: TaskName, params: TaskParams): string {
-  const digest = createHash('sha256').update(`${sha256}\n${task}\n${canonicalJson(params)}`).digest('hex');
+  return jobIdsFor(task, params)(sha256);
+}
+
+/**
+ * The ids of one task with one set of parameters, for many documents: a submission of thousands of
+ * documents serialises its parameters once, not once per document.
+ */
+export function jobIdsFor(task: TaskName, params: TaskParams): (sha256: string) => string {
+  const suffix = `\n${task}\n${canonicalJson(params)}`;
   // BullMQ ids must not contain ':'; the task prefix keeps ids readable in Redis tools.
-  return `${task}-${digest.slice(0, 40)}`;
+  return (sha256) => `${task}-${hash('sha256', sha256 + suffix, 'hex').slice(0, 40)}`;
 }
 
 /** JSON with object keys sorted, so equal parameters give equal ids whatever their order. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { jobIdFor } from '../../src/shared/job-id.js';
+import { jobIdFor, jobIdsFor } from '../../src/shared/job-id.js';
 import { queueName, queuesServedBy, roleForTask } from '../../src/shared/queue-layout.js';
 
 describe('job ids', () => {
@@ -15,6 +15,10 @@ describe('job ids', () => {
       jobIdFor('b'.repeat(64), 'summarize', {}),
     ]);
     expect(ids.size).toBe(4);
+  });
+  it('never change from one release to the next: stored results and queued jobs are found by them', () => {
+    expect(jobIdFor(sha, 'extract', { maxTokens: 5, model: 'm' })).toBe('extract-64cd5dc034a508b08584b9ca088ca7c43554105b');
+    expect(jobIdsFor('summarize', {})('b'.repeat(64))).toBe('summarize-3f133398c47864ff163d623f9e7a753452bfee91');
   });
   it('never contain a colon (BullMQ forbids it)', () => {
     expect(jobIdFor(sha, 'embed', { schema: { a: 'x:y' } })).not.toContain(':');
