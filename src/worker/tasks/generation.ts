@@ -8,6 +8,7 @@ import {
   type LlamaModel,
 } from 'node-llama-cpp';
 import { PermanentError } from '../../shared/errors.js';
+import { continueTokens } from './continuation.js';
 
 /**
  * Shared by the generating tasks: fit as much of the document as the context allows, prompt the model
@@ -126,6 +127,10 @@ export async function generate(env: GenerationEnv, req: GenerateRequest): Promis
     } finally {
       session.dispose({ disposeSequence: false });
     }
+  } else if (!req.grammar) {
+    const res = await continueTokens(model, sequence, bos ? [model.tokens.bos!, ...tokens] : tokens, req.maxTokens, env.signal);
+    text = res.text;
+    stopReason = res.stopReason;
   } else {
     const completion = new LlamaCompletion({ contextSequence: sequence });
     try {

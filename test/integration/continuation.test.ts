@@ -1,0 +1,59 @@
+import { getLlama, LlamaCompletion, LlamaLogLevel, type Llama, type LlamaContext, type LlamaModel } from 'node-llama-cpp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { continueTokens } from '../../src/worker/tasks/continuation.js';
+import { TEST_MODEL } from '../helpers/paths.js';
+
+describe('continueTokens (the real model)', () => {
+  let llama: Llama;
+  let model: LlamaModel;
+  let context: LlamaContext;
+  const promptOf = (text: string) => [model.tokens.bos!, ...model.tokenize(text, false, 'trimLeadingSpace')];
+
+  beforeAll(async () => {
+    llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error });
+    model = await llama.loadModel({ modelPath: TEST_MODEL, gpuLayers: 0 });
+    context = await model.createContext({ contextSize: 256, threads: 1 });
+  });
+  afterAll(async () => {
+    await llama?.dispose();
+  });
+
+  it('generates up to maxTokens, counted by the sequence meter, into a cleared sequence', async () => {
+    const sequence = context.getSequence();
+    const prompt = promptOf('Once upon a time, Lily went to the park.');
+    for (const maxTokens of [1, 24]) {
+      const before = sequence.tokenMeter.getState();
+      const res = await continueTokens(model, sequence, prompt, maxTokens);
+      const used = sequence.tokenMeter.diff(before);
+      expect(res.stopReason === 'maxTokens' || res.stopReason === 'eogToken').toBe(true);
+      expect(used.usedOutputTokens).toBeLessThanOrEqual(maxTokens);
+      if (res.stopReason === 'maxTokens') expect(used.usedOutputTokens).toBe(maxTokens);
+      expect(sequence.nextTokenIndex).toBeLessThanOrEqual(prompt.length + maxTokens);
+      expect(res.text.length).toBeGreaterThan(0);
+    }
+    sequence.dispose();
+  });
+
+  it('gives the text LlamaCompletion gives for a short continuation', async () => {
+    // LlamaCompletion's repeat penalty sees tokens only once its stop detectors release them, so long
+    // outputs may part ways; a short one may not.
+    const sequence = context.getSequence();
+    const prompt = promptOf('Tom had a red ball. He');
+    const ours = await continueTokens(model, sequence, prompt, 4);
+    const completion = new LlamaCompletion({ contextSequence: sequence });
+    await sequence.clearHistory();
+    // LlamaCompletion prepends the BOS token itself.
+    const theirs = await completion.generateCompletionWithMeta(prompt.slice(1), { maxTokens: 4, disableContextShift: true, contextShiftSize: 0 });
+    completion.dispose();
+    expect(ours.text).toBe(theirs.response);
+    sequence.dispose();
+  });
+
+  it('stops with the abort reason when the signal aborts', async () => {
+    const sequence = context.getSequence();
+    const controller = new AbortController();
+    controller.abort(new Error('shutting down'));
+    await expect(continueTokens(model, sequence, promptOf('Once upon a time'), 50, controller.signal)).rejects.toThrow('shutting down');
+    sequence.dispose();
+  });
+});
