@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { loadProducerConfig } from '../../dist/shared/config.js';
 import { freePort } from '../../dist/shared/local-redis.js';
+import { queueName } from '../../dist/shared/queue-layout.js';
 import type { StoredResult } from '../../dist/shared/result-store.js';
 import { Producer } from '../../dist/producer/producer.js';
 import type { GenerationRun } from './scenarios/generation-run.js';
@@ -96,10 +97,21 @@ export async function startWorker(env: FleetEnv, flags: string[], opts: StartOpt
   };
 }
 
-/** Submits every document under `dir` for summarize and waits until each job has a stored result. */
-export async function submitAndWait(producer: Producer, dir: string, maxTokens: number, timeoutMs: number) {
-  const t0 = Date.now();
+/**
+ * Submits every document under `dir` for summarize and waits until each job has a stored result. With `held`
+ * the queue is paused while the producer walks, hashes and enqueues, and the clock starts when it is resumed:
+ * the workers then start from a full queue, as the ceiling starts from tokenised prompts, and the producer's
+ * work (on another machine in a deployment) does not take CPU from them on this one.
+ */
+export async function submitAndWait(producer: Producer, dir: string, maxTokens: number, timeoutMs: number, held = false) {
+  const queue = producer.queue(queueName('generate', 'any'));
+  if (held) await queue.pause();
+  let t0 = Date.now();
   const submitted = await producer.submit([dir], { tasks: ['summarize'], params: { maxTokens } });
+  if (held) {
+    t0 = Date.now();
+    await queue.resume();
+  }
   const ids: string[] = [];
   for await (const page of producer.store.batchEntries(submitted.batch)) ids.push(...page.map((e) => e.jobId));
   const deadline = t0 + timeoutMs;
@@ -169,7 +181,7 @@ export async function fleetRun(env: FleetEnv, opts: FleetRunOptions): Promise<Ge
     // Started one after the other: two thread tuners measuring at once would disturb each other.
     for (let i = 0; i < opts.workers; i++) workers.push(await startWorker(env, flags, opts.pinned ? { cpu: i } : {}));
     if (opts.warmupDir) await submitAndWait(producer, opts.warmupDir, 8, 60_000);
-    const { t0, results } = await submitAndWait(producer, opts.docsDir, opts.maxTokens, 180_000);
+    const { t0, results } = await submitAndWait(producer, opts.docsDir, opts.maxTokens, 180_000, true);
     const first = workers[0]!.loaded;
     return asRun(t0, results, opts.workers * opts.sequences, {
       workers: opts.workers,
