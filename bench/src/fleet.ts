@@ -104,11 +104,11 @@ export async function startWorker(env: FleetEnv, flags: string[], opts: StartOpt
  * work (on another machine in a deployment) does not take CPU from them on this one.
  */
 export async function submitAndWait(producer: Producer, dir: string, maxTokens: number, timeoutMs: number, held = false) {
-  const queue = producer.queue(queueName('generate', 'any'));
-  if (held) await queue.pause();
+  const queue = held ? producer.queue(queueName('generate', 'any')) : undefined;
+  await queue?.pause();
   let t0 = Date.now();
   const submitted = await producer.submit([dir], { tasks: ['summarize'], params: { maxTokens } });
-  if (held) {
+  if (queue) {
     t0 = Date.now();
     await queue.resume();
   }

@@ -99,7 +99,7 @@ export class Producer {
   private async submitItems(items: AsyncIterable<WalkItem>, opts: SubmitOptions): Promise<SubmitResult> {
     const tag = opts.tag ?? 'any';
     const params = opts.params ?? {};
-    const jobs = opts.tasks.map((task) => ({ task, idOf: jobIdsFor(task, params), queue: queueName(roleForTask(task), tag) }));
+    const perTask = opts.tasks.map((task) => ({ task, idOf: jobIdsFor(task, params), queue: queueName(roleForTask(task), tag) }));
     const meta: BatchMeta = {
       id: newBatchId(),
       createdAt: Date.now(),
@@ -153,7 +153,7 @@ export class Producer {
         opts.onRefused?.(item.refused, item.reason);
         continue;
       }
-      for (const { task, idOf, queue } of jobs) {
+      for (const { task, idOf, queue } of perTask) {
         pending.push({ id: idOf(item.ref.sha256), queue, data: { batchId: meta.id, doc: item.ref, task, params } });
       }
       opts.onDocument?.(item.ref);
