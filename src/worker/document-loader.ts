@@ -56,16 +56,21 @@ async function readBytes(uri: string, maxBytes: number, signal?: AbortSignal): P
   return readFileBytes(uri, maxBytes);
 }
 
+/**
+ * Open, stat, one read: each step is a trip through libuv's thread pool and back, and on a busy worker every
+ * trip waits its turn, so the fewer the better. Closing is not waited for. What is read is the file as it was
+ * at stat, so a file growing meanwhile cannot pass the size limit.
+ */
 async function readFileBytes(file: string, maxBytes: number): Promise<Uint8Array> {
   let handle: FileHandle | undefined;
   try {
     handle = await open(file, 'r');
     const { size } = await handle.stat();
     if (size > maxBytes) throw tooLarge(size, maxBytes);
-    const bytes = await handle.readFile();
-    // The file may have grown since stat.
-    if (bytes.byteLength > maxBytes) throw tooLarge(bytes.byteLength, maxBytes);
-    return bytes;
+    // Not from Buffer's shared pool: a PDF's bytes are handed to the parsing thread whole, without a copy.
+    const buffer = Buffer.allocUnsafeSlow(size);
+    const { bytesRead } = size > 0 ? await handle.read(buffer, 0, size, 0) : { bytesRead: 0 };
+    return bytesRead === size ? buffer : buffer.subarray(0, bytesRead);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'EISDIR') {
@@ -75,7 +80,7 @@ async function readFileBytes(file: string, maxBytes: number): Promise<Uint8Array
     // EACCES, EIO, a stale network mount: the volume may be back on the next attempt.
     throw new TransientError('fetch-failed', `cannot read ${file}: ${(err as Error).message}`, { cause: err });
   } finally {
-    await handle?.close();
+    handle?.close().catch(() => undefined);
   }
 }
 

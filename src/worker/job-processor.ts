@@ -36,7 +36,18 @@ export function createProcessor(deps: ProcessorDeps) {
     // What the result store keeps of the job: its flow's progress is the worker's business.
     const record: JobData = { ...data, flow: undefined };
     const fields = { batch: data.batchId, job: job.id, document: data.doc.name, task: data.task, queue: job.queueName, ...partFields(data) };
-    if ((await store.batch(data.batchId))?.cancelled) {
+    // The document is read while Redis answers whether the batch was cancelled: the job's sequence stands
+    // idle until both are done. A cancelled batch's document is read for nothing, which is rare.
+    const skip = new AbortController();
+    const abort = signal ? AbortSignal.any([signal, skip.signal]) : skip.signal;
+    const loading = data.part || data.flow ? undefined : deps.load(data, abort);
+    loading?.catch(() => undefined);
+    const batch = await store.batch(data.batchId).catch((err: unknown) => {
+      skip.abort(err);
+      throw err;
+    });
+    if (batch?.cancelled) {
+      skip.abort(new Error('batch cancelled'));
       // A flow's part has no result of its own: its parent, woken once the parts are done, records the cancel.
       if (data.part) return { cancelled: true };
       await store.saveCancelled(job.id!, record);
@@ -50,7 +61,6 @@ export function createProcessor(deps: ProcessorDeps) {
         // Queues are per role and tag, not per model: a fleet runs one model per role.
         throw new PermanentError('bad-params', `job expects model "${data.params.model}" but this worker holds "${host.modelName}"`);
       }
-      const abort = signal ?? new AbortController().signal;
       if (data.part) {
         const run = await host.runTask(data, { text: data.part.text, pageStarts: [0] }, abort);
         const output = run.output as SummarizeOutput;
@@ -64,7 +74,7 @@ export function createProcessor(deps: ProcessorDeps) {
       let state = data.flow;
       let loaded: LoadedDocument | undefined;
       if (!state) {
-        loaded = await deps.load(data, abort);
+        loaded = await loading!;
         const env = data.task === 'summarize' && deps.flow ? host.planEnv : undefined;
         const plan = env && planSummary(env, loaded.doc, data.params);
         if (plan) {

@@ -95,6 +95,8 @@ export class SlotScheduler {
   private lastProbe = 0;
   /** A blocking wait on the markers is in flight. */
   private watching = false;
+  /** A look at the markers of the queues no slot streams is in flight. */
+  private peeking = false;
   private blocking?: Redis;
   private fractionalTimeouts = true;
   private readonly connection?: Redis;
@@ -286,11 +288,49 @@ export class SlotScheduler {
     if (others.length > 0 && !this.watching && Date.now() - this.lastProbe >= this.probeMs) {
       // Nobody watches the other queues' markers while every slot is busy: look at them now and then.
       this.lastProbe = Date.now();
-      for (const o of others) o.ready = true;
-      this.turn = others[0]!.index;
-      return false;
+      if (this.connection) {
+        this.peekMarkers(others);
+      } else {
+        // Nothing to look with: this slot fetches from the others itself.
+        for (const o of others) o.ready = true;
+        this.turn = others[0]!.index;
+        return false;
+      }
     }
     return true;
+  }
+
+  /**
+   * Takes the markers of `queues` without blocking, as an idle worker's BZPOPMIN would, so the slot that asked
+   * goes on streaming its queue meanwhile. BullMQ marks a queue each time a job is added or fetched, so a
+   * marker means jobs may wait; one left by the last fetch is taken once and then gone. A queue found marked,
+   * or whose delayed job has come due, gets the next turn: the next slot that finishes fetches from it.
+   */
+  private peekMarkers(queues: QueueState[]): void {
+    if (this.peeking || !this.connection) return;
+    this.peeking = true;
+    const pipe = this.connection.pipeline();
+    for (const q of queues) pipe.zpopmin(q.consumer.markerKey);
+    pipe
+      .exec()
+      .then((replies) => {
+        const now = Date.now();
+        let first: QueueState | undefined;
+        replies?.forEach(([err, reply], i) => {
+          const q = queues[i]!;
+          const scoreText = err ? undefined : (reply as string[] | null)?.[1];
+          const score = scoreText === undefined ? undefined : Number(scoreText);
+          if (score !== undefined && score > now) q.dueAt = q.dueAt > 0 ? Math.min(q.dueAt, score) : score;
+          const due = (score !== undefined && score <= now) || (q.dueAt > 0 && q.dueAt <= now);
+          if (!due) return;
+          if (!q.ready) first ??= q;
+          q.ready = true;
+          q.dueAt = 0;
+        });
+        if (first) this.turn = first.index;
+      })
+      .catch((err: Error) => this.onError(err))
+      .finally(() => (this.peeking = false));
   }
 
   private run(q: QueueState, first: Job, token: string): void {

@@ -1,6 +1,6 @@
 import { DelayedError, Queue, WaitingChildrenError, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { connectRedis } from '../../src/shared/redis-connection.js';
 import { QueueConsumer, SlotScheduler } from '../../src/worker/slot-scheduler.js';
 import { freshPrefix, startRedis, type TestRedis } from '../helpers/redis.js';
@@ -40,7 +40,7 @@ describe('SlotScheduler', () => {
   });
 
   type Processor = (job: Job, token: string | undefined) => Promise<unknown>;
-  async function start(slots: number, processor: Processor, drainDelay = 5): Promise<SlotScheduler> {
+  async function start(slots: number, processor: Processor, drainDelay = 5, probeMs?: number): Promise<SlotScheduler> {
     consumers = ['tag', 'any'].map(
       (name) => new QueueConsumer(name, processor, { connection, prefix, lockDuration: 5_000, stalledInterval: 2_500, drainDelay }),
     );
@@ -49,7 +49,7 @@ describe('SlotScheduler', () => {
       await c.waitUntilReady();
       await c.startBackground();
     }
-    scheduler = new SlotScheduler(consumers, slots, (err) => errors.push(err), { connection });
+    scheduler = new SlotScheduler(consumers, slots, (err) => errors.push(err), { connection, probeMs });
     scheduler.start();
     return scheduler;
   }
@@ -97,6 +97,35 @@ describe('SlotScheduler', () => {
     // The tag queue's 30 jobs are not left until the 150 on `any` are done.
     const lastTag = order.lastIndexOf('tag');
     expect(lastTag).toBeLessThan(150);
+    expect(errors).toEqual([]);
+  });
+
+  it('looks at the other queue without taking a streaming slot off its queue, and serves it within a probe', async () => {
+    const done: string[] = [];
+    const started = new Map<string, number>();
+    await start(
+      2,
+      async (job) => {
+        started.set(job.id!, Date.now());
+        await sleep(5);
+        done.push(job.queueName);
+      },
+      5,
+      50,
+    );
+    await queues[1]!.addBulk(Array.from({ length: 400 }, (_, i) => ({ name: 'x', data: { i } })));
+    await until(() => done.length >= 20, 10_000, 'the slots to stream');
+    // Every slot now takes its next job with the completion of the last (fetch-next): no separate fetch,
+    // though the empty tag queue is looked at every 50 ms.
+    const fetches = consumers.map((c) => vi.spyOn(c, 'getNextJob'));
+    await sleep(400);
+    const calls = fetches.reduce((n, f) => n + f.mock.calls.length, 0);
+    expect(done.length).toBeLessThan(350);
+    expect(calls).toBeLessThanOrEqual(2);
+    const added = Date.now();
+    await queues[0]!.add('x', {}, { jobId: 'tagged' });
+    await until(() => started.has('tagged'), 3_000, 'the tagged job');
+    expect(started.get('tagged')! - added).toBeLessThan(250);
     expect(errors).toEqual([]);
   });
 
