@@ -213,12 +213,12 @@ export class ModelHost {
       // Every job's chunks go to the one pool of embedding contexts, which keeps them all busy.
       return embed({ pool: engine.pool, dimensions: this.model.embeddingVectorSize, signal }, doc, job.params);
     }
-    const sequence = engine.pool.acquire();
+    const sequence = await engine.pool.acquire();
     try {
       const env: GenerationEnv = { model: this.model, sequence, style: engine.style, signal };
       return job.task === 'extract' ? await extract(env, doc, job.params) : await summarize(env, doc, job.params, job.part);
     } finally {
-      await engine.pool.release(sequence);
+      engine.pool.release(sequence);
     }
   }
 }

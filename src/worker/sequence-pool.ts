@@ -21,11 +21,12 @@ export interface SequencePoolOptions {
  * its own threads, evaluate at the same time and use them. Jobs take a sequence of the least busy context.
  */
 export class SequencePool {
-  private readonly free: Map<LlamaContext, LlamaContextSequence[]>;
+  /** Free sequences of each context, as promises: a released sequence is free once its history is cleared. */
+  private readonly free: Map<LlamaContext, Promise<LlamaContextSequence>[]>;
 
   private constructor(private readonly contexts: LlamaContext[]) {
-    this.free = new Map(contexts.map((c) => [c, [] as LlamaContextSequence[]]));
-    for (const c of contexts) for (let i = 0; i < c.totalSequences; i++) this.free.get(c)!.push(c.getSequence());
+    this.free = new Map(contexts.map((c) => [c, [] as Promise<LlamaContextSequence>[]]));
+    for (const c of contexts) for (let i = 0; i < c.totalSequences; i++) this.free.get(c)!.push(Promise.resolve(c.getSequence()));
   }
 
   /**
@@ -64,25 +65,31 @@ export class SequencePool {
   }
 
   /** A free sequence of the context with the most free sequences; the caller keeps count of what is free. */
-  acquire(): LlamaContextSequence {
-    let best: LlamaContextSequence[] | undefined;
+  async acquire(): Promise<LlamaContextSequence> {
+    let best: Promise<LlamaContextSequence>[] | undefined;
     for (const list of this.free.values()) if (list.length > 0 && (!best || list.length > best.length)) best = list;
     const sequence = best?.pop();
     if (!sequence) throw new Error('SequencePool.acquire: no free sequence');
     return sequence;
   }
 
-  /** Hands a sequence back with its history cleared, so the next job cannot see this one's text. */
-  async release(sequence: LlamaContextSequence): Promise<void> {
-    const list = this.free.get(sequence.context)!;
-    try {
-      await sequence.clearHistory();
-      list.push(sequence);
-    } catch {
+  /**
+   * Hands a sequence back; it is cleared before the next job gets it, so that job cannot see this one's text.
+   * Clearing waits for the context's evaluation in progress, so the caller does not wait for it: the job's
+   * result is stored meanwhile, and the next job is fetched and read.
+   */
+  release(sequence: LlamaContextSequence): void {
+    const cleared = sequence.clearHistory().then(
+      () => sequence,
       // A sequence that cannot be cleared is replaced by a fresh one of the same context.
-      await sequence.dispose();
-      list.push(sequence.context.getSequence());
-    }
+      async () => {
+        await sequence.dispose();
+        return sequence.context.getSequence();
+      },
+    );
+    // Rejects only when the pool has been disposed meanwhile; acquire() then reports it.
+    cleared.catch(() => undefined);
+    this.free.get(sequence.context)!.push(cleared);
   }
 
   async dispose(): Promise<void> {

@@ -17,7 +17,8 @@ const PENALTY_WINDOW = 64;
  * end, so a character split over tokens comes out whole.
  */
 export async function continueTokens(model: LlamaModel, sequence: LlamaContextSequence, prompt: Token[], maxTokens: number, signal?: AbortSignal): Promise<Continuation> {
-  await sequence.clearHistory();
+  // Clearing waits for the context's evaluation in progress: not for a sequence that is empty already.
+  if (sequence.nextTokenIndex > 0) await sequence.clearHistory();
   const stops = extraStopTokens(model);
   const out: Token[] = [];
   const nl = model.tokens.nl;
