@@ -5,7 +5,7 @@ import type { EnqueueInput, EnqueueRun, ProcessInput, ProcessRun, ProcessVariant
 
 const JOBS = 5_000;
 const ENQUEUE_ROUNDS = 8;
-const PROCESS_ROUNDS = 5;
+const PROCESS_ROUNDS = 7;
 const CONCURRENCIES = [WORKLOAD.sequences, 16];
 
 /**

@@ -9,7 +9,7 @@ import type { NaiveInput } from './scenarios/naive.js';
 
 /** Long enough for the naive worker's rate to settle (it runs at a few tokens/s), short enough to wait for. */
 const NAIVE_CAP_MS = 30_000;
-const ROUNDS = 5;
+const ROUNDS = 7;
 
 /**
  * docfleet against node-llama-cpp driven directly (the ceiling, in every context layout the CPU budget
