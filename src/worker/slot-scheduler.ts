@@ -95,8 +95,8 @@ export class SlotScheduler {
   private lastProbe = 0;
   /** A blocking wait on the markers is in flight. */
   private watching = false;
-  /** A look at the markers of the queues no slot streams is in flight. */
-  private peeking = false;
+  /** The markers of the queues no slot streams are being taken (a non-blocking ZPOPMIN). */
+  private taking = false;
   private blocking?: Redis;
   private fractionalTimeouts = true;
   private readonly connection?: Redis;
@@ -289,7 +289,7 @@ export class SlotScheduler {
       // Nobody watches the other queues' markers while every slot is busy: look at them now and then.
       this.lastProbe = Date.now();
       if (this.connection) {
-        this.peekMarkers(others);
+        this.takeMarkers(others);
       } else {
         // Nothing to look with: this slot fetches from the others itself.
         for (const o of others) o.ready = true;
@@ -306,9 +306,9 @@ export class SlotScheduler {
    * marker means jobs may wait; one left by the last fetch is taken once and then gone. A queue found marked,
    * or whose delayed job has come due, gets the next turn: the next slot that finishes fetches from it.
    */
-  private peekMarkers(queues: QueueState[]): void {
-    if (this.peeking || !this.connection) return;
-    this.peeking = true;
+  private takeMarkers(queues: QueueState[]): void {
+    if (this.taking || !this.connection) return;
+    this.taking = true;
     const pipe = this.connection.pipeline();
     for (const q of queues) pipe.zpopmin(q.consumer.markerKey);
     pipe
@@ -330,7 +330,7 @@ export class SlotScheduler {
         if (first) this.turn = first.index;
       })
       .catch((err: Error) => this.onError(err))
-      .finally(() => (this.peeking = false));
+      .finally(() => (this.taking = false));
   }
 
   private run(q: QueueState, first: Job, token: string): void {
