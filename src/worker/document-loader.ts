@@ -69,7 +69,7 @@ async function readFileBytes(file: string, maxBytes: number): Promise<Uint8Array
     if (size > maxBytes) throw tooLarge(size, maxBytes);
     // Not from Buffer's shared pool: a PDF's bytes are handed to the parsing thread whole, without a copy.
     const buffer = Buffer.allocUnsafeSlow(size);
-    const { bytesRead } = size > 0 ? await handle.read(buffer, 0, size, 0) : { bytesRead: 0 };
+    const { bytesRead } = await handle.read(buffer, 0, size, 0);
     return bytesRead === size ? buffer : buffer.subarray(0, bytesRead);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;

@@ -142,13 +142,7 @@ export class SlotScheduler {
         await new Promise<void>((resolve) => (this.wake = resolve));
         continue;
       }
-      const now = Date.now();
-      for (const q of this.queues) {
-        if (!q.ready && q.dueAt > 0 && q.dueAt <= now) {
-          q.ready = true;
-          q.dueAt = 0;
-        }
-      }
+      this.promoteDue(this.queues);
       try {
         if (this.queues.some((q) => q.ready)) await this.fill();
         else await this.waitForMarker();
@@ -246,12 +240,27 @@ export class SlotScheduler {
     const [key, , scoreText] = reply;
     const q = this.queues.find((s) => s.consumer.markerKey === key);
     if (!q) return;
-    const score = Number(scoreText);
+    this.marked(q, Number(scoreText));
+  }
+
+  /** A marker scored 0 (or a time now past) means jobs wait; one scored with a later time, a delayed job due then. */
+  private marked(q: QueueState, score: number): void {
     if (score <= Date.now()) {
       q.ready = true;
       q.dueAt = 0;
     } else {
       q.dueAt = q.dueAt > 0 ? Math.min(q.dueAt, score) : score;
+    }
+  }
+
+  /** Queues whose next delayed job has come due may be fetched from again. */
+  private promoteDue(queues: QueueState[]): void {
+    const now = Date.now();
+    for (const q of queues) {
+      if (!q.ready && q.dueAt > 0 && q.dueAt <= now) {
+        q.ready = true;
+        q.dueAt = 0;
+      }
     }
   }
 
@@ -289,7 +298,7 @@ export class SlotScheduler {
       // Nobody watches the other queues' markers while every slot is busy: look at them now and then.
       this.lastProbe = Date.now();
       if (this.connection) {
-        this.takeMarkers(others);
+        this.takeMarkers(this.connection, others);
       } else {
         // Nothing to look with: this slot fetches from the others itself.
         for (const o of others) o.ready = true;
@@ -306,28 +315,22 @@ export class SlotScheduler {
    * marker means jobs may wait; one left by the last fetch is taken once and then gone. A queue found marked,
    * or whose delayed job has come due, gets the next turn: the next slot that finishes fetches from it.
    */
-  private takeMarkers(queues: QueueState[]): void {
-    if (this.taking || !this.connection) return;
+  private takeMarkers(connection: Redis, queues: QueueState[]): void {
+    if (this.taking) return;
     this.taking = true;
-    const pipe = this.connection.pipeline();
+    const pipe = connection.pipeline();
     for (const q of queues) pipe.zpopmin(q.consumer.markerKey);
     pipe
       .exec()
       .then((replies) => {
-        const now = Date.now();
-        let first: QueueState | undefined;
+        const wasReady = queues.map((q) => q.ready);
         replies?.forEach(([err, reply], i) => {
-          const q = queues[i]!;
           const scoreText = err ? undefined : (reply as string[] | null)?.[1];
-          const score = scoreText === undefined ? undefined : Number(scoreText);
-          if (score !== undefined && score > now) q.dueAt = q.dueAt > 0 ? Math.min(q.dueAt, score) : score;
-          const due = (score !== undefined && score <= now) || (q.dueAt > 0 && q.dueAt <= now);
-          if (!due) return;
-          if (!q.ready) first ??= q;
-          q.ready = true;
-          q.dueAt = 0;
+          if (scoreText !== undefined) this.marked(queues[i]!, Number(scoreText));
         });
-        if (first) this.turn = first.index;
+        this.promoteDue(queues);
+        const woken = queues.find((q, i) => q.ready && !wasReady[i]);
+        if (woken) this.turn = woken.index;
       })
       .catch((err: Error) => this.onError(err))
       .finally(() => (this.taking = false));
