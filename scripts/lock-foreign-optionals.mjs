@@ -10,7 +10,13 @@ const lockPath = new URL('../package-lock.json', import.meta.url);
 const lock = JSON.parse(readFileSync(lockPath, 'utf8'));
 const platformOf = (name) => {
   const os = /darwin|mac/.test(name) ? 'darwin' : /win/.test(name) ? 'win32' : 'linux';
-  const cpu = /arm64/.test(name) ? 'arm64' : /riscv64/.test(name) ? 'riscv64' : /-arm(?!64)|armv7l/.test(name) ? 'arm' : 'x64';
+  const cpu = /arm64/.test(name)
+    ? 'arm64'
+    : /riscv64/.test(name)
+      ? 'riscv64'
+      : /-arm(?!64)|armv7l/.test(name)
+        ? 'arm'
+        : 'x64';
   return { os: [os], cpu: [cpu] };
 };
 let added = 0;
@@ -18,10 +24,16 @@ for (const [path, entry] of Object.entries(lock.packages)) {
   for (const [name, range] of Object.entries(entry.optionalDependencies ?? {})) {
     const key = `${path ? `${path}/` : ''}node_modules/${name}`;
     if (lock.packages[key] || lock.packages[`node_modules/${name}`]) continue;
-    lock.packages[`node_modules/${name}`] = { version: range.replace(/^[\^~]/, ''), ...platformOf(name), optional: true };
+    lock.packages[`node_modules/${name}`] = {
+      version: range.replace(/^[\^~]/, ''),
+      ...platformOf(name),
+      optional: true,
+    };
     added++;
   }
 }
-lock.packages = Object.fromEntries(Object.entries(lock.packages).sort(([a], [b]) => (a === '' ? -1 : b === '' ? 1 : a < b ? -1 : 1)));
+lock.packages = Object.fromEntries(
+  Object.entries(lock.packages).sort(([a], [b]) => (a === '' ? -1 : b === '' ? 1 : a < b ? -1 : 1)),
+);
 writeFileSync(lockPath, `${JSON.stringify(lock, null, 2)}\n`);
 console.log(`added ${added} foreign optional packages to package-lock.json`);

@@ -22,14 +22,25 @@ const SAMPLES = fileURLToPath(new URL('../samples', import.meta.url));
 async function main(): Promise<void> {
   const redis = await ensureRedis();
   const modelPath = await ensureModel();
-  const env = { ...process.env, REDIS_URL: redis.url, MODEL_PATH: modelPath, DOCFLEET_PREFIX: 'docfleet-demo', DOCFLEET_METRICS_PORT: '0' };
+  const env = {
+    ...process.env,
+    REDIS_URL: redis.url,
+    MODEL_PATH: modelPath,
+    DOCFLEET_PREFIX: 'docfleet-demo',
+    DOCFLEET_METRICS_PORT: '0',
+  };
   const log = createLogger(process.env.LOG_LEVEL ?? 'warn', 'docfleet-demo');
   const worker = await FleetWorker.start(loadWorkerConfig({}, env), log);
   const producer = new Producer(loadProducerConfig({}, env));
   try {
     const submitted = await producer.submit([SAMPLES], { tasks: ['summarize', 'extract'] });
-    console.log(`batch ${submitted.batch}: ${submitted.jobs} jobs created, ${submitted.duplicates} already done earlier`);
-    const bar = new cliProgress.SingleBar({ format: 'processing [{bar}] {value}/{total} jobs' }, cliProgress.Presets.shades_classic);
+    console.log(
+      `batch ${submitted.batch}: ${submitted.jobs} jobs created, ${submitted.duplicates} already done earlier`,
+    );
+    const bar = new cliProgress.SingleBar(
+      { format: 'processing [{bar}] {value}/{total} jobs' },
+      cliProgress.Presets.shades_classic,
+    );
     let status = await batchStatus(producer, submitted.batch);
     bar.start(status.total, 0);
     while (!status.done) {
@@ -42,12 +53,16 @@ async function main(): Promise<void> {
       const doc = line.job?.doc.name ?? line.jobId;
       const task = line.job?.task;
       if (!('result' in line) || !line.result) {
-        console.log(`\n${doc} — ${task}: ${line.status}${'error' in line && line.error ? ` (${line.error.category}: ${line.error.message})` : ''}`);
+        console.log(
+          `\n${doc} — ${task}: ${line.status}${'error' in line && line.error ? ` (${line.error.category}: ${line.error.message})` : ''}`,
+        );
         continue;
       }
       const out = line.result.output as SummarizeOutput & ExtractOutput;
       const body = task === 'summarize' ? out.summary : JSON.stringify(out.fields, null, 2);
-      console.log(`\n${doc} — ${task} (${line.result.tokensIn} tokens in, ${line.result.tokensOut} out, ${line.result.timings.totalMs} ms)\n${body}`);
+      console.log(
+        `\n${doc} — ${task} (${line.result.tokensIn} tokens in, ${line.result.tokensOut} out, ${line.result.timings.totalMs} ms)\n${body}`,
+      );
     }
   } finally {
     await producer.close();
@@ -62,7 +77,9 @@ async function ensureRedis(): Promise<{ url: string; stop: () => Promise<void> }
   const url = configured ?? 'redis://127.0.0.1:6379';
   if (configured || (await redisAnswers(url))) return { url, stop: async () => {} };
   const local = await startLocalRedis().catch(() => {
-    throw new Error('no Redis at 127.0.0.1:6379 and no redis-server to start one: set REDIS_URL or install redis-server');
+    throw new Error(
+      'no Redis at 127.0.0.1:6379 and no redis-server to start one: set REDIS_URL or install redis-server',
+    );
   });
   console.log(`started a local Redis for the demo on port ${local.port}`);
   return local;
@@ -72,7 +89,10 @@ async function ensureRedis(): Promise<{ url: string; stop: () => Promise<void> }
 async function ensureModel(): Promise<string> {
   if (process.env.MODEL_PATH) return process.env.MODEL_PATH;
   const directory = process.env.DOCFLEET_CACHE_DIR ?? path.join(os.homedir(), '.cache', 'docfleet', 'models');
-  const bar = new cliProgress.SingleBar({ format: 'downloading model [{bar}] {percentage}% {value}/{total} MB' }, cliProgress.Presets.shades_classic);
+  const bar = new cliProgress.SingleBar(
+    { format: 'downloading model [{bar}] {percentage}% {value}/{total} MB' },
+    cliProgress.Presets.shades_classic,
+  );
   let started = false;
   try {
     return await resolveModelFile(DEFAULT_MODEL, {

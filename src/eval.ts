@@ -4,7 +4,7 @@
  */
 import { Command } from 'commander';
 import { ConfigError } from './shared/errors.js';
-import { runEval } from './producer/eval/run-eval.js';
+import { runEval } from './eval/run-eval.js';
 
 const program = new Command('docfleet-eval')
   .description('precision/recall of extract against labelled contracts')

@@ -40,7 +40,8 @@ export function summarize(run: GenerationRun): Summary {
     jobLatencyMs: pct(run.latencyMs),
     endToEndMs: pct(run.e2eMs),
     firstStartMs: run.startMs.length > 0 ? Math.round(Math.min(...run.startMs)) : null,
-    slotUtilization: run.completed > 0 ? round(run.latencyMs.reduce((a, b) => a + b, 0) / (run.wallMs * run.slots), 3) : null,
+    slotUtilization:
+      run.completed > 0 ? round(run.latencyMs.reduce((a, b) => a + b, 0) / (run.wallMs * run.slots), 3) : null,
     settings: run.settings,
   };
 }
@@ -76,11 +77,15 @@ export function disturbanceReport(list: ({ phase: string } & Disturbance)[]): st
   }
   return (
     `WARNING: the machine was busy during ${bad.length} measured phase(s); those figures are low: ` +
-    bad.map((d) => `${d.phase}: others ${d.foreignCores} cores (${d.top.map((t) => `${t.comm} ${t.cpuSeconds}s`).join(', ')}), steal ${d.stealCores} cores`).join('; ')
+    bad
+      .map(
+        (d) =>
+          `${d.phase}: others ${d.foreignCores} cores (${d.top.map((t) => `${t.comm} ${t.cpuSeconds}s`).join(', ')}), steal ${d.stealCores} cores`,
+      )
+      .join('; ')
   );
 }
 
 export function fleetEnv(ctx: Context): FleetEnv {
   return { redisUrl: ctx.redisUrl, prefix: ctx.prefix(), modelPath: ctx.modelPath, cacheHome: ctx.cacheHome };
 }
-

@@ -71,7 +71,9 @@ async function main(): Promise<void> {
           const d = await meter.stop();
           ctx.disturbances.push({ phase, ...d });
           if (d.foreignCores > DISTURBED_CORES || d.stealCores > DISTURBED_CORES) {
-            log(`  ${phase}: other processes took ${d.foreignCores} cores (${d.top.map((t) => t.comm).join(', ')}), steal ${d.stealCores} cores`);
+            log(
+              `  ${phase}: other processes took ${d.foreignCores} cores (${d.top.map((t) => t.comm).join(', ')}), steal ${d.stealCores} cores`,
+            );
           }
         }
       },
@@ -88,7 +90,9 @@ async function main(): Promise<void> {
       workload: WORKLOAD,
       command: process.argv[2] ? `npm run bench -- ${mode}` : 'npm run bench',
     };
-    log(`model ${modelPath}; Redis ${redis.url}; ${meta.cpus} CPUs, budget ${meta.cpuBudget.cpus} (${meta.cpuBudget.source})`);
+    log(
+      `model ${modelPath}; Redis ${redis.url}; ${meta.cpus} CPUs, budget ${meta.cpuBudget.cpus} (${meta.cpuBudget.source})`,
+    );
     const texts: string[] = [];
     if (mode === 'throughput' || mode === 'all') {
       // One run, one file: throughput, queue overhead, scaling and memory measured side by side.
@@ -114,12 +118,19 @@ async function main(): Promise<void> {
       texts.push((await scaling(ctx)).text);
     }
     if (mode === 'long' || mode === 'all') {
-      const l = await longDocuments({ redisUrl: ctx.redisUrl, modelPath, cacheHome: ctx.cacheHome, prefix: ctx.prefix });
+      const l = await longDocuments({
+        redisUrl: ctx.redisUrl,
+        modelPath,
+        cacheHome: ctx.cacheHome,
+        prefix: ctx.prefix,
+      });
       texts.push(l.text);
       const file = await writeJson('long-documents.json', { meta, ...l.json });
       log(`wrote ${file}`);
     }
-    process.stdout.write(`\n${texts.join('\n\n')}\n\n(${meta.model}, ${meta.cpus} CPUs, ${meta.node}; whole run ${round((Date.now() - started) / 1000)} s)\n`);
+    process.stdout.write(
+      `\n${texts.join('\n\n')}\n\n(${meta.model}, ${meta.cpus} CPUs, ${meta.node}; whole run ${round((Date.now() - started) / 1000)} s)\n`,
+    );
   } finally {
     await stopAll();
   }
@@ -129,4 +140,3 @@ main().catch((err: unknown) => {
   process.stderr.write(`${(err as Error).stack ?? String(err)}\n`);
   process.exit(1);
 });
-

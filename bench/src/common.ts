@@ -42,7 +42,8 @@ const FEELINGS = ['happy', 'sad', 'scared', 'proud', 'tired', 'excited', 'curiou
  * test model knows no other language. Distinct text means a distinct job id.
  */
 export function documentText(i: number, sentences = 5): string {
-  const pick = <T>(list: readonly T[], k: number) => list[(i * 7 + k * 13 + Math.floor(i / list.length)) % list.length]!;
+  const pick = <T>(list: readonly T[], k: number) =>
+    list[(i * 7 + k * 13 + Math.floor(i / list.length)) % list.length]!;
   const a = pick(NAMES, 1);
   const b = pick(NAMES, 2) === a ? pick(NAMES, 3) : pick(NAMES, 2);
   const all = [
@@ -135,7 +136,9 @@ export function table(header: string[], rows: (string | number | null)[][]): str
 /** The same table as Markdown, for the README. */
 export function markdownTable(header: string[], rows: (string | number | null)[][]): string {
   const fmt = (r: (string | number | null)[]) => `| ${r.map((c) => (c === null ? '—' : String(c))).join(' | ')} |`;
-  return [fmt(header), `| ${header.map((_, i) => (i === 0 ? '---' : '---:')).join(' | ')} |`, ...rows.map(fmt)].join('\n');
+  return [fmt(header), `| ${header.map((_, i) => (i === 0 ? '---' : '---:')).join(' | ')} |`, ...rows.map(fmt)].join(
+    '\n',
+  );
 }
 
 interface ProcSample {
@@ -153,7 +156,11 @@ async function readProcs(): Promise<Map<number, ProcSample>> {
       const stat = await readFile(`/proc/${name}/stat`, 'utf8');
       const close = stat.lastIndexOf(')');
       const rest = stat.slice(close + 2).split(' ');
-      out.set(Number(name), { comm: stat.slice(stat.indexOf('(') + 1, close), ppid: Number(rest[1]), ticks: Number(rest[11]) + Number(rest[12]) });
+      out.set(Number(name), {
+        comm: stat.slice(stat.indexOf('(') + 1, close),
+        ppid: Number(rest[1]),
+        ticks: Number(rest[11]) + Number(rest[12]),
+      });
     } catch {
       // The process exited meanwhile.
     }
@@ -205,7 +212,7 @@ export class ForeignCpuMeter {
     const now = await readProcs();
     const ours = new Set<number>([process.pid]);
     // Descendants of this process: workers, children, redis-server.
-    for (let grew = true; grew; ) {
+    for (let grew = true; grew;) {
       grew = false;
       for (const [pid, p] of now) if (!ours.has(pid) && ours.has(p.ppid)) (ours.add(pid), (grew = true));
     }
@@ -230,6 +237,12 @@ export class ForeignCpuMeter {
       .slice(0, 3)
       .map(([comm, s]) => ({ comm, cpuSeconds: round(s, 2) }));
     const stealCores = round(((await stealTicks()) - this.stealAtStart) / ForeignCpuMeter.HZ / wallSeconds, 2);
-    return { wallSeconds: round(wallSeconds), foreignCpuSeconds: round(foreignCpuSeconds, 2), foreignCores: round(foreignCpuSeconds / wallSeconds, 2), top, stealCores };
+    return {
+      wallSeconds: round(wallSeconds),
+      foreignCpuSeconds: round(foreignCpuSeconds, 2),
+      foreignCores: round(foreignCpuSeconds / wallSeconds, 2),
+      top,
+      stealCores,
+    };
   }
 }

@@ -18,17 +18,35 @@ export async function embedding(ctx: Context) {
   let chars = 0;
   for (let d = 0; d < EMBED.documents; d++) {
     const file = path.join(dir, `long-${d}.txt`);
-    const text = Array.from({ length: EMBED.paragraphs }, (_, k) => documentText(300_000 + d * EMBED.paragraphs + k, 6)).join('\n');
+    const text = Array.from({ length: EMBED.paragraphs }, (_, k) =>
+      documentText(300_000 + d * EMBED.paragraphs + k, 6),
+    ).join('\n');
     await writeFile(file, text);
     chars += text.length;
     files.push(file);
   }
-  const base = { modelPath: ctx.modelPath, files, jobsAtOnce: WORKLOAD.sequences, contextSize: EMBED.contextSize, tuneCacheDir: path.join(ctx.cacheHome, 'docfleet') };
+  const base = {
+    modelPath: ctx.modelPath,
+    files,
+    jobsAtOnce: WORKLOAD.sequences,
+    contextSize: EMBED.contextSize,
+    tuneCacheDir: path.join(ctx.cacheHome, 'docfleet'),
+  };
   const runs: { one: EmbedRun[]; pool: EmbedRun[] } = { one: [], pool: [] };
   for (let r = 1; r <= EMBED.rounds; r++) {
-    log(`embed ${r}/${EMBED.rounds}: ${files.length} documents, ${WORKLOAD.sequences} jobs at once, one context then the worker's pool`);
-    runs.one.push(await ctx.measure(`embed 1 context ${r}`, () => runChild<EmbedRun>('embed', { ...base, contexts: 1 } satisfies EmbedInput)));
-    runs.pool.push(await ctx.measure(`embed pool ${r}`, () => runChild<EmbedRun>('embed', { ...base, contexts: 'auto' } satisfies EmbedInput)));
+    log(
+      `embed ${r}/${EMBED.rounds}: ${files.length} documents, ${WORKLOAD.sequences} jobs at once, one context then the worker's pool`,
+    );
+    runs.one.push(
+      await ctx.measure(`embed 1 context ${r}`, () =>
+        runChild<EmbedRun>('embed', { ...base, contexts: 1 } satisfies EmbedInput),
+      ),
+    );
+    runs.pool.push(
+      await ctx.measure(`embed pool ${r}`, () =>
+        runChild<EmbedRun>('embed', { ...base, contexts: 'auto' } satisfies EmbedInput),
+      ),
+    );
   }
   const best = (list: EmbedRun[]) => list.reduce((a, b) => (b.tokensPerSecond > a.tokensPerSecond ? b : a));
   const one = best(runs.one);
@@ -45,4 +63,3 @@ export async function embedding(ctx: Context) {
   ].join('\n');
   return { json: { one, pool, ratio: ratio(pool.tokensPerSecond, one.tokensPerSecond), rounds: runs }, text };
 }
-

@@ -38,7 +38,10 @@ export interface StartOptions {
 export async function startWorker(env: FleetEnv, flags: string[], opts: StartOptions = {}): Promise<WorkerHandle> {
   const metricsPort = await freePort();
   const args = [CLI, 'worker', '--model', env.modelPath, '--metrics-port', String(metricsPort), ...flags];
-  const [command, argv] = opts.cpu === undefined ? [process.execPath, args] : ['taskset', ['-c', String(opts.cpu), process.execPath, ...args]];
+  const [command, argv] =
+    opts.cpu === undefined
+      ? [process.execPath, args]
+      : ['taskset', ['-c', String(opts.cpu), process.execPath, ...args]];
   const proc = spawn(command, argv, {
     env: {
       ...process.env,
@@ -103,7 +106,13 @@ export async function startWorker(env: FleetEnv, flags: string[], opts: StartOpt
  * the workers then start from a full queue, as the ceiling starts from tokenised prompts, and the producer's
  * work (on another machine in a deployment) does not take CPU from them on this one.
  */
-export async function submitAndWait(producer: Producer, dir: string, maxTokens: number, timeoutMs: number, held = false) {
+export async function submitAndWait(
+  producer: Producer,
+  dir: string,
+  maxTokens: number,
+  timeoutMs: number,
+  held = false,
+) {
   const queue = held ? producer.queue(queueName('generate', 'any')) : undefined;
   await queue?.pause();
   let t0 = Date.now();
@@ -123,20 +132,30 @@ export async function submitAndWait(producer: Producer, dir: string, maxTokens: 
     pending = pending.filter((_, i) => statuses[i] === undefined);
     if (pending.length === 0) break;
     if (Date.now() > deadline) {
-      throw new Error(`batch ${submitted.batch}: only ${ids.length - pending.length} of ${ids.length} jobs finished within ${timeoutMs} ms`);
+      throw new Error(
+        `batch ${submitted.batch}: only ${ids.length - pending.length} of ${ids.length} jobs finished within ${timeoutMs} ms`,
+      );
     }
     await new Promise((r) => setTimeout(r, pollMs));
   }
   const results: StoredResult[] = [];
-  for (let i = 0; i < ids.length; i += 500) results.push(...((await producer.store.get(ids.slice(i, i + 500))) as StoredResult[]));
+  for (let i = 0; i < ids.length; i += 500)
+    results.push(...((await producer.store.get(ids.slice(i, i + 500))) as StoredResult[]));
   return { t0, submitted, results };
 }
 
 /** Turns stored results into the same shape as the in-process runs. */
-export function asRun(t0: number, results: StoredResult[], slots: number, settings: Record<string, unknown>): GenerationRun {
+export function asRun(
+  t0: number,
+  results: StoredResult[],
+  slots: number,
+  settings: Record<string, unknown>,
+): GenerationRun {
   const failed = results.filter((r) => r.status !== 'completed');
   if (failed.length > 0) {
-    throw new Error(`${failed.length} job(s) did not complete, e.g. ${JSON.stringify(failed[0]!.error ?? failed[0]!.status)}`);
+    throw new Error(
+      `${failed.length} job(s) did not complete, e.g. ${JSON.stringify(failed[0]!.error ?? failed[0]!.status)}`,
+    );
   }
   const end = Math.max(...results.map((r) => r.finishedAt));
   return {
@@ -174,7 +193,13 @@ export interface FleetRunOptions {
 
 /** One measured docfleet run: start the workers, submit the documents, wait for every result, stop. */
 export async function fleetRun(env: FleetEnv, opts: FleetRunOptions): Promise<GenerationRun> {
-  const flags = ['--context-size', String(opts.contextSize), '--concurrency', String(opts.sequences), ...(opts.flags ?? [])];
+  const flags = [
+    '--context-size',
+    String(opts.contextSize),
+    '--concurrency',
+    String(opts.sequences),
+    ...(opts.flags ?? []),
+  ];
   const workers: WorkerHandle[] = [];
   const producer = new Producer(loadProducerConfig({}, { REDIS_URL: env.redisUrl, DOCFLEET_PREFIX: env.prefix }));
   try {
@@ -220,7 +245,13 @@ export interface MemoryRun {
   liveHeapGrowth: number | null;
   rssAfterGcGrowth: number | null;
   /** The last batch: its rate, and how its time was spent. */
-  lastBatch: { jobs: number; jobsPerSecond: number; jobLatencyP50Ms: number | null; firstStartMs: number; slotUtilization: number };
+  lastBatch: {
+    jobs: number;
+    jobsPerSecond: number;
+    jobLatencyP50Ms: number | null;
+    firstStartMs: number;
+    slotUtilization: number;
+  };
 }
 
 async function heapUsed(metricsPort: number): Promise<number | null> {
@@ -253,7 +284,10 @@ async function collectGarbage(inspectorUrl: string | undefined): Promise<boolean
       const timer = setTimeout(() => resolve(false), 30_000);
       let id = 0;
       // Twice: objects freed by finalizers of the first pass go in the second.
-      const next = () => (++id <= 2 ? ws.send(JSON.stringify({ id, method: 'HeapProfiler.collectGarbage' })) : (clearTimeout(timer), resolve(true)));
+      const next = () =>
+        ++id <= 2
+          ? ws.send(JSON.stringify({ id, method: 'HeapProfiler.collectGarbage' }))
+          : (clearTimeout(timer), resolve(true));
       ws.addEventListener('open', next);
       ws.addEventListener('message', (event) => {
         if ((JSON.parse(String(event.data)) as { id?: number }).id === id) next();
@@ -266,7 +300,12 @@ async function collectGarbage(inspectorUrl: string | undefined): Promise<boolean
 }
 
 /** One worker at its defaults: memory once ready and after each batch of jobs (the directories, in order). */
-export async function memoryRun(env: FleetEnv, contextSize: number, maxTokens: number, dirs: string[]): Promise<MemoryRun> {
+export async function memoryRun(
+  env: FleetEnv,
+  contextSize: number,
+  maxTokens: number,
+  dirs: string[],
+): Promise<MemoryRun> {
   const worker = await startWorker(env, ['--context-size', String(contextSize)], { inspect: true });
   const producer = new Producer(loadProducerConfig({}, { REDIS_URL: env.redisUrl, DOCFLEET_PREFIX: env.prefix }));
   try {
@@ -303,7 +342,8 @@ export async function memoryRun(env: FleetEnv, contextSize: number, maxTokens: n
       points,
       growth: end.rssBytes / first.rssBytes - 1,
       liveHeapGrowth: first.liveHeapBytes && end.liveHeapBytes ? end.liveHeapBytes / first.liveHeapBytes - 1 : null,
-      rssAfterGcGrowth: first.rssAfterGcBytes && end.rssAfterGcBytes ? end.rssAfterGcBytes / first.rssAfterGcBytes - 1 : null,
+      rssAfterGcGrowth:
+        first.rssAfterGcBytes && end.rssAfterGcBytes ? end.rssAfterGcBytes / first.rssAfterGcBytes - 1 : null,
       lastBatch: {
         jobs: lastRun.docs,
         jobsPerSecond: round((lastRun.docs * 1000) / lastRun.wallMs, 1),

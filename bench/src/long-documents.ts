@@ -23,14 +23,35 @@ export const LONG_CONTRACT = '03_service_verizon.pdf';
 /** As the flow test: a 1024-token context, short part summaries, two sequences per worker. */
 const FLOW_FLAGS = ['--role', 'generate', '--concurrency', '2', '--context-size', '1024'];
 const FLOW_MAX_TOKENS = 64;
-const CHUNK_SIZES = [{ name: 'generation (4096-token context)', tokens: chunkBudget(4096, 40, 256) }, { name: 'embedding', tokens: 510 }];
+const CHUNK_SIZES = [
+  { name: 'generation (4096-token context)', tokens: chunkBudget(4096, 40, 256) },
+  { name: 'embedding', tokens: 510 },
+];
 
 export interface LongDocumentsResult {
-  chunking: { sizeTokens: number; name: string; documents: number; pages: number; chunks: number; seconds: number; pagesPerSecond: number }[];
-  mapReduce: { document: string; pages: number; parts: number; levels: number; oneWorkerSeconds: number; twoWorkersSeconds: number; speedup: number | null };
+  chunking: {
+    sizeTokens: number;
+    name: string;
+    documents: number;
+    pages: number;
+    chunks: number;
+    seconds: number;
+    pagesPerSecond: number;
+  }[];
+  mapReduce: {
+    document: string;
+    pages: number;
+    parts: number;
+    levels: number;
+    oneWorkerSeconds: number;
+    twoWorkersSeconds: number;
+    speedup: number | null;
+  };
 }
 
-export async function longDocuments(env: Omit<FleetEnv, 'prefix'> & { prefix: () => string }): Promise<{ text: string; json: LongDocumentsResult }> {
+export async function longDocuments(
+  env: Omit<FleetEnv, 'prefix'> & { prefix: () => string },
+): Promise<{ text: string; json: LongDocumentsResult }> {
   const chunking = await chunkingThroughput(env.modelPath);
   const one = await flowRun({ ...env, prefix: env.prefix() }, 1);
   const two = await flowRun({ ...env, prefix: env.prefix() }, 2);
@@ -53,7 +74,14 @@ export async function longDocuments(env: Omit<FleetEnv, 'prefix'> & { prefix: ()
     '',
     `### Map-reduce summary of ${LONG_CONTRACT} (${mapReduce.pages} pages, ${mapReduce.parts} parts, ${mapReduce.levels} combining round(s))`,
     '',
-    markdownTable(['workers (1 CPU each)', 'wall seconds'], [[1, one.seconds], [2, two.seconds], ['speed-up', mapReduce.speedup]]),
+    markdownTable(
+      ['workers (1 CPU each)', 'wall seconds'],
+      [
+        [1, one.seconds],
+        [2, two.seconds],
+        ['speed-up', mapReduce.speedup],
+      ],
+    ),
   ].join('\n');
   return { text, json: { chunking, mapReduce } };
 }
@@ -78,10 +106,25 @@ async function chunkingThroughput(modelPath: string): Promise<LongDocumentsResul
     return CHUNK_SIZES.map(({ name, tokens }) => {
       const t0 = performance.now();
       let chunks = 0;
-      for (const d of docs) chunks += chunkDocument(d.doc, { maxTokens: tokens, overlapTokens: Math.floor(tokens / 32), countTokens }).length;
+      for (const d of docs)
+        chunks += chunkDocument(d.doc, {
+          maxTokens: tokens,
+          overlapTokens: Math.floor(tokens / 32),
+          countTokens,
+        }).length;
       const seconds = (performance.now() - t0) / 1000;
-      log(`  chunking at ${tokens} tokens: ${docs.length} documents, ${pages} pages, ${chunks} chunks in ${round(seconds, 2)} s`);
-      return { name, sizeTokens: tokens, documents: docs.length, pages, chunks, seconds: round(seconds, 2), pagesPerSecond: round(pages / seconds) };
+      log(
+        `  chunking at ${tokens} tokens: ${docs.length} documents, ${pages} pages, ${chunks} chunks in ${round(seconds, 2)} s`,
+      );
+      return {
+        name,
+        sizeTokens: tokens,
+        documents: docs.length,
+        pages,
+        chunks,
+        seconds: round(seconds, 2),
+        pagesPerSecond: round(pages / seconds),
+      };
     });
   } finally {
     await llama.dispose();
@@ -90,15 +133,25 @@ async function chunkingThroughput(modelPath: string): Promise<LongDocumentsResul
 
 async function flowRun(env: FleetEnv, workers: number) {
   const pin = os.availableParallelism() >= workers;
-  const handles = await Promise.all(Array.from({ length: workers }, (_, i) => startWorker(env, FLOW_FLAGS, pin ? { cpu: i } : {})));
+  const handles = await Promise.all(
+    Array.from({ length: workers }, (_, i) => startWorker(env, FLOW_FLAGS, pin ? { cpu: i } : {})),
+  );
   const producer = new Producer(loadProducerConfig({}, { REDIS_URL: env.redisUrl, DOCFLEET_PREFIX: env.prefix }));
   try {
-    const { t0, results } = await submitAndWait(producer, path.join(CONTRACTS, LONG_CONTRACT), FLOW_MAX_TOKENS, 30 * 60_000);
+    const { t0, results } = await submitAndWait(
+      producer,
+      path.join(CONTRACTS, LONG_CONTRACT),
+      FLOW_MAX_TOKENS,
+      30 * 60_000,
+    );
     const [stored] = results;
-    if (stored?.status !== 'completed') throw new Error(`map-reduce run failed: ${JSON.stringify(stored?.error ?? stored?.status)}`);
+    if (stored?.status !== 'completed')
+      throw new Error(`map-reduce run failed: ${JSON.stringify(stored?.error ?? stored?.status)}`);
     const output = stored.result!.output as { parts: number; levels: number };
     const seconds = round((stored.finishedAt - t0) / 1000, 1);
-    log(`  map-reduce with ${workers} worker(s): ${output.parts} parts, ${output.levels} combining round(s), ${seconds} s`);
+    log(
+      `  map-reduce with ${workers} worker(s): ${output.parts} parts, ${output.levels} combining round(s), ${seconds} s`,
+    );
     return { seconds, pages: stored.result!.pages, parts: output.parts, levels: output.levels };
   } finally {
     await producer.close();

@@ -27,9 +27,21 @@ export async function scaling(ctx: Context) {
   // One run each, the default layout included, so the rows compare like with like (the throughput table's
   // docfleet figure is the best of several rounds).
   for (const p of plan) {
-    log(`scaling: ${p.workers} worker(s) × ${p.sequences} sequence(s)${p.pinned ? ', one CPU each' : ''} ${p.flags.join(' ')}`);
-    const opts = { ...p, contextSize: WORKLOAD.contextSize, maxTokens: WORKLOAD.maxTokens, docsDir: ctx.docsDir, warmupDir: ctx.warmupDir };
-    const summary = summarize(await ctx.measure(`scaling ${p.workers}x${p.sequences} ${p.flags.join(' ')}`, () => fleetRun(fleetEnv(ctx), opts)));
+    log(
+      `scaling: ${p.workers} worker(s) × ${p.sequences} sequence(s)${p.pinned ? ', one CPU each' : ''} ${p.flags.join(' ')}`,
+    );
+    const opts = {
+      ...p,
+      contextSize: WORKLOAD.contextSize,
+      maxTokens: WORKLOAD.maxTokens,
+      docsDir: ctx.docsDir,
+      warmupDir: ctx.warmupDir,
+    };
+    const summary = summarize(
+      await ctx.measure(`scaling ${p.workers}x${p.sequences} ${p.flags.join(' ')}`, () =>
+        fleetRun(fleetEnv(ctx), opts),
+      ),
+    );
     await ctx.flush();
     runs.push({ ...p, summary });
   }
@@ -43,7 +55,9 @@ export async function scaling(ctx: Context) {
     from += n;
     dirs.push(dir);
   }
-  const memory: MemoryRun = await ctx.measure('memory', () => memoryRun(fleetEnv(ctx), WORKLOAD.contextSize, MEMORY.maxTokens, dirs));
+  const memory: MemoryRun = await ctx.measure('memory', () =>
+    memoryRun(fleetEnv(ctx), WORKLOAD.contextSize, MEMORY.maxTokens, dirs),
+  );
   await ctx.flush();
 
   const mib = (b: number | null) => (b === null ? null : round(b / 2 ** 20));
@@ -55,7 +69,18 @@ export async function scaling(ctx: Context) {
     `### Scaling (same ${ctx.files.length} documents; tokens/s and docs/s of the whole fleet)`,
     '',
     markdownTable(
-      ['workers × sequences', 'CPUs per worker', 'contexts × threads per worker', 'tokens/s', 'docs/s', 'job p50 ms', 'job p95 ms', 'e2e p95 ms', 'first start ms', 'slot use'],
+      [
+        'workers × sequences',
+        'CPUs per worker',
+        'contexts × threads per worker',
+        'tokens/s',
+        'docs/s',
+        'job p50 ms',
+        'job p95 ms',
+        'e2e p95 ms',
+        'first start ms',
+        'slot use',
+      ],
       runs.map((r) => [
         `${r.workers} × ${r.sequences}${r.flags.length ? ` (${r.flags.join(' ')})` : ''}`,
         String(r.summary.settings.cpuBudget ?? '—'),
@@ -74,19 +99,36 @@ export async function scaling(ctx: Context) {
     '',
     markdownTable(
       ['jobs done', 'RSS MiB', 'V8 heap used MiB', 'RSS after GC MiB', 'live heap after GC MiB'],
-      memory.points.map((p) => [p.jobs === 0 ? '0 (ready)' : p.jobs, mib(p.rssBytes), mib(p.heapUsedBytes), mib(p.rssAfterGcBytes), mib(p.liveHeapBytes)]),
+      memory.points.map((p) => [
+        p.jobs === 0 ? '0 (ready)' : p.jobs,
+        mib(p.rssBytes),
+        mib(p.heapUsedBytes),
+        mib(p.rssAfterGcBytes),
+        mib(p.liveHeapBytes),
+      ]),
     ),
     '',
-    'Each reading is taken a second after the batch, as it is, and then after garbage collections forced through the inspector; none is forced before the first batch, so the readings after it are the worker\'s own and not those of a heap the benchmark had just shrunk.',
+    "Each reading is taken a second after the batch, as it is, and then after garbage collections forced through the inspector; none is forced before the first batch, so the readings after it are the worker's own and not those of a heap the benchmark had just shrunk.",
     `RSS as it is, after ${lastPoint.jobs} vs after ${first!.jobs} jobs: ${memory.growth >= 0 ? '+' : ''}${round(memory.growth * 100)}% — within 10%: ${withinTenPercent ? 'YES' : 'NO'}` +
-      (rest.length > 1 ? ` (in between: ${rest.slice(0, -1).map((p) => `${mib(p.rssBytes)} MiB after ${p.jobs}`).join(', ')})` : ''),
+      (rest.length > 1
+        ? ` (in between: ${rest
+            .slice(0, -1)
+            .map((p) => `${mib(p.rssBytes)} MiB after ${p.jobs}`)
+            .join(', ')})`
+        : ''),
     memory.liveHeapGrowth === null || memory.rssAfterGcGrowth === null
       ? 'After GC: not measured (no inspector or no WebSocket client; run it through `npm run bench`).'
       : `After forced GC, ${lastPoint.jobs} vs ${first!.jobs} jobs: RSS ${pct(memory.rssAfterGcGrowth)} — within 10%: ${Math.abs(memory.rssAfterGcGrowth) <= 0.1 ? 'YES' : 'NO'}; live JS heap ${pct(memory.liveHeapGrowth)}.`,
     `(the last ${memory.lastBatch.jobs} jobs: ${memory.lastBatch.jobsPerSecond} jobs/s, job p50 ${memory.lastBatch.jobLatencyP50Ms} ms, first start after ${memory.lastBatch.firstStartMs} ms, slot use ${memory.lastBatch.slotUtilization})`,
   ].join('\n');
   const scalingJson = {
-    runs: runs.map((r) => ({ workers: r.workers, sequences: r.sequences, pinned: r.pinned, flags: r.flags, ...r.summary })),
+    runs: runs.map((r) => ({
+      workers: r.workers,
+      sequences: r.sequences,
+      pinned: r.pinned,
+      flags: r.flags,
+      ...r.summary,
+    })),
     memory: {
       ...memory,
       growthPercent: round(memory.growth * 100),
@@ -98,4 +140,3 @@ export async function scaling(ctx: Context) {
   };
   return { json: scalingJson, text: `${out}\n\n${disturbanceReport(scalingJson.disturbance)}` };
 }
-

@@ -30,20 +30,36 @@ export async function throughput(ctx: Context) {
   const ceilingRounds: Summary[][] = [];
   const docfleetRounds: Summary[] = [];
   for (let r = 1; r <= ROUNDS + 1; r++) {
-    log(`ceiling ${r}/${ROUNDS + 1}: node-llama-cpp directly, ${WORKLOAD.sequences} sequences over 1… contexts, ${ctx.files.length} documents`);
+    log(
+      `ceiling ${r}/${ROUNDS + 1}: node-llama-cpp directly, ${WORKLOAD.sequences} sequences over 1… contexts, ${ctx.files.length} documents`,
+    );
     const layouts = await ctx.measure(`ceiling ${r}`, () => runChild<GenerationRun[]>('ceiling', ceilingInput));
     ceilingRounds.push(layouts.map(summarize));
     if (r > ROUNDS) break;
-    log(`docfleet ${r}/${ROUNDS}: one \`docfleet worker\` process at its defaults (context size ${WORKLOAD.contextSize}), documents through the Producer`);
-    const opts = { workers: 1, sequences: WORKLOAD.sequences, contextSize: WORKLOAD.contextSize, maxTokens: WORKLOAD.maxTokens, docsDir: ctx.docsDir, warmupDir: ctx.warmupDir };
+    log(
+      `docfleet ${r}/${ROUNDS}: one \`docfleet worker\` process at its defaults (context size ${WORKLOAD.contextSize}), documents through the Producer`,
+    );
+    const opts = {
+      workers: 1,
+      sequences: WORKLOAD.sequences,
+      contextSize: WORKLOAD.contextSize,
+      maxTokens: WORKLOAD.maxTokens,
+      docsDir: ctx.docsDir,
+      warmupDir: ctx.warmupDir,
+    };
     docfleetRounds.push(summarize(await ctx.measure(`docfleet ${r}`, () => fleetRun(fleetEnv(ctx), opts))));
     await ctx.flush();
   }
   // A side's typical round: the median one by tokens/s (of an even number, the faster of the middle two).
-  const typical = (rounds: Summary[]) => rounds.slice().sort((a, b) => a.tokensPerSecond - b.tokensPerSecond)[Math.floor(rounds.length / 2)]!;
+  const typical = (rounds: Summary[]) =>
+    rounds.slice().sort((a, b) => a.tokensPerSecond - b.tokensPerSecond)[Math.floor(rounds.length / 2)]!;
   const layoutsTried = ceilingRounds[0]!.map((s, i) => {
     const rounds = ceilingRounds.map((round) => round[i]!);
-    return { contexts: s.settings.contexts, rounds, medianTokensPerSecond: median(rounds.map((r) => r.tokensPerSecond)) };
+    return {
+      contexts: s.settings.contexts,
+      rounds,
+      medianTokensPerSecond: median(rounds.map((r) => r.tokensPerSecond)),
+    };
   });
   // The ceiling's layout is the one with the best median.
   const bestLayout = layoutsTried.reduce((a, b) => (b.medianTokensPerSecond > a.medianTokensPerSecond ? b : a));
@@ -62,13 +78,22 @@ export async function throughput(ctx: Context) {
   // The target is judged by the median of each docfleet round's ratio to the ceiling rounds on either side
   // of it (their geometric mean): a slow spell of the machine then hits both sides of a ratio alike.
   const bestLayoutIndex = layoutsTried.indexOf(bestLayout);
-  const around = (r: number) => Math.sqrt(ceilingRounds[r]![bestLayoutIndex]!.tokensPerSecond * ceilingRounds[r + 1]![bestLayoutIndex]!.tokensPerSecond);
+  const around = (r: number) =>
+    Math.sqrt(
+      ceilingRounds[r]![bestLayoutIndex]!.tokensPerSecond * ceilingRounds[r + 1]![bestLayoutIndex]!.tokensPerSecond,
+    );
   const pairedRatio = round(median(docfleetRounds.map((d, r) => d.tokensPerSecond / around(r))), 3);
   const ratios = {
     docfleetVsCeilingPaired: pairedRatio,
     docfleetVsCeilingFromFirstStart: ratio(fromFirstStart(docfleet), fromFirstStart(ceiling)),
-    docfleetVsCeiling: { tokensPerSecond: ratio(docfleet.tokensPerSecond, ceiling.tokensPerSecond), documentsPerSecond: ratio(docfleet.documentsPerSecond, ceiling.documentsPerSecond) },
-    docfleetVsNaive: { tokensPerSecond: ratio(docfleet.tokensPerSecond, naive.tokensPerSecond), documentsPerSecond: ratio(docfleet.documentsPerSecond, naive.documentsPerSecond) },
+    docfleetVsCeiling: {
+      tokensPerSecond: ratio(docfleet.tokensPerSecond, ceiling.tokensPerSecond),
+      documentsPerSecond: ratio(docfleet.documentsPerSecond, ceiling.documentsPerSecond),
+    },
+    docfleetVsNaive: {
+      tokensPerSecond: ratio(docfleet.tokensPerSecond, naive.tokensPerSecond),
+      documentsPerSecond: ratio(docfleet.documentsPerSecond, naive.documentsPerSecond),
+    },
   };
   const met = (measured: number | null, target: number) => ({ target, measured, met: (measured ?? 0) >= target });
   const targets = {
@@ -76,7 +101,8 @@ export async function throughput(ctx: Context) {
     ...queue.targets,
   };
 
-  const layout = (s: Summary) => `${s.settings.contexts ?? '—'} × ${s.settings.sequences ?? '—'} × ${s.settings.threads ?? '—'}`;
+  const layout = (s: Summary) =>
+    `${s.settings.contexts ?? '—'} × ${s.settings.sequences ?? '—'} × ${s.settings.threads ?? '—'}`;
   const row = (name: string, s: Summary) => [
     name,
     `${s.completed}/${s.docs}`,
@@ -91,12 +117,29 @@ export async function throughput(ctx: Context) {
     s.slotUtilization,
     layout(s),
   ];
-  const header = ['run', 'docs done', 'tokens out', 'wall s', 'tokens/s', 'docs/s', 'job p50 ms', 'job p95 ms', 'e2e p95 ms', 'first start ms', 'slot use', 'contexts × sequences × threads'];
+  const header = [
+    'run',
+    'docs done',
+    'tokens out',
+    'wall s',
+    'tokens/s',
+    'docs/s',
+    'job p50 ms',
+    'job p95 ms',
+    'e2e p95 ms',
+    'first start ms',
+    'slot use',
+    'contexts × sequences × threads',
+  ];
   const verdict = (ok: boolean) => (ok ? 'MET' : 'NOT MET');
   const out = [
     `### Throughput (${ctx.files.length} documents, summarize, max ${WORKLOAD.maxTokens} tokens, context ${WORKLOAD.contextSize} per sequence)`,
     '',
-    markdownTable(header, [row('ceiling (node-llama-cpp directly, best layout)', ceiling), row('docfleet worker (defaults)', docfleet), row(`naive BullMQ worker (capped ${NAIVE_CAP_MS / 1000} s)`, naive)]),
+    markdownTable(header, [
+      row('ceiling (node-llama-cpp directly, best layout)', ceiling),
+      row('docfleet worker (defaults)', docfleet),
+      row(`naive BullMQ worker (capped ${NAIVE_CAP_MS / 1000} s)`, naive),
+    ]),
     '',
     `The median round of each (${ROUNDS + 1} ceiling rounds, ${ROUNDS} docfleet rounds, alternated); the ceiling's layout is the one with the best median. Ceiling tokens/s by layout and round: ${layoutsTried.map((l) => `${l.contexts} context(s): ${l.rounds.map((r) => r.tokensPerSecond).join(', ')} (median ${l.medianTokensPerSecond})`).join('; ')}. docfleet: ${docfleetRounds.map((r) => r.tokensPerSecond).join(', ')} (median ${median(docfleetRounds.map((r) => r.tokensPerSecond))}).`,
     `docfleet / ceiling, tokens/s: ${pairedRatio} (median over docfleet rounds of the ratio to the ceiling rounds just before and after) — target ≥ ${TARGETS.docfleetVsCeiling}: ${verdict(targets.docfleetVsCeiling.met)}; median round against median round: ${ratios.docfleetVsCeiling.tokensPerSecond} (tokens/s), ${ratios.docfleetVsCeiling.documentsPerSecond} (docs/s)`,
@@ -114,7 +157,11 @@ export async function throughput(ctx: Context) {
       ratios,
       queue: queue.json,
       targets,
-      ceilingLayouts: layoutsTried.map((l) => ({ contexts: l.contexts, tokensPerSecond: l.rounds.map((r) => r.tokensPerSecond), median: l.medianTokensPerSecond })),
+      ceilingLayouts: layoutsTried.map((l) => ({
+        contexts: l.contexts,
+        tokensPerSecond: l.rounds.map((r) => r.tokensPerSecond),
+        median: l.medianTokensPerSecond,
+      })),
       rounds: { ceiling: ceilingRounds, docfleet: docfleetRounds },
       disturbance,
     },

@@ -40,7 +40,10 @@ async function requireBatch(p: Producer, id: string) {
  * Walks a batch page by page: finished jobs come from the result store, the rest from BullMQ.
  * Only pages are held in memory, so a batch of any size can be inspected.
  */
-async function* walkBatch(p: Producer, id: string): AsyncGenerator<{ entry: BatchEntry; result?: StoredResult; state?: string; job?: Job }> {
+async function* walkBatch(
+  p: Producer,
+  id: string,
+): AsyncGenerator<{ entry: BatchEntry; result?: StoredResult; state?: string; job?: Job }> {
   for await (const page of p.store.batchEntries(id)) {
     const results = await p.store.get(page.map((e) => e.jobId));
     const pending = page.map((entry, i) => ({ entry, result: results[i] }));
@@ -54,7 +57,9 @@ async function* walkBatch(p: Producer, id: string): AsyncGenerator<{ entry: Batc
   }
 }
 
-function pendingState(state: string | undefined): 'waiting' | 'active' | 'delayed' | 'missing' | 'completed' | 'failed' {
+function pendingState(
+  state: string | undefined,
+): 'waiting' | 'active' | 'delayed' | 'missing' | 'completed' | 'failed' {
   switch (state) {
     case 'active':
     case 'delayed':
@@ -72,7 +77,18 @@ function pendingState(state: string | undefined): 'waiting' | 'active' | 'delaye
 
 export async function batchStatus(p: Producer, id: string): Promise<BatchStatus> {
   await requireBatch(p, id);
-  const s: BatchStatus = { batch: id, total: 0, waiting: 0, active: 0, delayed: 0, completed: 0, failed: 0, cancelled: 0, missing: 0, done: false };
+  const s: BatchStatus = {
+    batch: id,
+    total: 0,
+    waiting: 0,
+    active: 0,
+    delayed: 0,
+    completed: 0,
+    failed: 0,
+    cancelled: 0,
+    missing: 0,
+    done: false,
+  };
   for await (const { result, state } of walkBatch(p, id)) {
     s.total++;
     s[result ? result.status : pendingState(state)]++;
@@ -140,7 +156,8 @@ export async function retryBatch(p: Producer, id: string): Promise<{ retried: nu
     const failed = result?.status === 'failed' || pendingState(state) === 'failed';
     if (!failed) continue;
     const existing = job ?? (await p.queue(entry.queue).getJob(entry.jobId));
-    if (existing && (await existing.getState()) === 'failed') await existing.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
+    if (existing && (await existing.getState()) === 'failed')
+      await existing.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
     else {
       // BullMQ has already dropped the job (retention); enqueue it again from the stored copy.
       await existing?.remove().catch(() => undefined);

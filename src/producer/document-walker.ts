@@ -24,7 +24,8 @@ export async function* walkDocuments(inputs: string[], maxBytes: number): AsyncG
     const info = await stat(abs).catch(() => undefined);
     if (!info) yield { refused: input, reason: 'no such file or directory' };
     else if (info.isDirectory()) yield* walkDirectory(abs, input, maxBytes);
-    else if (!isDocumentName(abs)) yield { refused: input, reason: `unsupported type (expected ${DOCUMENT_EXTENSIONS.join(', ')})` };
+    else if (!isDocumentName(abs))
+      yield { refused: input, reason: `unsupported type (expected ${DOCUMENT_EXTENSIONS.join(', ')})` };
     else yield await hashFile(abs, input, maxBytes);
   }
 }

@@ -35,12 +35,27 @@ export function registerProducerCommands(program: Command): void {
     .argument('<inputs...>', 'PDF, .txt or .md files, directories, or URLs')
     .addOption(new Option('--task <task...>', 'task(s) to run on each document').choices(TASKS).makeOptionMandatory())
     .addOption(new Option('--tag <tag>', 'which workers may run the jobs').choices(TAGS).default('any'))
-    .option('--priority <n>', 'BullMQ priority, 1 = most urgent (default: none, before prioritised jobs)', parsePositive)
+    .option(
+      '--priority <n>',
+      'BullMQ priority, 1 = most urgent (default: none, before prioritised jobs)',
+      parsePositive,
+    )
     .option('--schema <file.json>', 'extract: JSON Schema of the fields (default: the built-in contract schema)')
     .option('--max-tokens <n>', 'summarize/extract: most tokens to generate', parsePositive)
-    .option('--no-map-reduce', 'summarize: read only the start of a long document instead of summarising it part by part')
-    .option('--chunk-tokens <n>', "embed: most tokens per chunk, by the embedding model's tokenizer (default 256)", parsePositive)
-    .option('--chunk-overlap-tokens <n>', 'embed and long summaries: tokens each chunk repeats from the one before (embed default 0, summaries 1/32 of a chunk)', parseCount)
+    .option(
+      '--no-map-reduce',
+      'summarize: read only the start of a long document instead of summarising it part by part',
+    )
+    .option(
+      '--chunk-tokens <n>',
+      "embed: most tokens per chunk, by the embedding model's tokenizer (default 256)",
+      parsePositive,
+    )
+    .option(
+      '--chunk-overlap-tokens <n>',
+      'embed and long summaries: tokens each chunk repeats from the one before (embed default 0, summaries 1/32 of a chunk)',
+      parseCount,
+    )
     .option('--chunk-chars <n>', 'embed: most characters per chunk (as well as the token limit)', parsePositive)
     .option('--model <name>', 'the model (file name without .gguf) the results must come from; part of the job id')
     .option('--max-document-mb <n>', 'refuse documents larger than this (env DOCFLEET_MAX_DOCUMENT_MB, default 50)')
@@ -48,14 +63,18 @@ export function registerProducerCommands(program: Command): void {
     .option('--json', 'print {"batch","jobs","duplicates","refused"} as JSON')
     .action(async (inputs: string[], flags: Flags) => {
       const params: TaskParams = {};
-      if (flags.schema) params.schema = JSON.parse(await readFile(String(flags.schema), 'utf8')) as Record<string, unknown>;
+      if (flags.schema)
+        params.schema = JSON.parse(await readFile(String(flags.schema), 'utf8')) as Record<string, unknown>;
       if (flags.maxTokens) params.maxTokens = flags.maxTokens as number;
       if (flags.mapReduce === false) params.mapReduce = false;
       if (flags.chunkChars) params.chunkChars = flags.chunkChars as number;
       if (flags.chunkTokens) params.chunkTokens = flags.chunkTokens as number;
       if (flags.chunkOverlapTokens) params.chunkOverlapTokens = flags.chunkOverlapTokens as number;
       if (flags.model) params.model = String(flags.model);
-      const bar = process.stderr.isTTY && !flags.json ? new cliProgress.SingleBar({ format: 'submitting {value} documents {name}', clearOnComplete: true }) : undefined;
+      const bar =
+        process.stderr.isTTY && !flags.json
+          ? new cliProgress.SingleBar({ format: 'submitting {value} documents {name}', clearOnComplete: true })
+          : undefined;
       bar?.start(0, 0, { name: '' });
       const result = await withProducer(flags, (p) =>
         p.submit(inputs, {
@@ -70,7 +89,9 @@ export function registerProducerCommands(program: Command): void {
       bar?.stop();
       if (flags.json) print(result);
       else {
-        process.stderr.write(`${result.jobs} jobs created, ${result.duplicates} duplicates, ${result.refused} refused\n`);
+        process.stderr.write(
+          `${result.jobs} jobs created, ${result.duplicates} duplicates, ${result.refused} refused\n`,
+        );
         process.stdout.write(`${result.batch}\n`);
       }
     });
@@ -94,7 +115,10 @@ export function registerProducerCommands(program: Command): void {
     .description('one JSON line per document and task: its result or categorised error')
     .argument('<batch>')
     .option('--out <file.jsonl>', 'write to a file instead of stdout')
-    .option('--vectors <file.f32>', 'embed: write the vectors as little-endian float32 rows to this file (rows described in <file.f32>.jsonl) and leave them out of the JSON lines')
+    .option(
+      '--vectors <file.f32>',
+      'embed: write the vectors as little-endian float32 rows to this file (rows described in <file.f32>.jsonl) and leave them out of the JSON lines',
+    )
     .action(async (batch: string, flags: Flags) => {
       const out = flags.out ? createWriteStream(String(flags.out)) : process.stdout;
       const vectors = flags.vectors ? await VectorWriter.create(String(flags.vectors)) : undefined;
@@ -144,7 +168,11 @@ export function registerProducerCommands(program: Command): void {
     .option('--port <port>', 'HTTP port', '9465')
     .action(async (flags: Flags) => {
       const config = loadProducerConfig(flags);
-      const exporter = await startQueueExporter({ redisUrl: config.redisUrl, prefix: config.prefix, port: Number(flags.port) });
+      const exporter = await startQueueExporter({
+        redisUrl: config.redisUrl,
+        prefix: config.prefix,
+        port: Number(flags.port),
+      });
       process.stderr.write(`queue exporter on :${exporter.port}/metrics\n`);
       const stop = () => void exporter.close().then(() => process.exit(0));
       process.once('SIGTERM', stop);

@@ -92,14 +92,21 @@ export class Producer {
    * that keeps sha256s, say — as one batch, without reading them again. The workers must be able to read
    * each `uri`.
    */
-  submitDocuments(refs: Iterable<DocumentRef> | AsyncIterable<DocumentRef>, opts: SubmitOptions): Promise<SubmitResult> {
+  submitDocuments(
+    refs: Iterable<DocumentRef> | AsyncIterable<DocumentRef>,
+    opts: SubmitOptions,
+  ): Promise<SubmitResult> {
     return this.submitItems(asItems(refs, this.config.maxDocumentMb * MiB), opts);
   }
 
   private async submitItems(items: AsyncIterable<WalkItem>, opts: SubmitOptions): Promise<SubmitResult> {
     const tag = opts.tag ?? 'any';
     const params = opts.params ?? {};
-    const perTask = opts.tasks.map((task) => ({ task, idOf: jobIdsFor(task, params), queue: queueName(roleForTask(task), tag) }));
+    const perTask = opts.tasks.map((task) => ({
+      task,
+      idOf: jobIdsFor(task, params),
+      queue: queueName(roleForTask(task), tag),
+    }));
     const meta: BatchMeta = {
       id: newBatchId(),
       createdAt: Date.now(),
@@ -183,9 +190,14 @@ export class Producer {
     // Independent writes, so in parallel: each queue's jobs (one MULTI each) and the batch's job list.
     await Promise.all([
       ...[...byQueue].map(([name, list]) =>
-        this.queue(name).addBulk(list.map((j) => ({ name: j.data.task, data: j.data, opts: this.jobOptions(j.id, priority) }))),
+        this.queue(name).addBulk(
+          list.map((j) => ({ name: j.data.task, data: j.data, opts: this.jobOptions(j.id, priority) })),
+        ),
       ),
-      this.store.addToBatch(batchId, jobs.map((j) => ({ jobId: j.id, queue: j.queue }))),
+      this.store.addToBatch(
+        batchId,
+        jobs.map((j) => ({ jobId: j.id, queue: j.queue })),
+      ),
     ]);
     return { created: fresh.length, duplicates: jobs.length - fresh.length };
   }
@@ -205,8 +217,13 @@ export class Producer {
     });
     await Promise.all(
       [...byRole].map(async ([role, indexes]) => {
-        const prefixes = [this.store.resultKeyOf(''), ...queuesForRole(role).map((queue) => `${this.config.prefix}:${queue}:`)];
-        const hits = String(await this.redis.eval(ANY_EXISTS, prefixes.length, ...prefixes, ...indexes.map((i) => jobs[i]!.id)));
+        const prefixes = [
+          this.store.resultKeyOf(''),
+          ...queuesForRole(role).map((queue) => `${this.config.prefix}:${queue}:`),
+        ];
+        const hits = String(
+          await this.redis.eval(ANY_EXISTS, prefixes.length, ...prefixes, ...indexes.map((i) => jobs[i]!.id)),
+        );
         indexes.forEach((i, k) => (found[i] = hits[k] === '1'));
       }),
     );
@@ -229,10 +246,18 @@ function newBatchId(): string {
 }
 
 /** The walker's checks for references it did not make: the hash is the job id, the size has the same limit. */
-async function* asItems(refs: Iterable<DocumentRef> | AsyncIterable<DocumentRef>, maxBytes: number): AsyncGenerator<WalkItem> {
+async function* asItems(
+  refs: Iterable<DocumentRef> | AsyncIterable<DocumentRef>,
+  maxBytes: number,
+): AsyncGenerator<WalkItem> {
   for await (const ref of refs) {
-    if (!/^[0-9a-f]{64}$/.test(ref.sha256)) yield { refused: ref.name, reason: 'sha256 must be 64 lower-case hex digits' };
-    else if (ref.bytes > maxBytes) yield { refused: ref.name, reason: `too large: ${ref.bytes} bytes exceeds the ${maxBytes}-byte limit (--max-document-mb)` };
+    if (!/^[0-9a-f]{64}$/.test(ref.sha256))
+      yield { refused: ref.name, reason: 'sha256 must be 64 lower-case hex digits' };
+    else if (ref.bytes > maxBytes)
+      yield {
+        refused: ref.name,
+        reason: `too large: ${ref.bytes} bytes exceeds the ${maxBytes}-byte limit (--max-document-mb)`,
+      };
     else yield { ref };
   }
 }

@@ -77,7 +77,9 @@ export async function startQueueExporter(opts: QueueExporterOptions): Promise<Ht
   // scrape reports them once per scrape instead.
   const ignore = () => {};
   connection.on('error', ignore);
-  const queues = allQueueNames().map((name) => new Queue(name, { connection, prefix: opts.prefix }).on('error', ignore));
+  const queues = allQueueNames().map((name) =>
+    new Queue(name, { connection, prefix: opts.prefix }).on('error', ignore),
+  );
   const metrics = new QueueMetrics();
   const intervalMs = opts.intervalMs ?? 1000;
   let freshUntil = 0;

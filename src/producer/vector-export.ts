@@ -142,7 +142,13 @@ export class VectorWriter {
       this.closed = true;
       await Promise.all([this.vectors.close(), this.sidecar.close()]);
     }
-    return { rows: this.rows, results: this.results, dimensions: this.dimensions, vectorsFile: this.vectorsFile, sidecarFile: this.sidecarFile };
+    return {
+      rows: this.rows,
+      results: this.results,
+      dimensions: this.dimensions,
+      vectorsFile: this.vectorsFile,
+      sidecarFile: this.sidecarFile,
+    };
   }
 
   /** Closes and deletes both files: a half-written export must not pass for a whole one. */
@@ -156,7 +162,10 @@ export class VectorWriter {
 }
 
 /** Writes every completed embed result of `lines` to `vectorsFile` and its sidecar (see the module comment). */
-export async function exportVectors(lines: AsyncIterable<ResultLine> | Iterable<ResultLine>, vectorsFile: string): Promise<VectorExportSummary> {
+export async function exportVectors(
+  lines: AsyncIterable<ResultLine> | Iterable<ResultLine>,
+  vectorsFile: string,
+): Promise<VectorExportSummary> {
   const writer = await VectorWriter.create(vectorsFile);
   try {
     for await (const line of lines) await writer.add(line);

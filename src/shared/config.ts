@@ -24,10 +24,20 @@ const commonSettings = {
   redisUrl: setting(
     'REDIS_URL',
     '--redis-url',
-    z.string().regex(/^rediss?:\/\//, 'must start with redis:// or rediss://').default('redis://127.0.0.1:6379'),
+    z
+      .string()
+      .regex(/^rediss?:\/\//, 'must start with redis:// or rediss://')
+      .default('redis://127.0.0.1:6379'),
   ),
   /** Redis key prefix of every queue and result; lets fleets (and tests) share a Redis. @defaultValue `docfleet` */
-  prefix: setting('DOCFLEET_PREFIX', '--prefix', z.string().regex(/^[\w.-]+$/).default('docfleet')),
+  prefix: setting(
+    'DOCFLEET_PREFIX',
+    '--prefix',
+    z
+      .string()
+      .regex(/^[\w.-]+$/)
+      .default('docfleet'),
+  ),
   /** @defaultValue `info` */
   logLevel: setting(
     'LOG_LEVEL',
@@ -61,7 +71,11 @@ const workerSettings = {
   /** Tokens per sequence; `auto` fits the model and memory. @defaultValue `auto` */
   contextSize: setting('DOCFLEET_CONTEXT_SIZE', '--context-size', auto(positiveInt.min(256)).default('auto')),
   /** Layers offloaded to the GPU. @defaultValue `auto` */
-  gpuLayers: setting('DOCFLEET_GPU_LAYERS', '--gpu-layers', z.union([z.enum(['auto', 'max']), z.coerce.number().int().min(0)]).default('auto')),
+  gpuLayers: setting(
+    'DOCFLEET_GPU_LAYERS',
+    '--gpu-layers',
+    z.union([z.enum(['auto', 'max']), z.coerce.number().int().min(0)]).default('auto'),
+  ),
   /** Pages beyond which a PDF is refused. @defaultValue 2000 */
   maxPages: setting('DOCFLEET_MAX_PAGES', '--max-pages', positiveInt.default(2000)),
   /** Hard limit on text extraction per document, ms. @defaultValue 60000 */
@@ -71,7 +85,11 @@ const workerSettings = {
   /** On SIGTERM, how long in-flight jobs may run before they are handed back to the queue, ms. @defaultValue 30000 */
   graceMs: setting('DOCFLEET_GRACE_MS', '--grace-ms', z.coerce.number().int().min(0).default(30_000)),
   /** Port of /metrics, /healthz and /readyz; 0 disables. @defaultValue 9464 */
-  metricsPort: setting('DOCFLEET_METRICS_PORT', '--metrics-port', z.coerce.number().int().min(0).max(65535).default(9464)),
+  metricsPort: setting(
+    'DOCFLEET_METRICS_PORT',
+    '--metrics-port',
+    z.coerce.number().int().min(0).max(65535).default(9464),
+  ),
   /** Attempts per job before a transient failure is final. @defaultValue 3 */
   attempts: setting('DOCFLEET_ATTEMPTS', '--attempts', positiveInt.max(100).default(3)),
   /**

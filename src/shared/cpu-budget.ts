@@ -163,7 +163,8 @@ function defaultMount(mountPoint: string): Mount {
  * so walk from the process's directory up to the mount point and keep the smallest.
  */
 function smallestUpTree(mount: Mount, cgPath: string, fs: Fs, limitAt: (dir: string) => number | null) {
-  const rel = mount.root !== '/' && (cgPath + '/').startsWith(mount.root + '/') ? cgPath.slice(mount.root.length) : cgPath;
+  const rel =
+    mount.root !== '/' && (cgPath + '/').startsWith(mount.root + '/') ? cgPath.slice(mount.root.length) : cgPath;
   let dir = path.posix.join(mount.mountPoint, rel).replace(/(.)\/+$/, '$1');
   // Without a cgroup namespace the process sees its host path while the container has only its own
   // sub-tree mounted at the mount point: the limit is then at the mount point itself.

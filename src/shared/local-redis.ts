@@ -16,10 +16,16 @@ export async function startLocalRedis(): Promise<LocalRedis> {
   const url = `redis://127.0.0.1:${port}`;
   let child: ReturnType<typeof spawn> | undefined;
   const start = async () => {
-    const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    const proc = spawn(
+      'redis-server',
+      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+      { stdio: 'ignore' },
+    );
     child = proc;
     await new Promise((resolve, reject) => {
-      proc.once('error', (err) => reject(new Error(`cannot start redis-server (install the redis-server package): ${err.message}`)));
+      proc.once('error', (err) =>
+        reject(new Error(`cannot start redis-server (install the redis-server package): ${err.message}`)),
+      );
       proc.once('spawn', resolve);
     });
     const deadline = Date.now() + 10_000;

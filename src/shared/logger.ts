@@ -12,7 +12,8 @@ export function createLogger(level: string, name: string, fd: 1 | 2 = 1): Logger
   const format = process.env.LOG_FORMAT ?? (stream.isTTY ? 'pretty' : 'json');
   const pretty = format === 'pretty' && prettyAvailable();
   const options = { name, level, base: { pid: process.pid } };
-  if (pretty) return pino({ ...options, transport: { target: 'pino-pretty', options: { colorize: true, destination: fd } } });
+  if (pretty)
+    return pino({ ...options, transport: { target: 'pino-pretty', options: { colorize: true, destination: fd } } });
   return pino(options, pino.destination({ fd, sync: fd === 2 }));
 }
 

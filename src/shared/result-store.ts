@@ -81,7 +81,11 @@ export class ResultStore {
   async addToBatch(id: string, entries: BatchEntry[]): Promise<void> {
     if (entries.length === 0) return;
     const pairs = entries.flatMap((e) => [e.jobId, e.queue]);
-    await this.redis.multi().hset(this.batchJobsKey(id), ...pairs).expire(this.batchJobsKey(id), this.ttlSeconds).exec();
+    await this.redis
+      .multi()
+      .hset(this.batchJobsKey(id), ...pairs)
+      .expire(this.batchJobsKey(id), this.ttlSeconds)
+      .exec();
   }
 
   async batchSize(id: string): Promise<number> {
@@ -159,9 +163,16 @@ function encodeEmbeddings(result: JobResult): { json: string; vectors: Buffer } 
   const output = result.output as EmbedOutput;
   const vectors = Buffer.alloc(output.chunks.length * output.dimensions * 4);
   output.chunks.forEach((chunk, i) => {
-    for (let d = 0; d < output.dimensions; d++) vectors.writeFloatLE(chunk.vector[d] ?? 0, (i * output.dimensions + d) * 4);
+    for (let d = 0; d < output.dimensions; d++)
+      vectors.writeFloatLE(chunk.vector[d] ?? 0, (i * output.dimensions + d) * 4);
   });
-  const chunks = output.chunks.map(({ start, end, page, pageStart, pageEnd }) => ({ start, end, page, pageStart, pageEnd }));
+  const chunks = output.chunks.map(({ start, end, page, pageStart, pageEnd }) => ({
+    start,
+    end,
+    page,
+    pageStart,
+    pageEnd,
+  }));
   return { json: JSON.stringify({ ...result, output: { ...output, chunks } }), vectors };
 }
 

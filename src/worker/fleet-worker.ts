@@ -8,13 +8,13 @@ import type { Logger } from '../shared/logger.js';
 import { queuesServedBy } from '../shared/queue-layout.js';
 import { connectRedis } from '../shared/redis-connection.js';
 import { ResultStore } from '../shared/result-store.js';
-import { loadDocument } from './document-loader.js';
+import { loadDocument } from './text/document-loader.js';
 import { startHealthServer } from './health-server.js';
-import { createProcessor } from './job-processor.js';
-import { ModelHost } from './model-host.js';
-import { PdfTextExtractor } from './pdf-text.js';
-import { QueueConsumer, SlotScheduler } from './slot-scheduler.js';
-import { SummaryFlow } from './summary-flow.js';
+import { createProcessor } from './queue/job-processor.js';
+import { ModelHost } from './model/model-host.js';
+import { PdfTextExtractor } from './text/pdf-text.js';
+import { QueueConsumer, SlotScheduler } from './queue/slot-scheduler.js';
+import { SummaryFlow } from './tasks/summarize/summary-flow.js';
 import { WorkerMetrics } from './worker-metrics.js';
 
 /**
@@ -58,7 +58,11 @@ export class FleetWorker {
   private async startParts(): Promise<void> {
     const { config, log, parts } = this;
     if (config.metricsPort > 0) {
-      parts.health = await startHealthServer({ port: config.metricsPort, metrics: parts.metrics, ready: () => this.ready() });
+      parts.health = await startHealthServer({
+        port: config.metricsPort,
+        metrics: parts.metrics,
+        ready: () => this.ready(),
+      });
       log.info({ port: parts.health.port }, 'serving /metrics, /healthz, /readyz');
     }
     const budget = detectCpuBudget();
@@ -131,9 +135,14 @@ export class FleetWorker {
       await consumer.waitUntilReady();
       await consumer.startBackground();
     }
-    parts.scheduler = new SlotScheduler(parts.consumers, host.sequences, (err) => log.error({ err }, 'scheduler error'), {
-      connection: redis,
-    });
+    parts.scheduler = new SlotScheduler(
+      parts.consumers,
+      host.sequences,
+      (err) => log.error({ err }, 'scheduler error'),
+      {
+        connection: redis,
+      },
+    );
     parts.scheduler.start();
     log.info({ queues, tag: config.tag, slots: host.sequences }, 'worker ready');
   }
@@ -149,7 +158,11 @@ export class FleetWorker {
       const { parts, log } = this;
       if (parts.scheduler) {
         const handedBack = await parts.scheduler.stop(this.config.graceMs);
-        if (handedBack > 0) log.warn({ handedBack, graceMs: this.config.graceMs }, 'grace period over: running jobs handed back to the queue');
+        if (handedBack > 0)
+          log.warn(
+            { handedBack, graceMs: this.config.graceMs },
+            'grace period over: running jobs handed back to the queue',
+          );
       }
       await Promise.all((parts.consumers ?? []).map((c) => c.close(true)));
       await parts.flows?.close();

@@ -16,7 +16,11 @@ export interface HealthServerOptions {
 export function startHealthServer(opts: HealthServerOptions): Promise<HttpEndpoint> {
   return serve(
     {
-      '/metrics': async () => ({ status: 200, contentType: opts.metrics.contentType, body: await opts.metrics.metrics() }),
+      '/metrics': async () => ({
+        status: 200,
+        contentType: opts.metrics.contentType,
+        body: await opts.metrics.metrics(),
+      }),
       '/healthz': async () => text(200, 'ok'),
       '/readyz': async () => {
         const ready = await Promise.resolve()

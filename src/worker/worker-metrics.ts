@@ -72,14 +72,35 @@ export class WorkerMetrics {
   private labels = { tag: 'unknown', model: 'unknown' };
   private recent: FinishedJob[] = [];
 
-  private readonly modelInfo = this.gauge('docfleet_model_info', 'The model this worker holds (always 1).', ['model', 'device', 'role', 'tag']);
-  private readonly loadSeconds = this.gauge('docfleet_model_load_seconds', 'Time taken to load the model and create its context.', ['model']);
-  private readonly contextTokens = this.gauge('docfleet_context_size_tokens', 'Context size of each sequence, in tokens.');
-  private readonly sequences = this.gauge('docfleet_sequences', 'Context sequences, the most jobs this worker runs at once.');
+  private readonly modelInfo = this.gauge('docfleet_model_info', 'The model this worker holds (always 1).', [
+    'model',
+    'device',
+    'role',
+    'tag',
+  ]);
+  private readonly loadSeconds = this.gauge(
+    'docfleet_model_load_seconds',
+    'Time taken to load the model and create its context.',
+    ['model'],
+  );
+  private readonly contextTokens = this.gauge(
+    'docfleet_context_size_tokens',
+    'Context size of each sequence, in tokens.',
+  );
+  private readonly sequences = this.gauge(
+    'docfleet_sequences',
+    'Context sequences, the most jobs this worker runs at once.',
+  );
   private readonly busy = this.gauge('docfleet_sequences_busy', 'Context sequences running a job now.');
   private readonly threads = this.gauge('docfleet_cpu_threads', 'CPU threads per llama.cpp context.');
-  private readonly contexts = this.gauge('docfleet_contexts', 'llama.cpp contexts evaluating side by side; threads in use = contexts × docfleet_cpu_threads.');
-  private readonly cpuBudget = this.gauge('docfleet_cpu_budget_cores', 'CPU cores this worker may use (cgroup quota or host cores).');
+  private readonly contexts = this.gauge(
+    'docfleet_contexts',
+    'llama.cpp contexts evaluating side by side; threads in use = contexts × docfleet_cpu_threads.',
+  );
+  private readonly cpuBudget = this.gauge(
+    'docfleet_cpu_budget_cores',
+    'CPU cores this worker may use (cgroup quota or host cores).',
+  );
 
   private readonly wait = new Histogram({
     name: 'docfleet_job_wait_seconds',
@@ -152,7 +173,8 @@ export class WorkerMetrics {
     const tasks = TASKS.filter((task) => roleForTask(task) === info.role);
     for (const queue of queuesServedBy(info.role, info.tag))
       for (const task of tasks)
-        for (const outcome of ['completed', 'failed', 'retried'] as const) this.jobs.inc({ queue, task, ...this.labels, outcome }, 0);
+        for (const outcome of ['completed', 'failed', 'retried'] as const)
+          this.jobs.inc({ queue, task, ...this.labels, outcome }, 0);
     if (info.role === 'generate') {
       for (const queue of queuesServedBy(info.role, info.tag))
         for (const outcome of ['completed', 'failed', 'retried'] as const) this.parts.inc({ queue, outcome }, 0);

@@ -1,4 +1,4 @@
-import type { DocumentText } from '../../src/worker/document-text.js';
+import type { DocumentText } from '../../src/worker/text/document-text.js';
 
 /** One token per word: a tokenizer for modules that never need a model. */
 export const words = (t: string) => (t.match(/\S+/g) ?? []).length;

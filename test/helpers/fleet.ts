@@ -40,7 +40,9 @@ export async function startWorker(env: FleetEnv, args: string[] = []): Promise<W
     for (const line of lines) if (line.trim()) logs.push(JSON.parse(line) as Record<string, unknown>);
   });
   proc.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = new Promise<number | string>((resolve) => proc.once('exit', (code, signal) => resolve(code ?? signal ?? -1)));
+  const exited = new Promise<number | string>((resolve) =>
+    proc.once('exit', (code, signal) => resolve(code ?? signal ?? -1)),
+  );
   const ready = await Promise.race([
     waitFor(() => logs.some((l) => l.msg === 'worker ready'), 60_000).then(() => true),
     exited.then(() => false),
@@ -92,7 +94,8 @@ export async function waitFor(
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${typeof what === 'string' ? what : what()}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${typeof what === 'string' ? what : what()}`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }
@@ -126,5 +129,9 @@ export type BatchStatusJson = BatchStatus;
 export async function readResults(env: FleetEnv, batch: string): Promise<Record<string, any>[]> {
   const r = await runCli(env, ['results', batch]);
   if (r.code !== 0) throw new Error(`results failed: ${r.stderr}`);
-  return r.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, any>);
+  return r.stdout
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Record<string, any>);
 }

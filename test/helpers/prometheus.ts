@@ -38,7 +38,10 @@ export async function startPrometheus(opts: PrometheusOptions): Promise<TestProm
   const config = {
     global: { scrape_interval: '1s', scrape_timeout: '1s', evaluation_interval: '1s' },
     rule_files: opts.ruleFiles ?? [],
-    scrape_configs: Object.entries(opts.jobs).map(([job, targets]) => ({ job_name: job, static_configs: [{ targets }] })),
+    scrape_configs: Object.entries(opts.jobs).map(([job, targets]) => ({
+      job_name: job,
+      static_configs: [{ targets }],
+    })),
   };
   // JSON is YAML, so no YAML writer is needed.
   await writeFile(path.join(dir, 'prometheus.yml'), JSON.stringify(config));
@@ -59,7 +62,11 @@ export async function startPrometheus(opts: PrometheusOptions): Promise<TestProm
   const spawned = new Promise<void>((resolve, reject) => {
     child.once('spawn', resolve);
     child.once('error', (err) =>
-      reject(new Error(`cannot start prometheus (install the Debian package \`prometheus\`: scripts/test-deps.sh): ${err.message}`)),
+      reject(
+        new Error(
+          `cannot start prometheus (install the Debian package \`prometheus\`: scripts/test-deps.sh): ${err.message}`,
+        ),
+      ),
     );
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -74,7 +81,11 @@ export async function startPrometheus(opts: PrometheusOptions): Promise<TestProm
 
   try {
     await spawned;
-    await waitReady(url, () => child.exitCode !== null, () => log);
+    await waitReady(
+      url,
+      () => child.exitCode !== null,
+      () => log,
+    );
   } catch (err) {
     await stop();
     throw err;
@@ -83,22 +94,37 @@ export async function startPrometheus(opts: PrometheusOptions): Promise<TestProm
   const api = async <T>(route: string, params: Record<string, string>): Promise<T> => {
     const res = await fetch(`${url}/api/v1/${route}?${new URLSearchParams(params)}`);
     const body = (await res.json()) as { status: string; data: T; error?: string; errorType?: string };
-    if (body.status !== 'success') throw new Error(`${body.errorType ?? res.status}: ${body.error ?? 'no error message'}`);
+    if (body.status !== 'success')
+      throw new Error(`${body.errorType ?? res.status}: ${body.error ?? 'no error message'}`);
     return body.data;
   };
   const seconds = (d: Date) => String(d.getTime() / 1000);
   return {
     url,
     query: async (expr, time = new Date()) => {
-      const data = await api<{ resultType: string; result: PromSeries[] | [number, string] }>('query', { query: expr, time: seconds(time) });
+      const data = await api<{ resultType: string; result: PromSeries[] | [number, string] }>('query', {
+        query: expr,
+        time: seconds(time),
+      });
       // A scalar answer (e.g. `1 + 1`) is one unlabelled value.
-      return data.resultType === 'scalar' ? [{ metric: {}, value: data.result as [number, string] }] : (data.result as PromSeries[]);
+      return data.resultType === 'scalar'
+        ? [{ metric: {}, value: data.result as [number, string] }]
+        : (data.result as PromSeries[]);
     },
     queryRange: async (expr, start, end, stepSeconds) =>
-      (await api<{ result: PromSeries[] }>('query_range', { query: expr, start: seconds(start), end: seconds(end), step: String(stepSeconds) }))
-        .result,
+      (
+        await api<{ result: PromSeries[] }>('query_range', {
+          query: expr,
+          start: seconds(start),
+          end: seconds(end),
+          step: String(stepSeconds),
+        })
+      ).result,
     ruleHealth: async () => {
-      const data = await api<{ groups: { rules: { name: string; health: string; lastError?: string }[] }[] }>('rules', {});
+      const data = await api<{ groups: { rules: { name: string; health: string; lastError?: string }[] }[] }>(
+        'rules',
+        {},
+      );
       const rules = data.groups.flatMap((g) => g.rules);
       return Object.fromEntries(rules.map((r) => [r.name, r.lastError ? `${r.health}: ${r.lastError}` : r.health]));
     },

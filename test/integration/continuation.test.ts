@@ -1,6 +1,13 @@
-import { getLlama, LlamaCompletion, LlamaLogLevel, type Llama, type LlamaContext, type LlamaModel } from 'node-llama-cpp';
+import {
+  getLlama,
+  LlamaCompletion,
+  LlamaLogLevel,
+  type Llama,
+  type LlamaContext,
+  type LlamaModel,
+} from 'node-llama-cpp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { continueTokens } from '../../src/worker/tasks/continuation.js';
+import { continueTokens } from '../../src/worker/model/continuation.js';
 import { TEST_MODEL } from '../helpers/paths.js';
 
 describe('continueTokens (the real model)', () => {
@@ -43,7 +50,11 @@ describe('continueTokens (the real model)', () => {
     const completion = new LlamaCompletion({ contextSequence: sequence });
     await sequence.clearHistory();
     // LlamaCompletion prepends the BOS token itself.
-    const theirs = await completion.generateCompletionWithMeta(prompt.slice(1), { maxTokens: 4, disableContextShift: true, contextShiftSize: 0 });
+    const theirs = await completion.generateCompletionWithMeta(prompt.slice(1), {
+      maxTokens: 4,
+      disableContextShift: true,
+      contextShiftSize: 0,
+    });
     completion.dispose();
     expect(ours.text).toBe(theirs.response);
     sequence.dispose();
@@ -53,7 +64,9 @@ describe('continueTokens (the real model)', () => {
     const sequence = context.getSequence();
     const controller = new AbortController();
     controller.abort(new Error('shutting down'));
-    await expect(continueTokens(model, sequence, promptOf('Once upon a time'), 50, controller.signal)).rejects.toThrow('shutting down');
+    await expect(continueTokens(model, sequence, promptOf('Once upon a time'), 50, controller.signal)).rejects.toThrow(
+      'shutting down',
+    );
     sequence.dispose();
   });
 });

@@ -3,8 +3,15 @@ import { Ajv } from 'ajv';
 import { Redis } from 'ioredis';
 import { ResultStore } from '../../src/shared/result-store.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CONTRACT_SCHEMA } from '../../src/worker/tasks/contract-schema.js';
-import { cliJson, readResults, startWorker, waitForBatch, type FleetEnv, type WorkerProcess } from '../helpers/fleet.js';
+import { CONTRACT_SCHEMA } from '../../src/worker/tasks/extract/contract-schema.js';
+import {
+  cliJson,
+  readResults,
+  startWorker,
+  waitForBatch,
+  type FleetEnv,
+  type WorkerProcess,
+} from '../helpers/fleet.js';
 import { CONTRACTS } from '../helpers/paths.js';
 import { freshPrefix, startRedis, type TestRedis } from '../helpers/redis.js';
 
@@ -35,48 +42,63 @@ describe('the fleet on the 21 real contracts', () => {
     await redis?.stop();
   });
 
-  it('gives every document a result for all three tasks, and a resubmission creates no job', async () => {
-    // Short chunks: the test model's attention cost grows with the square of the input, and embedding
-    // reads every token of 21 long contracts (~0.9M tokens). Summaries read each contract's start only: the
-    // map-reduce flow over a whole contract has its own test (summary-flow.test.ts).
-    const submit = ['submit', CONTRACTS, '--task', 'summarize', 'extract', 'embed', '--chunk-chars', '300', '--no-map-reduce'];
-    const submitted = await cliJson<{ batch: string; jobs: number; duplicates: number }>(env, submit);
-    expect(PDFS.length).toBe(21);
-    expect(submitted).toMatchObject({ jobs: 63, duplicates: 0 });
+  it(
+    'gives every document a result for all three tasks, and a resubmission creates no job',
+    async () => {
+      // Short chunks: the test model's attention cost grows with the square of the input, and embedding
+      // reads every token of 21 long contracts (~0.9M tokens). Summaries read each contract's start only: the
+      // map-reduce flow over a whole contract has its own test (summary-flow.test.ts).
+      const submit = [
+        'submit',
+        CONTRACTS,
+        '--task',
+        'summarize',
+        'extract',
+        'embed',
+        '--chunk-chars',
+        '300',
+        '--no-map-reduce',
+      ];
+      const submitted = await cliJson<{ batch: string; jobs: number; duplicates: number }>(env, submit);
+      expect(PDFS.length).toBe(21);
+      expect(submitted).toMatchObject({ jobs: 63, duplicates: 0 });
 
-    const status = await waitForBatch(env, submitted.batch, 8 * 60_000);
-    expect(status).toMatchObject({ total: 63, completed: 63, failed: 0 });
+      const status = await waitForBatch(env, submitted.batch, 8 * 60_000);
+      expect(status).toMatchObject({ total: 63, completed: 63, failed: 0 });
 
-    const lines = await readResults(env, submitted.batch);
-    expect(lines).toHaveLength(63);
-    const validate = new Ajv({ strict: false }).compile(CONTRACT_SCHEMA);
-    for (const line of lines) {
-      expect(line.status).toBe('completed');
-      const { result } = line;
-      expect(result.model).toBe('stories260K');
-      expect(result.pages).toBeGreaterThan(0);
-      expect(result.tokensIn).toBeGreaterThan(0);
-      expect(result.timings.totalMs).toBeGreaterThan(0);
-      if (result.task === 'extract') expect(validate(result.output.fields), JSON.stringify(validate.errors)).toBe(true);
-      if (result.task === 'summarize') expect(typeof result.output.summary).toBe('string');
-      if (result.task === 'embed') {
-        expect(result.output.chunks.length).toBeGreaterThan(0);
-        expect(result.output.chunks[0].vector).toHaveLength(result.output.dimensions);
+      const lines = await readResults(env, submitted.batch);
+      expect(lines).toHaveLength(63);
+      const validate = new Ajv({ strict: false }).compile(CONTRACT_SCHEMA);
+      for (const line of lines) {
+        expect(line.status).toBe('completed');
+        const { result } = line;
+        expect(result.model).toBe('stories260K');
+        expect(result.pages).toBeGreaterThan(0);
+        expect(result.tokensIn).toBeGreaterThan(0);
+        expect(result.timings.totalMs).toBeGreaterThan(0);
+        if (result.task === 'extract')
+          expect(validate(result.output.fields), JSON.stringify(validate.errors)).toBe(true);
+        if (result.task === 'summarize') expect(typeof result.output.summary).toBe('string');
+        if (result.task === 'embed') {
+          expect(result.output.chunks.length).toBeGreaterThan(0);
+          expect(result.output.chunks[0].vector).toHaveLength(result.output.dimensions);
+        }
       }
-    }
-    const documents = new Set(lines.map((l) => l.job.doc.name));
-    expect(documents.size).toBe(21);
-    await reportResultSizes(env, lines);
+      const documents = new Set(lines.map((l) => l.job.doc.name));
+      expect(documents.size).toBe(21);
+      await reportResultSizes(env, lines);
 
-    // Every worker took part: the load is spread, not serialised on one.
-    const completedBy = (w: WorkerProcess) => w.logs.filter((l) => l.msg === 'job completed').length;
-    for (const w of workers) expect(completedBy(w)).toBeGreaterThan(0);
+      // Every worker took part: the load is spread, not serialised on one.
+      const completedBy = (w: WorkerProcess) => w.logs.filter((l) => l.msg === 'job completed').length;
+      for (const w of workers) expect(completedBy(w)).toBeGreaterThan(0);
 
-    const again = await cliJson<{ batch: string; jobs: number; duplicates: number }>(env, submit);
-    expect(again).toMatchObject({ jobs: 0, duplicates: 63 });
-    // The resubmitted batch reuses the stored results.
-    expect(await cliJson(env, ['status', again.batch])).toMatchObject({ total: 63, completed: 63, done: true });
-  }, 10 * 60_000);
+      const again = await cliJson<{ batch: string; jobs: number; duplicates: number }>(env, submit);
+      expect(again).toMatchObject({ jobs: 0, duplicates: 63 });
+      // The resubmitted batch reuses the stored results.
+      expect(await cliJson(env, ['status', again.batch])).toMatchObject({ total: 63, completed: 63, done: true });
+    },
+    10 * 60_000,
+  );
 });
 
 /** Prints what a stored result costs in Redis per task (the README's sizing figures come from here). */

@@ -4,20 +4,22 @@ import path from 'node:path';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DocumentRef, ExtractOutput, TaskParams } from '../../src/shared/job-types.js';
-import { CandidatePassages } from '../../src/worker/candidate-passages.js';
-import { loadDocument } from '../../src/worker/document-loader.js';
-import { pageAt, type DocumentText } from '../../src/worker/document-text.js';
-import { ModelHost } from '../../src/worker/model-host.js';
-import { PdfTextExtractor } from '../../src/worker/pdf-text.js';
-import { normalizeForQuote } from '../../src/worker/quote-finder.js';
-import { CONTRACT_SCHEMA } from '../../src/worker/tasks/contract-schema.js';
-import { groundedOutput } from '../../src/worker/tasks/extract.js';
-import { fromGrounded, groundedSchema, type GroundedAnswer } from '../../src/worker/tasks/grounded-schema.js';
+import { CandidatePassages } from '../../src/worker/tasks/extract/candidate-passages.js';
+import { loadDocument } from '../../src/worker/text/document-loader.js';
+import { pageAt, type DocumentText } from '../../src/worker/text/document-text.js';
+import { ModelHost } from '../../src/worker/model/model-host.js';
+import { PdfTextExtractor } from '../../src/worker/text/pdf-text.js';
+import { normalizeForQuote } from '../../src/worker/tasks/extract/quote-finder.js';
+import { CONTRACT_SCHEMA } from '../../src/worker/tasks/extract/contract-schema.js';
+import { groundedOutput } from '../../src/worker/tasks/extract/extract.js';
+import { fromGrounded, groundedSchema, type GroundedAnswer } from '../../src/worker/tasks/extract/grounded-schema.js';
 import { CONTRACTS, TEST_MODEL } from '../helpers/paths.js';
 
 /** Small enough that every labelled contract is too long for it, so each is read through candidate passages. */
 const CONTEXT = 1024;
-const LABELLED = (JSON.parse(readFileSync(path.join(CONTRACTS, 'labels.json'), 'utf8')) as Array<{ file: string }>).map((l) => l.file);
+const LABELLED = (JSON.parse(readFileSync(path.join(CONTRACTS, 'labels.json'), 'utf8')) as Array<{ file: string }>).map(
+  (l) => l.file,
+);
 
 interface Loaded {
   ref: DocumentRef;
@@ -33,14 +35,32 @@ beforeAll(async () => {
     for (const file of LABELLED) {
       const uri = path.join(CONTRACTS, file);
       const bytes = readFileSync(uri);
-      const ref = { uri, name: file, sha256: createHash('sha256').update(bytes).digest('hex'), bytes: bytes.byteLength };
-      const { doc } = await loadDocument(ref, { maxBytes: 256 * 2 ** 20, maxPages: 2000, parseTimeoutMs: 60_000, parseMemoryMb: 1024 }, undefined, extractor);
+      const ref = {
+        uri,
+        name: file,
+        sha256: createHash('sha256').update(bytes).digest('hex'),
+        bytes: bytes.byteLength,
+      };
+      const { doc } = await loadDocument(
+        ref,
+        { maxBytes: 256 * 2 ** 20, maxPages: 2000, parseTimeoutMs: 60_000, parseMemoryMb: 1024 },
+        undefined,
+        extractor,
+      );
       docs.push({ ref, doc });
     }
   } finally {
     await extractor.close();
   }
-  host = await ModelHost.load({ modelPath: TEST_MODEL, device: 'cpu', role: 'generate', sequences: 1, threads: 1, contextSize: CONTEXT, gpuLayers: 'auto' });
+  host = await ModelHost.load({
+    modelPath: TEST_MODEL,
+    device: 'cpu',
+    role: 'generate',
+    sequences: 1,
+    threads: 1,
+    contextSize: CONTEXT,
+    gpuLayers: 'auto',
+  });
 });
 
 afterAll(async () => {
@@ -56,21 +76,28 @@ async function extract({ ref, doc }: Loaded, params: TaskParams = {}): Promise<E
  * What grounded output must satisfy whatever the model said: evidence for exactly the non-null values, each
  * either grounded with offsets where its quote really is, or listed as ungrounded.
  */
-function expectGroundedOrFlagged(doc: DocumentText, schema: Record<string, unknown>, out: ExtractOutput): { values: number; grounded: number } {
+function expectGroundedOrFlagged(
+  doc: DocumentText,
+  schema: Record<string, unknown>,
+  out: ExtractOutput,
+): { values: number; grounded: number } {
   const names = Object.keys(schema.properties as object);
   expect(Object.keys(out.evidence)).toEqual(names);
   const flagged: string[] = [];
   let values = 0;
   for (const name of names) {
     const value = out.fields[name];
-    const expected = value === null ? [] : Array.isArray(value) ? value.map((v, i) => [`/${name}/${i}`, v]) : [[`/${name}`, value]];
+    const expected =
+      value === null ? [] : Array.isArray(value) ? value.map((v, i) => [`/${name}/${i}`, v]) : [[`/${name}`, value]];
     expect(out.evidence[name]!.map((e) => [e.pointer, e.value])).toEqual(expected);
     for (const e of out.evidence[name]!) {
       values++;
       if (e.grounded) {
         expect(Number.isInteger(e.start) && Number.isInteger(e.end) && e.start! < e.end!).toBe(true);
         // The quote is at those offsets: the same text up to whitespace, hyphenation, quote style and case.
-        expect(normalizeForQuote(doc.text.slice(e.start, e.end))).toBe(normalizeForQuote(e.quote.replace(/\[page \d+\]/g, ' ')));
+        expect(normalizeForQuote(doc.text.slice(e.start, e.end))).toBe(
+          normalizeForQuote(e.quote.replace(/\[page \d+\]/g, ' ')),
+        );
         expect(e.page).toBe(pageAt(doc, e.start!));
       } else {
         expect(e).not.toHaveProperty('start');
@@ -116,14 +143,17 @@ describe('grounded extraction with the tiny model over the 10 labelled contracts
       expectPassages(doc, out);
       // The keyword ranking finds the governing-law clause a prefix would miss.
       const law = out.passages!.filter((p) => p.fields.includes('governing_law'));
-      if (law.some((p) => /govern|laws\s+of|construed|jurisdiction/i.test(doc.text.slice(p.start, p.end)))) governingPassages++;
+      if (law.some((p) => /govern|laws\s+of|construed|jurisdiction/i.test(doc.text.slice(p.start, p.end))))
+        governingPassages++;
       rows.push(
         `${loaded.ref.name.padEnd(32)} ${String(doc.pageStarts.length).padStart(4)} pages ${String(doc.text.length).padStart(7)} chars  ` +
           `${String(out.passages!.length).padStart(2)} passages ${String(out.coveredChars).padStart(4)} chars read, last ends at ${String(out.passages!.at(-1)!.end).padStart(6)}  ` +
           `values ${values}, grounded ${grounded}  ${seconds.toFixed(1)} s`,
       );
     }
-    console.log(`grounded extract, context ${CONTEXT}:\n${rows.join('\n')}\ngoverning-law passages that state it: ${governingPassages}/10`);
+    console.log(
+      `grounded extract, context ${CONTEXT}:\n${rows.join('\n')}\ngoverning-law passages that state it: ${governingPassages}/10`,
+    );
     expect(governingPassages).toBeGreaterThanOrEqual(8);
   });
 
@@ -132,7 +162,13 @@ describe('grounded extraction with the tiny model over the 10 labelled contracts
       type: 'object',
       properties: {
         title: { type: 'string', minLength: 1, maxLength: 40, description: 'the title of the agreement' },
-        names: { type: 'array', items: { type: 'string', minLength: 1, maxLength: 24 }, minItems: 1, maxItems: 2, description: 'the parties' },
+        names: {
+          type: 'array',
+          items: { type: 'string', minLength: 1, maxLength: 24 },
+          minItems: 1,
+          maxItems: 2,
+          description: 'the parties',
+        },
         year: { type: 'integer', description: 'the year the agreement was signed' },
       },
       required: ['title', 'names', 'year'],
@@ -158,7 +194,11 @@ describe('the grounding check on a fixed answer (no model)', () => {
     const { doc } = docs.find(({ doc }) => /governed\s+by/i.test(doc.text))!;
     const at = doc.text.search(/governed\s+by/i);
     // The clause as a model would repeat it: re-wrapped, in capitals.
-    const real = doc.text.slice(at, at + 90).replace(/\s+/g, ' ').trim().toUpperCase();
+    const real = doc.text
+      .slice(at, at + 90)
+      .replace(/\s+/g, ' ')
+      .trim()
+      .toUpperCase();
     const invented = 'This Agreement is governed by the laws of the Kingdom of Atlantis';
     const plan = groundedSchema(CONTRACT_SCHEMA, { pages: doc.pageStarts.length });
     const modelOutput = JSON.stringify({
@@ -178,9 +218,17 @@ describe('the grounding check on a fixed answer (no model)', () => {
     const out = groundedOutput(doc, plan, answer, selected);
 
     expect(out.ungrounded).toEqual(['/document_name']);
-    expect(out.evidence.document_name).toEqual([{ pointer: '/document_name', value: 'Atlantis Agreement', quote: invented, citedPage: 1, grounded: false }]);
+    expect(out.evidence.document_name).toEqual([
+      { pointer: '/document_name', value: 'Atlantis Agreement', quote: invented, citedPage: 1, grounded: false },
+    ]);
     const law = out.evidence.governing_law![0]!;
-    expect(law).toMatchObject({ pointer: '/governing_law', grounded: true, start: at, citedPage: 1, page: pageAt(doc, at) });
+    expect(law).toMatchObject({
+      pointer: '/governing_law',
+      grounded: true,
+      start: at,
+      citedPage: 1,
+      page: pageAt(doc, at),
+    });
     expect(normalizeForQuote(doc.text.slice(law.start, law.end))).toBe(normalizeForQuote(real));
     expect(out.fields).toMatchObject({ document_name: 'Atlantis Agreement', governing_law: 'the laws of the state' });
     expect(out).toMatchObject({ truncated: true, coveredChars: selected.coveredChars });

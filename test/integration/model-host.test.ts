@@ -5,11 +5,18 @@ import { Ajv2020 } from 'ajv/dist/2020.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { detectCpuBudget } from '../../src/shared/cpu-budget.js';
 import { ConfigError, PermanentError } from '../../src/shared/errors.js';
-import type { EmbedOutput, ExtractOutput, JobData, SummarizeOutput, TaskName, TaskParams } from '../../src/shared/job-types.js';
-import type { DocumentText } from '../../src/worker/document-text.js';
-import { contextCount, ModelHost, type ModelHostOptions } from '../../src/worker/model-host.js';
-import { CONTRACT_SCHEMA } from '../../src/worker/tasks/contract-schema.js';
-import { threadCandidates } from '../../src/worker/thread-tuner.js';
+import type {
+  EmbedOutput,
+  ExtractOutput,
+  JobData,
+  SummarizeOutput,
+  TaskName,
+  TaskParams,
+} from '../../src/shared/job-types.js';
+import type { DocumentText } from '../../src/worker/text/document-text.js';
+import { contextCount, ModelHost, type ModelHostOptions } from '../../src/worker/model/model-host.js';
+import { CONTRACT_SCHEMA } from '../../src/worker/tasks/extract/contract-schema.js';
+import { threadCandidates } from '../../src/worker/model/thread-tuner.js';
 import { TEST_MODEL } from '../helpers/paths.js';
 
 const job = (task: TaskName, params: TaskParams = {}): JobData => ({
@@ -20,7 +27,8 @@ const job = (task: TaskName, params: TaskParams = {}): JobData => ({
 });
 const onePage = (text: string): DocumentText => ({ text, pageStarts: [0] });
 
-const SHORT = 'Lily and her friend Tom found a big red ball in the park. They played with it all day and were very happy.';
+const SHORT =
+  'Lily and her friend Tom found a big red ball in the park. They played with it all day and were very happy.';
 const LONG = Array.from(
   { length: 150 },
   (_, i) =>
@@ -54,7 +62,13 @@ afterAll(async () => {
 describe('ModelHost with the tiny generative model on CPU', () => {
   it('loads with threads measured by the tuner, logs the figures and caches them', async () => {
     const budget = detectCpuBudget();
-    expect(host).toMatchObject({ role: 'generate', modelName: 'stories260K', device: 'cpu', sequences: 4, contextSize: 2048 });
+    expect(host).toMatchObject({
+      role: 'generate',
+      modelName: 'stories260K',
+      device: 'cpu',
+      sequences: 4,
+      contextSize: 2048,
+    });
     expect(host.tuning.source).toBe('measured');
     expect(host.tuning.trials.map((t) => t.threads)).toEqual(threadCandidates(budget.cpus));
     for (const t of host.tuning.trials) expect(t.ms).toBeGreaterThan(0);
@@ -64,7 +78,12 @@ describe('ModelHost with the tiny generative model on CPU', () => {
     // The sequences are spread over as many contexts as the budget holds at the tuned threads.
     expect(host.contexts).toBe(contextCount({ device: 'cpu', sequences: 4 }, host.tuning));
     const loaded = logs.find((l) => l.msg === 'model loaded');
-    expect(loaded).toMatchObject({ threads: host.threads, contexts: host.contexts, threadSource: 'measured', threadTrials: host.tuning.trials });
+    expect(loaded).toMatchObject({
+      threads: host.threads,
+      contexts: host.contexts,
+      threadSource: 'measured',
+      threadTrials: host.tuning.trials,
+    });
     expect(existsSync(path.join(cacheDir, 'threads.json'))).toBe(true);
 
     const again = await ModelHost.load(options);
@@ -82,7 +101,9 @@ describe('ModelHost with the tiny generative model on CPU', () => {
       expect(fixed.tuning).toMatchObject({ source: 'flag', threads: 1, trials: [] });
       // Left to the library default, flash attention makes this model's prompts ~4x slower on a CPU.
       for (const t of fixed.tuning.flashAttentionTrials) expect(t.ms).toBeGreaterThan(0);
-      expect(fixed.tuning.flashAttentionTrials.map((t) => t.enabled).sort()).toEqual(fixed.tuning.flashAttentionTrials.length ? [false, true] : []);
+      expect(fixed.tuning.flashAttentionTrials.map((t) => t.enabled).sort()).toEqual(
+        fixed.tuning.flashAttentionTrials.length ? [false, true] : [],
+      );
     } finally {
       await fixed.dispose();
     }
@@ -99,7 +120,9 @@ describe('ModelHost with the tiny generative model on CPU', () => {
     const split = await ModelHost.load({ ...options, sequences: 3, contexts: 2, contextSize: 512 });
     try {
       expect(split).toMatchObject({ sequences: 3, contexts: 2, contextSize: 512 });
-      const runs = await Promise.all([0, 1, 2].map(() => split.runTask(job('summarize', { maxTokens: 24 }), onePage(SHORT))));
+      const runs = await Promise.all(
+        [0, 1, 2].map(() => split.runTask(job('summarize', { maxTokens: 24 }), onePage(SHORT))),
+      );
       expect(split.freeSlots).toBe(3);
       // Greedy decoding: the same prompt gives the same summary whichever context runs it.
       for (const r of runs) expect(r.output).toEqual(runs[0]!.output);
@@ -162,7 +185,10 @@ describe('ModelHost with the tiny generative model on CPU', () => {
     const bad = { type: 'object', properties: { id: { type: 'string', pattern: '^[A-Z]+$' } } };
     const err = await host.runTask(job('extract', { schema: bad }), onePage(SHORT)).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(PermanentError);
-    expect(err).toMatchObject({ category: 'bad-params', message: expect.stringMatching(/properties\/id: "pattern" cannot be enforced/) });
+    expect(err).toMatchObject({
+      category: 'bad-params',
+      message: expect.stringMatching(/properties\/id: "pattern" cannot be enforced/),
+    });
   });
 
   it('runs 4 tasks at once on 4 sequences, and refuses a 5th', async () => {
@@ -208,7 +234,9 @@ describe('ModelHost as an embedder', () => {
   const pageOfIn = (pageStarts: number[]) => (offset: number) => pageStarts.filter((s) => s <= offset).length;
 
   it('embeds token-sized chunks with exact ranges, page ranges and unit vectors, jobs sharing the contexts', async () => {
-    const embedder = await ModelHost.load({ ...options, role: 'embed', sequences: 2 }, (msg, fields) => logs.push({ msg, ...fields }));
+    const embedder = await ModelHost.load({ ...options, role: 'embed', sequences: 2 }, (msg, fields) =>
+      logs.push({ msg, ...fields }),
+    );
     try {
       expect(embedder).toMatchObject({ role: 'embed', sequences: 2 });
       const loaded = logs.filter((l) => l.msg === 'model loaded').at(-1)!;
@@ -271,10 +299,18 @@ describe('ModelHost as an embedder', () => {
         for (let d = 0; d < 64; d++) expect(c.vector[d]).toBeCloseTo(first[i]!.vector[d]!, 5);
       });
 
-      await expect(embedder.runTask(job('embed', { chunkTokens: 4 }), doc)).rejects.toMatchObject({ category: 'bad-params' });
-      await expect(embedder.runTask(job('embed', { chunkTokens: 64, chunkOverlapTokens: 64 }), doc)).rejects.toMatchObject({ category: 'bad-params' });
-      await expect(embedder.runTask(job('embed', { chunkChars: 10 }), doc)).rejects.toMatchObject({ category: 'bad-params' });
-      await expect(embedder.runTask(job('summarize'), onePage(SHORT))).rejects.toMatchObject({ category: 'bad-params' });
+      await expect(embedder.runTask(job('embed', { chunkTokens: 4 }), doc)).rejects.toMatchObject({
+        category: 'bad-params',
+      });
+      await expect(
+        embedder.runTask(job('embed', { chunkTokens: 64, chunkOverlapTokens: 64 }), doc),
+      ).rejects.toMatchObject({ category: 'bad-params' });
+      await expect(embedder.runTask(job('embed', { chunkChars: 10 }), doc)).rejects.toMatchObject({
+        category: 'bad-params',
+      });
+      await expect(embedder.runTask(job('summarize'), onePage(SHORT))).rejects.toMatchObject({
+        category: 'bad-params',
+      });
     } finally {
       await embedder.dispose();
     }
@@ -308,6 +344,8 @@ describe('ModelHost on a machine without a GPU', () => {
   it('refuses --device gpu clearly instead of falling back to the CPU', async () => {
     const err = await ModelHost.load({ ...options, device: 'gpu' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ConfigError);
-    expect((err as Error).message).toMatch(/--device gpu: no usable GPU backend \(CUDA\/Vulkan\/Metal\).*--device cpu/s);
+    expect((err as Error).message).toMatch(
+      /--device gpu: no usable GPU backend \(CUDA\/Vulkan\/Metal\).*--device cpu/s,
+    );
   });
 });

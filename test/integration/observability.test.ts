@@ -31,9 +31,9 @@ const dashboard = JSON.parse(readFileSync(path.join(DEPLOY, 'grafana/docfleet.js
   panels: Panel[];
   templating: { list: { name: string; allValue?: string }[] };
 };
-const alertRules = (parse(readFileSync(ALERTS, 'utf8')) as { groups: { rules: { alert: string; expr: string }[] }[] }).groups.flatMap(
-  (g) => g.rules,
-);
+const alertRules = (
+  parse(readFileSync(ALERTS, 'utf8')) as { groups: { rules: { alert: string; expr: string }[] }[] }
+).groups.flatMap((g) => g.rules);
 const kedaQueries = parseAllDocuments(readFileSync(path.join(ROOT, 'k8s/keda.yaml'), 'utf8'))
   .map((d) => d.toJS() as { kind?: string; spec: { triggers: { metadata: { query?: string } }[] } })
   .filter((o) => o?.kind === 'ScaledObject')
@@ -43,13 +43,18 @@ const kedaQueries = parseAllDocuments(readFileSync(path.join(ROOT, 'k8s/keda.yam
 function substitute(expr: string): string {
   const values: Record<string, string> = { __rate_interval: '30s', __interval: '1s', __range: '5m' };
   for (const v of dashboard.templating.list) if (v.allValue) values[v.name] = v.allValue;
-  const out = expr.replace(/\$\{(\w+)\}|\$(\w+)/g, (whole, braced?: string, bare?: string) => values[(braced ?? bare)!] ?? whole);
+  const out = expr.replace(
+    /\$\{(\w+)\}|\$(\w+)/g,
+    (whole, braced?: string, bare?: string) => values[(braced ?? bare)!] ?? whole,
+  );
   if (out.includes('$')) throw new Error(`unknown variable in ${expr}`);
   return out;
 }
 
 const finite = (series: PromSeries[]) =>
-  series.flatMap((s) => (s.values ?? (s.value ? [s.value] : [])).map(([, v]) => Number(v))).filter((v) => Number.isFinite(v));
+  series
+    .flatMap((s) => (s.values ?? (s.value ? [s.value] : [])).map(([, v]) => Number(v)))
+    .filter((v) => Number.isFinite(v));
 
 const MODEL = 'stories260K';
 const QUEUE = queueName('generate', 'any');
@@ -72,9 +77,19 @@ describe('observability stack', () => {
     redis = await startRedis();
     producer = new Producer(loadProducerConfig({}, { REDIS_URL: redis.url, DOCFLEET_PREFIX: prefix }));
     exporter = await startQueueExporter({ redisUrl: redis.url, prefix, port: 0, host: '127.0.0.1', intervalMs: 500 });
-    worker = await startWorker({ url: redis.url, prefix }, ['--concurrency', '2', '--role', 'generate', '--tag', 'cpu']);
+    worker = await startWorker({ url: redis.url, prefix }, [
+      '--concurrency',
+      '2',
+      '--role',
+      'generate',
+      '--tag',
+      'cpu',
+    ]);
     prometheus = await startPrometheus({
-      jobs: { 'docfleet-worker': [`127.0.0.1:${worker.metricsPort}`], 'docfleet-exporter': [`127.0.0.1:${exporter.port}`] },
+      jobs: {
+        'docfleet-worker': [`127.0.0.1:${worker.metricsPort}`],
+        'docfleet-exporter': [`127.0.0.1:${exporter.port}`],
+      },
       ruleFiles: [ALERTS],
     });
   });
@@ -133,10 +148,17 @@ describe('observability stack', () => {
         }
       }
     expect(errors).toEqual([]);
-    for (const title of ['Throughput (documents/s)', 'Tokens/s', 'Job latency', 'Queue depth', 'Busy sequences per worker']) {
+    for (const title of [
+      'Throughput (documents/s)',
+      'Tokens/s',
+      'Job latency',
+      'Queue depth',
+      'Busy sequences per worker',
+    ]) {
       const panel = dashboard.panels.find((p) => p.title === title);
       expect(panel, title).toBeDefined();
-      for (const target of panel!.targets) expect(finite(results.get(target.expr)!).length, `${title}: ${target.expr}`).toBeGreaterThan(0);
+      for (const target of panel!.targets)
+        expect(finite(results.get(target.expr)!).length, `${title}: ${target.expr}`).toBeGreaterThan(0);
     }
     const throughput = dashboard.panels.find((p) => p.title === 'Throughput (documents/s)')!.targets[0]!.expr;
     expect(Math.max(...finite(results.get(throughput)!))).toBeGreaterThan(0);
@@ -145,7 +167,10 @@ describe('observability stack', () => {
   it('accepts every alert and KEDA query, and flags the queue without workers', async () => {
     const errors: string[] = [];
     const answers = new Map<string, PromSeries[]>();
-    for (const { alert, expr } of [...alertRules.map((r) => ({ alert: r.alert, expr: r.expr })), ...kedaQueries.map((expr) => ({ alert: 'KEDA', expr }))]) {
+    for (const { alert, expr } of [
+      ...alertRules.map((r) => ({ alert: r.alert, expr: r.expr })),
+      ...kedaQueries.map((expr) => ({ alert: 'KEDA', expr })),
+    ]) {
       try {
         answers.set(alert, await prometheus.query(expr));
       } catch (err) {
@@ -159,7 +184,10 @@ describe('observability stack', () => {
     expect(finite(answers.get('KEDA')!)).toHaveLength(1);
     await until(async () => Object.keys(await prometheus.ruleHealth()).length === alertRules.length, 'rules loaded');
     const health = await prometheus.ruleHealth();
-    expect(Object.values(health).every((h) => h === 'ok' || h === 'unknown'), JSON.stringify(health)).toBe(true);
+    expect(
+      Object.values(health).every((h) => h === 'ok' || h === 'unknown'),
+      JSON.stringify(health),
+    ).toBe(true);
   });
 
   it('exports depth, oldest waiting age and workers per queue', async () => {
@@ -168,7 +196,9 @@ describe('observability stack', () => {
     expect(body).toContain(`docfleet_queue_jobs{queue="${QUEUE}",state="failed"} 1`);
     expect(body).toContain(`docfleet_workers{queue="${QUEUE}"} 1`);
     expect(body).toContain(`docfleet_workers{queue="${ORPHAN}"} 0`);
-    expect(Number(new RegExp(`docfleet_queue_oldest_waiting_age_seconds\\{queue="${ORPHAN}"\\} (\\S+)`).exec(body)?.[1])).toBeGreaterThan(0);
+    expect(
+      Number(new RegExp(`docfleet_queue_oldest_waiting_age_seconds\\{queue="${ORPHAN}"\\} (\\S+)`).exec(body)?.[1]),
+    ).toBeGreaterThan(0);
   });
 });
 

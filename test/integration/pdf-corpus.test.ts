@@ -4,9 +4,9 @@ import { getLlama, type Llama, type LlamaModel } from 'node-llama-cpp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MiB } from '../../src/shared/config.js';
 import { PermanentError, type FailureCategory } from '../../src/shared/errors.js';
-import { loadDocument, type DocumentLimits, type LoadedDocument } from '../../src/worker/document-loader.js';
-import type { DocumentText } from '../../src/worker/document-text.js';
-import { chunkDocument } from '../../src/worker/token-chunker.js';
+import { loadDocument, type DocumentLimits, type LoadedDocument } from '../../src/worker/text/document-loader.js';
+import type { DocumentText } from '../../src/worker/text/document-text.js';
+import { chunkDocument } from '../../src/worker/text/token-chunker.js';
 import { CONTRACTS, PDFJS, TEST_MODEL } from '../helpers/paths.js';
 
 /** Tight enough that the hostile files (one is a decompression bomb) cost seconds, not minutes. */
@@ -68,9 +68,11 @@ function chunked(file: string, doc: DocumentText, problems: string[]): number {
   }
   if (doc.text.trim() !== '' && chunks.length === 0) problems.push(`${file}: no chunks for a non-blank text`);
   for (const c of chunks) {
-    if (doc.text.slice(c.start, c.end) !== c.text) problems.push(`${file}: chunk ${c.index} [${c.start}, ${c.end}) does not round-trip`);
+    if (doc.text.slice(c.start, c.end) !== c.text)
+      problems.push(`${file}: chunk ${c.index} [${c.start}, ${c.end}) does not round-trip`);
     const tokens = countTokens(c.text);
-    if (tokens > CHUNK_TOKENS || tokens !== c.tokens) problems.push(`${file}: chunk ${c.index} has ${tokens} tokens (says ${c.tokens})`);
+    if (tokens > CHUNK_TOKENS || tokens !== c.tokens)
+      problems.push(`${file}: chunk ${c.index} has ${tokens} tokens (says ${c.tokens})`);
   }
   return chunks.length;
 }
@@ -129,10 +131,16 @@ describe('PDF corpus', () => {
       expect(wellFormed(loaded), file).toBe(true);
       expect(loaded.doc.text.length, file).toBeGreaterThan(1000);
       const started = performance.now();
-      chunks[file] = { pages: loaded.pages, chars: loaded.doc.text.length, chunks: chunked(file, loaded.doc, problems) };
+      chunks[file] = {
+        pages: loaded.pages,
+        chars: loaded.doc.text.length,
+        chunks: chunked(file, loaded.doc, problems),
+      };
       chunkMs += performance.now() - started;
     }
-    console.log(`contracts, token chunks (${CHUNK_TOKENS} tokens, ${CHUNK_OVERLAP} overlap) in ${Math.round(chunkMs)} ms:`);
+    console.log(
+      `contracts, token chunks (${CHUNK_TOKENS} tokens, ${CHUNK_OVERLAP} overlap) in ${Math.round(chunkMs)} ms:`,
+    );
     console.table(chunks);
     expect(problems).toEqual([]);
   });

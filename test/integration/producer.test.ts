@@ -11,7 +11,8 @@ describe('producer against a real Redis', () => {
   let redis: TestRedis;
   let producer: Producer;
   const dir = mkdtempSync(path.join(os.tmpdir(), 'producer-'));
-  for (let i = 0; i < 30; i++) writeFileSync(path.join(dir, `doc-${String(i).padStart(2, '0')}.txt`), `contract number ${i}`);
+  for (let i = 0; i < 30; i++)
+    writeFileSync(path.join(dir, `doc-${String(i).padStart(2, '0')}.txt`), `contract number ${i}`);
   writeFileSync(path.join(dir, 'same-as-0.txt'), 'contract number 0');
 
   beforeAll(async () => {
@@ -51,7 +52,10 @@ describe('producer against a real Redis', () => {
     const other = { ...ref, uri: '/elsewhere/doc-99.txt', name: 'doc-99.txt', sha256: 'ab'.repeat(32) };
     const bad = { ...ref, name: 'bad.txt', sha256: 'not-a-hash' };
     const refused: string[] = [];
-    const r = await producer.submitDocuments([ref, other, bad], { tasks: ['summarize'], onRefused: (name) => refused.push(name) });
+    const r = await producer.submitDocuments([ref, other, bad], {
+      tasks: ['summarize'],
+      onRefused: (name) => refused.push(name),
+    });
     expect(walked.jobs).toBe(1);
     expect(r).toMatchObject({ jobs: 1, duplicates: 1, refused: 1 });
     expect(refused).toEqual(['bad.txt']);
@@ -75,7 +79,11 @@ describe('producer against a real Redis', () => {
   it('carries a reference to the document, never its bytes, with priority and attempts', async () => {
     const r = await producer.submit([path.join(dir, 'doc-01.txt')], { tasks: ['summarize'], tag: 'gpu', priority: 3 });
     const [job] = await producer.queue('docfleet-generate-gpu').getJobs(['prioritized']);
-    expect(job!.data).toMatchObject({ batchId: r.batch, task: 'summarize', doc: { uri: path.join(dir, 'doc-01.txt'), bytes: 17 } });
+    expect(job!.data).toMatchObject({
+      batchId: r.batch,
+      task: 'summarize',
+      doc: { uri: path.join(dir, 'doc-01.txt'), bytes: 17 },
+    });
     expect(job!.opts).toMatchObject({ priority: 3, attempts: 3 });
   });
 

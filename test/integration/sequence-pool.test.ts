@@ -1,6 +1,6 @@
 import { getLlama, LlamaLogLevel, type Llama, type LlamaModel } from 'node-llama-cpp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SequencePool } from '../../src/worker/sequence-pool.js';
+import { SequencePool } from '../../src/worker/model/sequence-pool.js';
 import { TEST_MODEL } from '../helpers/paths.js';
 
 describe('SequencePool (the real model)', () => {

@@ -2,7 +2,7 @@ import { DelayedError, Queue, WaitingChildrenError, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { connectRedis } from '../../src/shared/redis-connection.js';
-import { QueueConsumer, SlotScheduler } from '../../src/worker/slot-scheduler.js';
+import { QueueConsumer, SlotScheduler } from '../../src/worker/queue/slot-scheduler.js';
 import { freshPrefix, startRedis, type TestRedis } from '../helpers/redis.js';
 
 /** The worker's scheduler against a real Redis: two queues (a tag's and `any`), one pool of slots. */
@@ -42,7 +42,14 @@ describe('SlotScheduler', () => {
   type Processor = (job: Job, token: string | undefined) => Promise<unknown>;
   async function start(slots: number, processor: Processor, drainDelay = 5, probeMs?: number): Promise<SlotScheduler> {
     consumers = ['tag', 'any'].map(
-      (name) => new QueueConsumer(name, processor, { connection, prefix, lockDuration: 5_000, stalledInterval: 2_500, drainDelay }),
+      (name) =>
+        new QueueConsumer(name, processor, {
+          connection,
+          prefix,
+          lockDuration: 5_000,
+          stalledInterval: 2_500,
+          drainDelay,
+        }),
     );
     for (const c of consumers) {
       c.on('error', (err) => errors.push(err));
@@ -139,7 +146,11 @@ describe('SlotScheduler', () => {
     const t0 = Date.now();
     await queues[0]!.add('x', {}, { jobId: 'later', delay: 1_200 });
     await queues[1]!.add('x', {}, { jobId: 'flaky', attempts: 2, backoff: { type: 'fixed', delay: 700 } });
-    await until(() => runs.filter((r) => r.id === 'flaky').length === 2 && runs.some((r) => r.id === 'later'), 6_000, 'delayed and retried jobs');
+    await until(
+      () => runs.filter((r) => r.id === 'flaky').length === 2 && runs.some((r) => r.id === 'later'),
+      6_000,
+      'delayed and retried jobs',
+    );
     const later = runs.find((r) => r.id === 'later')!.at - t0;
     expect(later).toBeGreaterThanOrEqual(1_150);
     expect(later).toBeLessThan(1_200 + 400);
@@ -170,9 +181,11 @@ describe('SlotScheduler', () => {
     await queues[1]!.add('parent', { forked: false }, { jobId: 'parent' });
     await queues[1]!.add('snooze', { snoozed: false }, { jobId: 'snooze' });
     const twice = (name: string) => seen.filter((s) => s.startsWith(`${name}:`)).length === 2;
-    await until(() => twice('parent') && twice('snooze'), 8_000, 'parent and snoozed job to run twice').catch((err: Error) => {
-      throw new Error(`${err.message}: ${seen.join(' ')} ${errors.map((e) => e.message).join('; ')}`);
-    });
+    await until(() => twice('parent') && twice('snooze'), 8_000, 'parent and snoozed job to run twice').catch(
+      (err: Error) => {
+        throw new Error(`${err.message}: ${seen.join(' ')} ${errors.map((e) => e.message).join('; ')}`);
+      },
+    );
     await until(() => scheduler!.busy === 0, 2_000, 'slots to free');
     expect(seen.indexOf('child:1')).toBeGreaterThan(seen.indexOf('parent:1'));
     expect(seen.indexOf('child:1')).toBeLessThan(seen.lastIndexOf('parent:2'));

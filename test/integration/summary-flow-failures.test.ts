@@ -8,10 +8,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PermanentError, TransientError } from '../../src/shared/errors.js';
 import type { JobData } from '../../src/shared/job-types.js';
 import { ResultStore } from '../../src/shared/result-store.js';
-import type { DocumentText } from '../../src/worker/document-text.js';
-import { createProcessor } from '../../src/worker/job-processor.js';
-import { ModelHost } from '../../src/worker/model-host.js';
-import { SummaryFlow } from '../../src/worker/summary-flow.js';
+import type { DocumentText } from '../../src/worker/text/document-text.js';
+import { createProcessor } from '../../src/worker/queue/job-processor.js';
+import { ModelHost } from '../../src/worker/model/model-host.js';
+import { SummaryFlow } from '../../src/worker/tasks/summarize/summary-flow.js';
 import { WorkerMetrics } from '../../src/worker/worker-metrics.js';
 import { waitFor } from '../helpers/fleet.js';
 import { TEST_MODEL } from '../helpers/paths.js';
@@ -23,7 +23,11 @@ const DOC: DocumentText = (() => {
   let text = '';
   for (let p = 0; p < 6; p++) {
     pageStarts.push(text.length);
-    text += Array.from({ length: 8 }, (_, i) => `${p + 1}.${i + 1} The buyer pays ${i + 2} coins for each box delivered on day ${p * 8 + i}.`).join('\n\n') + '\n\n';
+    text +=
+      Array.from(
+        { length: 8 },
+        (_, i) => `${p + 1}.${i + 1} The buyer pays ${i + 2} coins for each box delivered on day ${p * 8 + i}.`,
+      ).join('\n\n') + '\n\n';
   }
   return { text, pageStarts };
 })();
@@ -41,7 +45,16 @@ describe('failures inside a summary flow', () => {
   beforeAll(async () => {
     redis = await startRedis();
     connection = new Redis(redis.url, { maxRetriesPerRequest: null });
-    host = await ModelHost.load({ modelPath: TEST_MODEL, device: 'cpu', role: 'generate', sequences: 2, threads: 1, contextSize: 512, gpuLayers: 0, tuneCacheDir: cacheDir });
+    host = await ModelHost.load({
+      modelPath: TEST_MODEL,
+      device: 'cpu',
+      role: 'generate',
+      sequences: 2,
+      threads: 1,
+      contextSize: 512,
+      gpuLayers: 0,
+      tuneCacheDir: cacheDir,
+    });
   });
 
   afterAll(async () => {
@@ -79,8 +92,22 @@ describe('failures inside a summary flow', () => {
     });
     const queue = new Queue('docfleet-generate-any', { connection, prefix });
     const worker = new Worker('docfleet-generate-any', processor, { connection, prefix, concurrency: 2 });
-    const data: JobData = { batchId: 'b', doc: { uri: '/x.pdf', name: 'x.pdf', sha256: '0', bytes: 1 }, task: 'summarize', params: { maxTokens: 48 } };
-    await store.saveBatch({ id: 'b', createdAt: Date.now(), tasks: ['summarize'], tag: 'any', jobs: 1, duplicates: 0, refused: 0, cancelled: false });
+    const data: JobData = {
+      batchId: 'b',
+      doc: { uri: '/x.pdf', name: 'x.pdf', sha256: '0', bytes: 1 },
+      task: 'summarize',
+      params: { maxTokens: 48 },
+    };
+    await store.saveBatch({
+      id: 'b',
+      createdAt: Date.now(),
+      tasks: ['summarize'],
+      tag: 'any',
+      jobs: 1,
+      duplicates: 0,
+      refused: 0,
+      cancelled: false,
+    });
     await queue.add('summarize', data, { jobId: 'doc1', attempts: 3, backoff: { type: 'fixed', delay: 50 } });
     try {
       await waitFor(async () => (await store.statuses(['doc1']))[0] !== undefined, 120_000, 'the document to finish');
@@ -94,7 +121,9 @@ describe('failures inside a summary flow', () => {
   }
 
   it('retries a failed part on its own; the document is read once and completes', async () => {
-    const { stored, calls, loads } = await runDocument((index, call) => (index === 1 && call === 1 ? new TransientError('inference-failed', 'model hiccup') : undefined));
+    const { stored, calls, loads } = await runDocument((index, call) =>
+      index === 1 && call === 1 ? new TransientError('inference-failed', 'model hiccup') : undefined,
+    );
     expect(stored.status).toBe('completed');
     expect(loads).toBe(1);
     expect(calls.get(1)).toBe(2);
@@ -104,7 +133,9 @@ describe('failures inside a summary flow', () => {
   }, 180_000);
 
   it('fails the document with the reason of a part that fails for good', async () => {
-    const { stored, calls, loads } = await runDocument((index) => (index === 2 ? new PermanentError('bad-params', 'this part cannot be summarised') : undefined));
+    const { stored, calls, loads } = await runDocument((index) =>
+      index === 2 ? new PermanentError('bad-params', 'this part cannot be summarised') : undefined,
+    );
     expect(stored.status).toBe('failed');
     expect(stored.error!.message).toMatch(/part 2 .*failed.*this part cannot be summarised/);
     expect(calls.get(2)).toBe(1);

@@ -3,14 +3,18 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SummarySource } from '../../src/shared/job-types.js';
-import type { DocumentText } from '../../src/worker/document-text.js';
-import { ModelHost } from '../../src/worker/model-host.js';
-import { combinedText, planCombine, planSummary, type PlanEnv } from '../../src/worker/tasks/summarize.js';
+import type { DocumentText } from '../../src/worker/text/document-text.js';
+import { ModelHost } from '../../src/worker/model/model-host.js';
+import { combinedText, planCombine, planSummary, type PlanEnv } from '../../src/worker/tasks/summarize/summarize.js';
 import { TEST_MODEL } from '../helpers/paths.js';
 
 /** Ten pages of numbered clauses: about 30,000 characters, far more than a 1024-token context. */
 const PAGES = Array.from({ length: 10 }, (_, p) =>
-  Array.from({ length: 12 }, (_, i) => `${p + 1}.${i + 1} The supplier shall deliver ${i + 3} boxes of apples to the buyer on day ${p * 12 + i}.`).join('\n\n'),
+  Array.from(
+    { length: 12 },
+    (_, i) =>
+      `${p + 1}.${i + 1} The supplier shall deliver ${i + 3} boxes of apples to the buyer on day ${p * 12 + i}.`,
+  ).join('\n\n'),
 );
 const DOC: DocumentText = (() => {
   const pageStarts: number[] = [];
@@ -28,7 +32,16 @@ describe('planning a summary flow with the real tokenizer', () => {
   const cacheDir = mkdtempSync(path.join(os.tmpdir(), 'docfleet-plan-'));
 
   beforeAll(async () => {
-    host = await ModelHost.load({ modelPath: TEST_MODEL, device: 'cpu', role: 'generate', sequences: 1, threads: 1, contextSize: 1024, gpuLayers: 0, tuneCacheDir: cacheDir });
+    host = await ModelHost.load({
+      modelPath: TEST_MODEL,
+      device: 'cpu',
+      role: 'generate',
+      sequences: 1,
+      threads: 1,
+      contextSize: 1024,
+      gpuLayers: 0,
+      tuneCacheDir: cacheDir,
+    });
     env = host.planEnv!;
   });
 
@@ -60,16 +73,21 @@ describe('planning a summary flow with the real tokenizer', () => {
 
   it('takes the overlap between chunks from chunkOverlapTokens, and refuses one as large as a chunk', () => {
     const none = planSummary(env, DOC, { maxTokens: 64, chunkOverlapTokens: 0 })!;
-    for (let i = 1; i < none.chunks.length; i++) expect(none.chunks[i]!.start).toBeGreaterThanOrEqual(none.chunks[i - 1]!.end);
+    for (let i = 1; i < none.chunks.length; i++)
+      expect(none.chunks[i]!.start).toBeGreaterThanOrEqual(none.chunks[i - 1]!.end);
     const wide = planSummary(env, DOC, { maxTokens: 64, chunkOverlapTokens: 100 })!;
     expect(wide.chunks.slice(1).some((c, i) => c.start < wide.chunks[i]!.end)).toBe(true);
-    expect(() => planSummary(env, DOC, { maxTokens: 64, chunkOverlapTokens: 5_000 })).toThrow(/chunkOverlapTokens must be/);
+    expect(() => planSummary(env, DOC, { maxTokens: 64, chunkOverlapTokens: 5_000 })).toThrow(
+      /chunkOverlapTokens must be/,
+    );
   });
 
   it('combines in one step when the summaries fit, in groups of at least three when they do not', () => {
     const summary = (i: number, words: number) => ({
       summary: Array.from({ length: words }, (_, w) => `word${(i + w) % 50}`).join(' '),
-      sources: [{ chunk: i, start: i * 10, end: i * 10 + 10, pageStart: i + 1, pageEnd: i + 1 }] satisfies SummarySource[],
+      sources: [
+        { chunk: i, start: i * 10, end: i * 10 + 10, pageStart: i + 1, pageEnd: i + 1 },
+      ] satisfies SummarySource[],
       truncated: false,
     });
     expect(planCombine(env, [summary(0, 20), summary(1, 20)], { maxTokens: 64 })).toEqual({ final: true });
@@ -79,6 +97,7 @@ describe('planning a summary flow with the real tokenizer', () => {
     if (next.final) throw new Error('60 long summaries cannot fit one 1024-token context');
     expect(next.groups.flat()).toEqual(many);
     for (const group of next.groups.slice(0, -1)) expect(group.length).toBeGreaterThanOrEqual(3);
-    for (const group of next.groups) expect(env.model.tokenize(combinedText(group)).length + next.partTokens).toBeLessThan(env.contextSize);
+    for (const group of next.groups)
+      expect(env.model.tokenize(combinedText(group)).length + next.partTokens).toBeLessThan(env.contextSize);
   });
 });

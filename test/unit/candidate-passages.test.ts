@@ -1,19 +1,27 @@
 import { describe, expect, it } from 'vitest';
 import { docOf, words } from '../helpers/documents.js';
-import { CandidatePassages, keywordsFor, labelled, type PassageSelection } from '../../src/worker/candidate-passages.js';
-import { pageAt, type DocumentText } from '../../src/worker/document-text.js';
-import { CONTRACT_SCHEMA } from '../../src/worker/tasks/contract-schema.js';
-
-
+import {
+  CandidatePassages,
+  keywordsFor,
+  labelled,
+  type PassageSelection,
+} from '../../src/worker/tasks/extract/candidate-passages.js';
+import { pageAt, type DocumentText } from '../../src/worker/text/document-text.js';
+import { CONTRACT_SCHEMA } from '../../src/worker/tasks/extract/contract-schema.js';
 
 /** Neutral contract prose: none of the contract fields' keywords. */
 const filler = (n: number, tag: string) =>
-  Array.from({ length: n }, (_, i) => `The supplier ships the goods in batch ${tag}${i} and the buyer pays the invoice promptly.`).join(' ');
+  Array.from(
+    { length: n },
+    (_, i) => `The supplier ships the goods in batch ${tag}${i} and the buyer pays the invoice promptly.`,
+  ).join(' ');
 
 const FIELDS = Object.entries(CONTRACT_SCHEMA.properties).map(([name, s]) => ({ name, description: s.description }));
 
 const PAGES = Array.from({ length: 30 }, (_, i) => `${filler(6, `p${i + 1}x`)}\n\n${filler(6, `p${i + 1}y`)}`);
-PAGES[0] = 'MASTER SUPPLY AGREEMENT\n\nThis Master Supply Agreement is made and entered into as of March 3, 2019 by and between Acme, Inc. and Widget LLC.\n\n' + filler(8, 'p1');
+PAGES[0] =
+  'MASTER SUPPLY AGREEMENT\n\nThis Master Supply Agreement is made and entered into as of March 3, 2019 by and between Acme, Inc. and Widget LLC.\n\n' +
+  filler(8, 'p1');
 PAGES[16] = `${filler(4, 'p17a')}\n\n19. Governing Law. This Agreement shall be governed by and construed in accordance with the laws of the State of Delaware.\n\n${filler(4, 'p17b')}`;
 PAGES[24] = `${filler(4, 'p25a')}\n\n4. Term. This Agreement shall automatically renew for successive one-year terms unless either party gives ninety days prior written notice of non-renewal.\n\n${filler(4, 'p25b')}`;
 const DOC = docOf(PAGES);
@@ -42,7 +50,11 @@ describe('CandidatePassages', () => {
   it('gives a document that fits whole, every page after its label', () => {
     const doc = docOf(['Title page.', 'Second page text.', 'Third.']);
     const sel = new CandidatePassages(doc, FIELDS, { countTokens: words }).select(100);
-    expect(sel).toMatchObject({ whole: true, coveredChars: doc.text.length, passages: [{ start: 0, end: doc.text.length, pageStart: 1, pageEnd: 3 }] });
+    expect(sel).toMatchObject({
+      whole: true,
+      coveredChars: doc.text.length,
+      passages: [{ start: 0, end: doc.text.length, pageStart: 1, pageEnd: 3 }],
+    });
     expect(sel.text).toBe('[page 1]\nTitle page.\n[page 2]\nSecond page text.\n[page 3]\nThird.');
   });
 
@@ -59,22 +71,33 @@ describe('CandidatePassages', () => {
     expect(first.fields).toEqual(expect.arrayContaining(['document_name', 'parties', 'agreement_date']));
     // Late clauses a prefix would never reach, each chosen for its field.
     const holding = (words: string) => sel.passages.find((p) => DOC.text.slice(p.start, p.end).includes(words));
-    expect(holding('governed by and construed')).toMatchObject({ pageStart: 17, fields: expect.arrayContaining(['governing_law']) });
+    expect(holding('governed by and construed')).toMatchObject({
+      pageStart: 17,
+      fields: expect.arrayContaining(['governing_law']),
+    });
     expect(holding('automatically renew')).toMatchObject({
       pageStart: 25,
       fields: expect.arrayContaining(['renewal_term', 'notice_period_to_terminate_renewal']),
     });
     expect(sel.text).toMatch(/\[page 17\]\n[^[]*governed by and construed/);
-    expect(candidates.ranking!.governing_law![0]).toBe(candidates.chunks!.find((c) => c.text.includes('governed by'))!.index);
+    expect(candidates.ranking!.governing_law![0]).toBe(
+      candidates.chunks!.find((c) => c.text.includes('governed by'))!.index,
+    );
   });
 
   it('lets no field crowd out another: a keyword said everywhere still leaves room for a rare one', () => {
-    const pages = Array.from({ length: 20 }, (_, i) => `Written notice ${i}: any notice shall be given by prior written notice to the other party. ${filler(3, `n${i}`)}`);
+    const pages = Array.from(
+      { length: 20 },
+      (_, i) =>
+        `Written notice ${i}: any notice shall be given by prior written notice to the other party. ${filler(3, `n${i}`)}`,
+    );
     pages[15] = `This Agreement is governed by the laws of England. ${filler(3, 'law')}`;
     const doc = docOf(pages);
     const sel = new CandidatePassages(doc, FIELDS, { countTokens: words, chunkTokens: 40 }).select(130);
     expectWellFormed(doc, sel, 130);
-    expect(sel.passages.some((p) => doc.text.slice(p.start, p.end).includes('governed by the laws of England'))).toBe(true);
+    expect(sel.passages.some((p) => doc.text.slice(p.start, p.end).includes('governed by the laws of England'))).toBe(
+      true,
+    );
   });
 
   it('selects from the same chunks again when the budget shrinks, and fits the smaller budget', () => {
@@ -96,11 +119,14 @@ describe('CandidatePassages', () => {
     expect(sel.passages.length).toBeGreaterThan(0);
   });
 
-  it('uses a user field\'s own name and description as keywords', () => {
+  it("uses a user field's own name and description as keywords", () => {
     const pages = Array.from({ length: 12 }, (_, i) => filler(10, `u${i}`));
     pages[9] = `${filler(2, 'w')} The warranty period is twelve months from delivery. ${filler(2, 'z')}`;
     const doc = docOf(pages);
-    const sel = new CandidatePassages(doc, [{ name: 'warrantyPeriod', description: 'how long the warranty lasts' }], { countTokens: words, chunkTokens: 30 }).select(60);
+    const sel = new CandidatePassages(doc, [{ name: 'warrantyPeriod', description: 'how long the warranty lasts' }], {
+      countTokens: words,
+      chunkTokens: 30,
+    }).select(60);
     expect(sel.passages.find((p) => p.fields.includes('warrantyPeriod'))).toMatchObject({ pageStart: 10 });
   });
 });
@@ -121,6 +147,11 @@ describe('keywordsFor and labelled', () => {
   it('labels each page inside a range, keeping the text between labels verbatim', () => {
     const doc = docOf(['one two', 'three four', 'five']);
     expect(labelled(doc, [{ start: 4, end: 13 }])).toBe('[page 1]\ntwo\n[page 2]\nthree');
-    expect(labelled(doc, [{ start: 0, end: 3 }, { start: 19, end: 23 }])).toBe('[page 1]\none\n\n[page 3]\nfive');
+    expect(
+      labelled(doc, [
+        { start: 0, end: 3 },
+        { start: 19, end: 23 },
+      ]),
+    ).toBe('[page 1]\none\n\n[page 3]\nfive');
   });
 });

@@ -5,11 +5,22 @@ import { ConfigError } from '../../src/shared/errors.js';
 describe('config', () => {
   it('has defaults a single machine can run with', () => {
     const c = loadWorkerConfig({}, { MODEL_PATH: '/m.gguf' });
-    expect(c).toMatchObject({ redisUrl: 'redis://127.0.0.1:6379', device: 'cpu', tag: 'cpu', concurrency: 4, threads: 'auto', contexts: 'auto', role: 'auto' });
+    expect(c).toMatchObject({
+      redisUrl: 'redis://127.0.0.1:6379',
+      device: 'cpu',
+      tag: 'cpu',
+      concurrency: 4,
+      threads: 'auto',
+      contexts: 'auto',
+      role: 'auto',
+    });
   });
 
   it('prefers a flag over its environment variable', () => {
-    const c = loadWorkerConfig({ model: '/flag.gguf', concurrency: '8' }, { MODEL_PATH: '/env.gguf', DOCFLEET_CONCURRENCY: '2' });
+    const c = loadWorkerConfig(
+      { model: '/flag.gguf', concurrency: '8' },
+      { MODEL_PATH: '/env.gguf', DOCFLEET_CONCURRENCY: '2' },
+    );
     expect(c.modelPath).toBe('/flag.gguf');
     expect(c.concurrency).toBe(8);
   });
@@ -43,6 +54,9 @@ describe('config', () => {
   });
 
   it('reads producer settings from the environment', () => {
-    expect(loadProducerConfig({}, { DOCFLEET_PREFIX: 'night', DOCFLEET_MAX_DOCUMENT_MB: '5' })).toMatchObject({ prefix: 'night', maxDocumentMb: 5 });
+    expect(loadProducerConfig({}, { DOCFLEET_PREFIX: 'night', DOCFLEET_MAX_DOCUMENT_MB: '5' })).toMatchObject({
+      prefix: 'night',
+      maxDocumentMb: 5,
+    });
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { CpuBudget } from '../../src/shared/cpu-budget.js';
-import { contextCount } from '../../src/worker/model-host.js';
+import { contextCount } from '../../src/worker/model/model-host.js';
 
 const budget = (cpus: number): CpuBudget => ({
   cpus,

@@ -47,7 +47,12 @@ describe('cpu budget parsing', () => {
         '30 24 0:26 / /sys/fs/cgroup\\040x rw - cgroup2 cgroup2 rw,nsdelegate\n',
     );
     expect(mounts).toEqual([
-      { root: '/docker/abc', mountPoint: '/sys/fs/cgroup/cpu,cpuacct', fsType: 'cgroup', superOptions: ['rw', 'cpu', 'cpuacct'] },
+      {
+        root: '/docker/abc',
+        mountPoint: '/sys/fs/cgroup/cpu,cpuacct',
+        fsType: 'cgroup',
+        superOptions: ['rw', 'cpu', 'cpuacct'],
+      },
       { root: '/', mountPoint: '/sys/fs/cgroup x', fsType: 'cgroup2', superOptions: ['rw', 'nsdelegate'] },
     ]);
   });

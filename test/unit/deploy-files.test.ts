@@ -13,13 +13,21 @@ const CONFIG = path.join(DEPLOY, 'prometheus/prometheus.yml');
 
 function promtool(...args: string[]): { ok: boolean; output: string } {
   const run = spawnSync('promtool', args, { encoding: 'utf8' });
-  if (run.error) throw new Error(`cannot run promtool (install the Debian package \`prometheus\`: scripts/test-deps.sh): ${run.error.message}`);
+  if (run.error)
+    throw new Error(
+      `cannot run promtool (install the Debian package \`prometheus\`: scripts/test-deps.sh): ${run.error.message}`,
+    );
   return { ok: run.status === 0, output: `${run.stdout}${run.stderr}` };
 }
 
 interface Dashboard {
   templating: { list: { name: string; type: string }[] };
-  panels: { id: number; title: string; datasource: { uid: string }; targets: { expr: string; datasource: { uid: string } }[] }[];
+  panels: {
+    id: number;
+    title: string;
+    datasource: { uid: string };
+    targets: { expr: string; datasource: { uid: string } }[];
+  }[];
 }
 const dashboard = JSON.parse(readFileSync(path.join(DEPLOY, 'grafana/docfleet.json'), 'utf8')) as Dashboard;
 const alerts = parse(readFileSync(ALERTS, 'utf8')) as { groups: { rules: { alert: string; expr: string }[] }[] };
@@ -56,7 +64,9 @@ describe('PromQL in deploy/ names real metrics', () => {
   const exprs = [
     ...dashboard.panels.flatMap((p) => p.targets.map((t) => ({ where: `panel "${p.title}"`, expr: t.expr }))),
     ...alerts.groups.flatMap((g) => g.rules.map((r) => ({ where: `alert ${r.alert}`, expr: r.expr }))),
-    ...scaledObjects.flatMap((o) => o.spec.triggers.map((t) => ({ where: `KEDA ${o.metadata.name}`, expr: t.metadata.query ?? '' }))),
+    ...scaledObjects.flatMap((o) =>
+      o.spec.triggers.map((t) => ({ where: `KEDA ${o.metadata.name}`, expr: t.metadata.query ?? '' })),
+    ),
   ];
 
   beforeAll(async () => {
@@ -83,9 +93,12 @@ describe('Grafana dashboard', () => {
 });
 
 describe('KEDA ScaledObjects', () => {
-  it.each(scaledObjects.map((o) => ({ name: o.metadata.name, o })))('$name scales on the exporter queue depth through Prometheus', ({ o }) => {
-    const trigger = o.spec.triggers.find((t) => t.type === 'prometheus');
-    expect(trigger?.metadata.query).toMatch(/docfleet_queue_jobs\{[^}]*state=~"waiting/);
-    expect(Number(trigger?.metadata.threshold)).toBeGreaterThan(0);
-  });
+  it.each(scaledObjects.map((o) => ({ name: o.metadata.name, o })))(
+    '$name scales on the exporter queue depth through Prometheus',
+    ({ o }) => {
+      const trigger = o.spec.triggers.find((t) => t.type === 'prometheus');
+      expect(trigger?.metadata.query).toMatch(/docfleet_queue_jobs\{[^}]*state=~"waiting/);
+      expect(Number(trigger?.metadata.threshold)).toBeGreaterThan(0);
+    },
+  );
 });

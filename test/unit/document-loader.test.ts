@@ -7,9 +7,9 @@ import { compiledSibling } from '../../src/shared/compiled-path.js';
 import { MiB } from '../../src/shared/config.js';
 import { PermanentError, TransientError, categoryOf, type FailureCategory } from '../../src/shared/errors.js';
 import type { DocumentRef } from '../../src/shared/job-types.js';
-import { loadDocument, type DocumentLimits } from '../../src/worker/document-loader.js';
-import { pageAt, type DocumentText } from '../../src/worker/document-text.js';
-import { PdfTextExtractor } from '../../src/worker/pdf-text.js';
+import { loadDocument, type DocumentLimits } from '../../src/worker/text/document-loader.js';
+import { pageAt, type DocumentText } from '../../src/worker/text/document-text.js';
+import { PdfTextExtractor } from '../../src/worker/text/pdf-text.js';
 import { ROOT } from '../helpers/paths.js';
 
 const SAMPLES = path.join(ROOT, 'samples');
@@ -17,7 +17,12 @@ const FIXTURES = path.join(ROOT, 'test/fixtures');
 const LIMITS: DocumentLimits = { maxBytes: 50 * MiB, maxPages: 2000, parseTimeoutMs: 20_000, parseMemoryMb: 256 };
 
 function ref(file: string): DocumentRef {
-  return { uri: file, name: path.basename(file), sha256: '', bytes: statSync(file, { throwIfNoEntry: false })?.size ?? 0 };
+  return {
+    uri: file,
+    name: path.basename(file),
+    sha256: '',
+    bytes: statSync(file, { throwIfNoEntry: false })?.size ?? 0,
+  };
 }
 
 async function failure(promise: Promise<unknown>): Promise<unknown> {
@@ -133,7 +138,11 @@ describe('PDF text thread', () => {
     const extractor = new PdfTextExtractor();
     const files = ['pages.pdf', 'image-only.pdf', 'pages.pdf'].map((f) => ref(path.join(FIXTURES, f)));
     const outcomes = await Promise.allSettled(files.map((f) => loadDocument(f, LIMITS, undefined, extractor)));
-    expect(outcomes.map((o) => (o.status === 'fulfilled' ? o.value.pages : categoryOf(o.reason)))).toEqual([3, 'no-text', 3]);
+    expect(outcomes.map((o) => (o.status === 'fulfilled' ? o.value.pages : categoryOf(o.reason)))).toEqual([
+      3,
+      'no-text',
+      3,
+    ]);
     await extractor.close();
     expect((await loadDocument(files[0]!, LIMITS, undefined, extractor)).pages).toBe(3);
     await extractor.close();

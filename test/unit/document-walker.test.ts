@@ -22,7 +22,9 @@ describe('walkDocuments', () => {
 
   it('walks directories recursively, in order, keeping only documents', async () => {
     const items = await collect([dir], 1000);
-    const names = items.map((i) => ('ref' in i ? path.relative(dir, i.ref.uri) : `refused:${path.basename(i.refused)}`));
+    const names = items.map((i) =>
+      'ref' in i ? path.relative(dir, i.ref.uri) : `refused:${path.basename(i.refused)}`,
+    );
     expect(names).toEqual(['a.txt', 'refused:big.txt', 'nested/b.md', 'nested/deeper/c.PDF']);
   });
 
@@ -47,11 +49,9 @@ describe('walkDocuments', () => {
     symlinkSync(path.join(linked, 'gone.txt'), path.join(linked, 'broken.txt'));
     symlinkSync(dir, path.join(linked, 'loop'));
     const items = await collect([linked]);
-    expect(items.map((i) => ('ref' in i ? path.basename(i.ref.name) : `refused:${path.basename(i.refused)}:${i.reason}`))).toEqual([
-      'refused:broken.txt:cannot read: ENOENT',
-      'link.txt',
-      'real.txt',
-    ]);
+    expect(
+      items.map((i) => ('ref' in i ? path.basename(i.ref.name) : `refused:${path.basename(i.refused)}:${i.reason}`)),
+    ).toEqual(['refused:broken.txt:cannot read: ENOENT', 'link.txt', 'real.txt']);
     const [link, real] = items.slice(1) as { ref: { sha256: string } }[];
     expect(link!.ref.sha256).toBe(real!.ref.sha256);
   });
@@ -61,6 +61,8 @@ describe('walkDocuments', () => {
     const bytes = Buffer.alloc(5 * 1024 * 1024, 'contract ');
     writeFileSync(file, bytes);
     const [item] = await collect([file], 10 * 1024 * 1024);
-    expect(item).toMatchObject({ ref: { bytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') } });
+    expect(item).toMatchObject({
+      ref: { bytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') },
+    });
   });
 });

@@ -1,10 +1,20 @@
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { describe, expect, it } from 'vitest';
-import type { DocumentText } from '../../src/worker/document-text.js';
-import { checkQuotes } from '../../src/worker/tasks/check-quotes.js';
-import { CONTRACT_SCHEMA } from '../../src/worker/tasks/contract-schema.js';
-import { fromGrounded, groundedSchema, QUOTE_MAX_CHARS, type GroundedAnswer } from '../../src/worker/tasks/grounded-schema.js';
-import { boundedForGrammar, grammarProblems, maxJsonChars, minimalJson } from '../../src/worker/tasks/schema-grammar.js';
+import type { DocumentText } from '../../src/worker/text/document-text.js';
+import { checkQuotes } from '../../src/worker/tasks/extract/check-quotes.js';
+import { CONTRACT_SCHEMA } from '../../src/worker/tasks/extract/contract-schema.js';
+import {
+  fromGrounded,
+  groundedSchema,
+  QUOTE_MAX_CHARS,
+  type GroundedAnswer,
+} from '../../src/worker/tasks/extract/grounded-schema.js';
+import {
+  boundedForGrammar,
+  grammarProblems,
+  maxJsonChars,
+  minimalJson,
+} from '../../src/worker/tasks/extract/schema-grammar.js';
 
 const ajv = () => new Ajv2020({ strict: false, allErrors: true });
 const cite = (value: unknown, quote = 'some quoted words', page = 1) => ({ quote, page, value });
@@ -41,9 +51,20 @@ describe('groundedSchema', () => {
       additionalProperties: false,
     };
     // The null moves out of the value: "no value" is the field's null, never a quote for null.
-    expect(props.governing_law).toEqual({ description: 'the law that governs the agreement', oneOf: [cited, { type: 'null' }] });
-    expect(props.parties).toMatchObject({ type: 'array', maxItems: 8, items: { properties: { value: { type: 'string', maxLength: 120 } } } });
-    expect(plan.schema).toMatchObject({ type: 'object', required: Object.keys(CONTRACT_SCHEMA.properties), additionalProperties: false });
+    expect(props.governing_law).toEqual({
+      description: 'the law that governs the agreement',
+      oneOf: [cited, { type: 'null' }],
+    });
+    expect(props.parties).toMatchObject({
+      type: 'array',
+      maxItems: 8,
+      items: { properties: { value: { type: 'string', maxLength: 120 } } },
+    });
+    expect(plan.schema).toMatchObject({
+      type: 'object',
+      required: Object.keys(CONTRACT_SCHEMA.properties),
+      additionalProperties: false,
+    });
     expect(grammarProblems(plan.schema)).toEqual([]);
   });
 
@@ -52,9 +73,17 @@ describe('groundedSchema', () => {
     const plan = groundedSchema(CUSTOM, { pages: 1 });
     expect(grammarProblems(plan.schema)).toEqual([]);
     const props = plan.schema.properties as Record<string, any>;
-    expect(props.title).toMatchObject({ type: 'object', description: 'the title', properties: { value: { type: 'string', maxLength: 30 } } });
+    expect(props.title).toMatchObject({
+      type: 'object',
+      description: 'the title',
+      properties: { value: { type: 'string', maxLength: 30 } },
+    });
     expect(props.boxes.properties.value).toEqual({ type: 'integer' });
-    expect(props.names.oneOf[0]).toMatchObject({ type: 'array', maxItems: 2, items: { properties: { value: { type: 'string' } } } });
+    expect(props.names.oneOf[0]).toMatchObject({
+      type: 'array',
+      maxItems: 2,
+      items: { properties: { value: { type: 'string' } } },
+    });
     expect(props.kind.oneOf[0].properties.value).toEqual({ enum: ['sale', 'lease'] });
     expect(props['a/b~c'].oneOf[0].properties.value).toEqual({ type: 'string', maxLength: 10 });
     expect(props.nothing).toEqual({ type: 'null' });
@@ -98,7 +127,14 @@ describe('fromGrounded', () => {
       },
       plan,
     ) as GroundedAnswer;
-    expect(answer.fields).toEqual({ title: 'Supply Agreement', boxes: 12, names: ['Acme', 'Widget'], kind: null, 'a/b~c': null, nothing: null });
+    expect(answer.fields).toEqual({
+      title: 'Supply Agreement',
+      boxes: 12,
+      names: ['Acme', 'Widget'],
+      kind: null,
+      'a/b~c': null,
+      nothing: null,
+    });
     expect(ajv().validate(CUSTOM, answer.fields)).toBe(true);
     expect(answer.claims).toEqual([
       { field: 'title', pointer: '/title', value: 'Supply Agreement', quote: 'SUPPLY AGREEMENT', citedPage: 1 },
@@ -106,7 +142,10 @@ describe('fromGrounded', () => {
       { field: 'names', pointer: '/names/0', value: 'Acme', quote: 'Acme, Inc.', citedPage: 1 },
       { field: 'names', pointer: '/names/1', value: 'Widget', quote: 'Widget LLC', citedPage: 4 },
     ]);
-    const withSlash = fromGrounded({ ...answer.fields, title: cite('x'), boxes: cite(1), names: null, 'a/b~c': cite('y') }, plan) as GroundedAnswer;
+    const withSlash = fromGrounded(
+      { ...answer.fields, title: cite('x'), boxes: cite(1), names: null, 'a/b~c': cite('y') },
+      plan,
+    ) as GroundedAnswer;
     expect(withSlash.claims.map((c) => c.pointer)).toEqual(['/title', '/boxes', '/a~1b~0c']);
   });
 
@@ -115,40 +154,64 @@ describe('fromGrounded', () => {
     expect(fromGrounded([], plan)).toMatch(/not a JSON object/);
     expect(fromGrounded({}, plan)).toMatch(/no "document_name"/);
     const base = minimalJson(plan.schema) as Record<string, unknown>;
-    expect(fromGrounded({ ...base, governing_law: 'Delaware' }, plan)).toMatch(/\/governing_law is not \{quote, page, value\}/);
+    expect(fromGrounded({ ...base, governing_law: 'Delaware' }, plan)).toMatch(
+      /\/governing_law is not \{quote, page, value\}/,
+    );
     expect(fromGrounded({ ...base, parties: [{ value: 'Acme' }] }, plan)).toMatch(/\/parties\/0 is not/);
   });
 });
 
 describe('checkQuotes', () => {
-  const pages = ['MASTER SUPPLY AGREEMENT\nbetween Acme, Inc. and Widget LLC.', 'This Agreement shall be governed by the laws of the State of New York.', 'Notices. Notices go to Acme, Inc. at its office.'];
+  const pages = [
+    'MASTER SUPPLY AGREEMENT\nbetween Acme, Inc. and Widget LLC.',
+    'This Agreement shall be governed by the laws of the State of New York.',
+    'Notices. Notices go to Acme, Inc. at its office.',
+  ];
   const text = pages.join('\n');
   const doc: DocumentText = { text, pageStarts: [0, pages[0]!.length + 1, pages[0]!.length + pages[1]!.length + 2] };
-  const claim = (field: string, pointer: string, quote: string, citedPage = 1) => ({ field, pointer, value: 'v', quote, citedPage });
+  const claim = (field: string, pointer: string, quote: string, citedPage = 1) => ({
+    field,
+    pointer,
+    value: 'v',
+    quote,
+    citedPage,
+  });
 
   it('grounds a quote found in the text (tolerant of layout) at its real offsets and page, and flags one that is not', () => {
     const result = checkQuotes(
       doc,
-      [claim('governing_law', '/governing_law', 'governed  by the laws of the\nState of New-York', 1), claim('parties', '/parties/0', 'Acme Holdings plc', 1)],
+      [
+        claim('governing_law', '/governing_law', 'governed  by the laws of the\nState of New-York', 1),
+        claim('parties', '/parties/0', 'Acme Holdings plc', 1),
+      ],
       { fieldNames: ['governing_law', 'parties', 'renewal_term'] },
     );
     const law = result.evidence.governing_law![0]!;
     expect(law).toMatchObject({ pointer: '/governing_law', grounded: true, citedPage: 1, page: 2 });
     expect(text.slice(law.start, law.end)).toBe('governed by the laws of the State of New York');
-    expect(result.evidence.parties).toEqual([{ pointer: '/parties/0', value: 'v', quote: 'Acme Holdings plc', citedPage: 1, grounded: false }]);
+    expect(result.evidence.parties).toEqual([
+      { pointer: '/parties/0', value: 'v', quote: 'Acme Holdings plc', citedPage: 1, grounded: false },
+    ]);
     expect(result.evidence.renewal_term).toEqual([]);
     expect(result.ungrounded).toEqual(['/parties/0']);
   });
 
   it('places a repeated quote where the model read it on the page it cited, and ignores copied page labels', () => {
     const later = { start: doc.pageStarts[2]!, end: text.length };
-    const [onCited] = checkQuotes(doc, [claim('parties', '/parties/0', 'Acme, Inc.', 3)], { fieldNames: ['parties'] }).evidence.parties!;
+    const [onCited] = checkQuotes(doc, [claim('parties', '/parties/0', 'Acme, Inc.', 3)], { fieldNames: ['parties'] })
+      .evidence.parties!;
     expect(onCited).toMatchObject({ grounded: true, page: 3 });
-    const [read] = checkQuotes(doc, [claim('parties', '/parties/0', 'Acme, Inc.', 1)], { fieldNames: ['parties'], passages: [later] }).evidence.parties!;
+    const [read] = checkQuotes(doc, [claim('parties', '/parties/0', 'Acme, Inc.', 1)], {
+      fieldNames: ['parties'],
+      passages: [later],
+    }).evidence.parties!;
     expect(read).toMatchObject({ grounded: true, page: 3 });
-    const [first] = checkQuotes(doc, [claim('parties', '/parties/0', 'Acme, Inc.', 2)], { fieldNames: ['parties'] }).evidence.parties!;
+    const [first] = checkQuotes(doc, [claim('parties', '/parties/0', 'Acme, Inc.', 2)], { fieldNames: ['parties'] })
+      .evidence.parties!;
     expect(first).toMatchObject({ grounded: true, page: 1 });
-    const [across] = checkQuotes(doc, [claim('x', '/x', 'and Widget LLC. [page 2] This Agreement shall', 1)], { fieldNames: ['x'] }).evidence.x!;
+    const [across] = checkQuotes(doc, [claim('x', '/x', 'and Widget LLC. [page 2] This Agreement shall', 1)], {
+      fieldNames: ['x'],
+    }).evidence.x!;
     expect(across).toMatchObject({ grounded: true, page: 1 });
     // Too short to ground anything.
     expect(checkQuotes(doc, [claim('x', '/x', 'Acme', 1)], { fieldNames: ['x'] }).ungrounded).toEqual(['/x']);

@@ -5,7 +5,9 @@ import { queueName, queuesServedBy, roleForTask } from '../../src/shared/queue-l
 describe('job ids', () => {
   const sha = 'a'.repeat(64);
   it('are the same for the same content, task and parameters, whatever the key order', () => {
-    expect(jobIdFor(sha, 'extract', { maxTokens: 5, model: 'm' })).toBe(jobIdFor(sha, 'extract', { model: 'm', maxTokens: 5 }));
+    expect(jobIdFor(sha, 'extract', { maxTokens: 5, model: 'm' })).toBe(
+      jobIdFor(sha, 'extract', { model: 'm', maxTokens: 5 }),
+    );
   });
   it('differ by task, parameters and content', () => {
     const ids = new Set([
@@ -17,7 +19,9 @@ describe('job ids', () => {
     expect(ids.size).toBe(4);
   });
   it('never change from one release to the next: stored results and queued jobs are found by them', () => {
-    expect(jobIdFor(sha, 'extract', { maxTokens: 5, model: 'm' })).toBe('extract-64cd5dc034a508b08584b9ca088ca7c43554105b');
+    expect(jobIdFor(sha, 'extract', { maxTokens: 5, model: 'm' })).toBe(
+      'extract-64cd5dc034a508b08584b9ca088ca7c43554105b',
+    );
     expect(jobIdsFor('summarize', {})('b'.repeat(64))).toBe('summarize-3f133398c47864ff163d623f9e7a753452bfee91');
   });
   it('never contain a colon (BullMQ forbids it)', () => {

@@ -115,7 +115,9 @@ interface Located {
   obj: K8sObject;
 }
 
-const files = readdirSync(K8S).filter((f) => /\.ya?ml$/.test(f)).sort();
+const files = readdirSync(K8S)
+  .filter((f) => /\.ya?ml$/.test(f))
+  .sort();
 const parsed = files.map((file) => ({ file, docs: parseAllDocuments(readFileSync(path.join(K8S, file), 'utf8')) }));
 const all: Located[] = parsed.flatMap(({ file, docs }) =>
   docs.map((d) => ({ file, obj: d.toJS() as K8sObject | null })).filter((x): x is Located => x.obj !== null),
@@ -136,7 +138,8 @@ const exporters = docfleetContainers.filter(({ c }) => c.args?.[0] === 'exporter
 function environment(c: Container): Map<string, string | undefined> {
   const env = new Map<string, string | undefined>();
   for (const from of c.envFrom ?? []) {
-    if (from.configMapRef) for (const [k, v] of Object.entries(configMaps.get(from.configMapRef.name) ?? {})) env.set(k, v);
+    if (from.configMapRef)
+      for (const [k, v] of Object.entries(configMaps.get(from.configMapRef.name) ?? {})) env.set(k, v);
   }
   for (const e of c.env ?? []) {
     const ref = e.valueFrom?.configMapKeyRef;
@@ -186,7 +189,14 @@ const matches = (selector: Record<string, string>, labels: Record<string, string
 
 describe('k8s/ manifests', () => {
   it('reads the settings of src/shared/config.ts', () => {
-    for (const env of ['REDIS_URL', 'MODEL_PATH', 'DOCFLEET_DEVICE', 'DOCFLEET_ROLE', 'DOCFLEET_GRACE_MS', 'DOCFLEET_METRICS_PORT']) {
+    for (const env of [
+      'REDIS_URL',
+      'MODEL_PATH',
+      'DOCFLEET_DEVICE',
+      'DOCFLEET_ROLE',
+      'DOCFLEET_GRACE_MS',
+      'DOCFLEET_METRICS_PORT',
+    ]) {
       expect(SETTINGS.has(env), env).toBe(true);
     }
     expect(SETTINGS.get('DOCFLEET_GRACE_MS')?.defaultValue).toMatch(/^\d+$/);
@@ -195,7 +205,17 @@ describe('k8s/ manifests', () => {
   });
 
   it('has the manifests and they parse as YAML (every document)', () => {
-    const expected = ['config', 'exporter', 'keda', 'kustomization', 'redis', 'volumes', 'worker-cpu', 'worker-embed', 'worker-gpu'];
+    const expected = [
+      'config',
+      'exporter',
+      'keda',
+      'kustomization',
+      'redis',
+      'volumes',
+      'worker-cpu',
+      'worker-embed',
+      'worker-gpu',
+    ];
     expect(files).toEqual(expect.arrayContaining(expected.map((f) => `${f}.yaml`)));
     for (const { file, docs } of parsed) {
       for (const d of docs) expect([...d.errors, ...d.warnings].map(String), file).toEqual([]);
@@ -229,7 +249,8 @@ describe('k8s/ manifests', () => {
         if (!from.configMapRef) continue;
         const data = configMaps.get(from.configMapRef.name);
         expect(data, `${file}: ConfigMap ${from.configMapRef.name}`).toBeDefined();
-        for (const key of Object.keys(data ?? {})) expect(SETTINGS.has(key), `${file}: ${from.configMapRef.name}.${key}`).toBe(true);
+        for (const key of Object.keys(data ?? {}))
+          expect(SETTINGS.has(key), `${file}: ${from.configMapRef.name}.${key}`).toBe(true);
       }
       for (const e of c.env ?? []) {
         expect(SETTINGS.has(e.name), `${file}: env ${e.name}`).toBe(true);
@@ -238,12 +259,14 @@ describe('k8s/ manifests', () => {
       }
       // Flags too: a misspelt one would stop the CLI, a flag of another command would be refused.
       const allowed = c.args?.[0] === 'exporter' ? ['--port'] : [];
-      for (const flag of flags(c).keys()) expect(byFlag.has(flag) || allowed.includes(flag), `${file}: ${flag}`).toBe(true);
+      for (const flag of flags(c).keys())
+        expect(byFlag.has(flag) || allowed.includes(flag), `${file}: ${flag}`).toBe(true);
     }
   });
 
   it('keeps Service environment variables out of docfleet pods (a Service `docfleet-metrics` would set DOCFLEET_METRICS_PORT)', () => {
-    for (const { file, obj } of docfleetContainers) expect(obj.spec?.template?.spec.enableServiceLinks, file).toBe(false);
+    for (const { file, obj } of docfleetContainers)
+      expect(obj.spec?.template?.spec.enableServiceLinks, file).toBe(false);
   });
 
   it('gives every worker a model under /models and the documents at /data, both read-only', () => {
@@ -255,16 +278,21 @@ describe('k8s/ manifests', () => {
         expect(mount?.readOnly, `${file}: ${mountPath}`).toBe(true);
         const pvc = volumes.find((v) => v.name === mount?.name)?.persistentVolumeClaim;
         expect(pvc?.readOnly, `${file}: ${mountPath}`).toBe(true);
-        expect(ofKind('PersistentVolumeClaim').map((p) => p.metadata?.name), `${file}: ${mountPath}`).toContain(pvc?.claimName);
+        expect(
+          ofKind('PersistentVolumeClaim').map((p) => p.metadata?.name),
+          `${file}: ${mountPath}`,
+        ).toContain(pvc?.claimName);
       }
       // The worker writes its thread-count cache to ~/.cache/docfleet; on a read-only root it needs a volume there.
       if (c.securityContext?.readOnlyRootFilesystem) {
-        expect(c.volumeMounts?.map((m) => m.mountPath), file).toContain('/home/docfleet/.cache');
+        expect(
+          c.volumeMounts?.map((m) => m.mountPath),
+          file,
+        ).toContain('/home/docfleet/.cache');
       }
     }
     const documents = ofKind('PersistentVolumeClaim').find((p) => p.metadata?.name === 'docfleet-documents') as
-      | (K8sObject & { spec: { accessModes: string[] } })
-      | undefined;
+      (K8sObject & { spec: { accessModes: string[] } }) | undefined;
     expect(documents?.spec.accessModes).toEqual(['ReadOnlyMany']);
   });
 
@@ -276,12 +304,18 @@ describe('k8s/ manifests', () => {
       expect(c.livenessProbe?.httpGet?.path, file).toBe('/healthz');
       expect(portNumber(c, c.readinessProbe?.httpGet?.port), `${file}: readinessProbe`).toBe(port);
       expect(portNumber(c, c.livenessProbe?.httpGet?.port), `${file}: livenessProbe`).toBe(port);
-      expect(c.ports?.map((p) => p.containerPort), file).toContain(port);
+      expect(
+        c.ports?.map((p) => p.containerPort),
+        file,
+      ).toContain(port);
       // What deploy/prometheus/prometheus.yml's `docfleet-worker` job keeps.
       const annotations = obj.spec?.template?.metadata?.annotations ?? {};
       expect(annotations['prometheus.io/scrape'], file).toBe('true');
       expect(annotations['prometheus.io/port'], file).toBe(String(port));
-      expect(podLabels(obj), file).toMatchObject({ 'app.kubernetes.io/part-of': 'docfleet', 'app.kubernetes.io/component': 'worker' });
+      expect(podLabels(obj), file).toMatchObject({
+        'app.kubernetes.io/part-of': 'docfleet',
+        'app.kubernetes.io/component': 'worker',
+      });
     }
     for (const { file, c } of exporters) {
       const port = Number(flags(c).get('--port') ?? 9465);
@@ -325,7 +359,9 @@ describe('k8s/ manifests', () => {
         const re = /queue=~"([^"]+)"/.exec(query)?.[1];
         expect(re, `${file}: queue matcher`).toBeDefined();
         // PromQL regexes are anchored at both ends.
-        const selected = allQueueNames().filter((q) => new RegExp(`^(?:${re})$`).test(q)).sort();
+        const selected = allQueueNames()
+          .filter((q) => new RegExp(`^(?:${re})$`).test(q))
+          .sort();
         expect(selected, `${file}: queues of the KEDA query`).toEqual(served);
         expect(Number(trigger.metadata.threshold), file).toBeGreaterThan(0);
       }
@@ -334,7 +370,10 @@ describe('k8s/ manifests', () => {
 
   it('wires Deployment selectors and Services to pods and ports', () => {
     for (const { file, obj } of workloads) {
-      expect(matches(obj.spec?.selector?.matchLabels ?? { none: 'x' }, podLabels(obj)), `${file}: ${obj.metadata?.name}`).toBe(true);
+      expect(
+        matches(obj.spec?.selector?.matchLabels ?? { none: 'x' }, podLabels(obj)),
+        `${file}: ${obj.metadata?.name}`,
+      ).toBe(true);
     }
     for (const svc of ofKind('Service')) {
       const selector = (svc.spec?.selector ?? {}) as Record<string, string>;
@@ -343,7 +382,9 @@ describe('k8s/ manifests', () => {
       for (const p of svc.spec?.ports ?? []) {
         const target = p.targetPort ?? p.port;
         const found = backends.some(({ obj }) =>
-          obj.spec?.template?.spec.containers.some((c) => c.ports?.some((cp) => cp.containerPort === portNumber(c, target))),
+          obj.spec?.template?.spec.containers.some((c) =>
+            c.ports?.some((cp) => cp.containerPort === portNumber(c, target)),
+          ),
         );
         expect(found, `Service ${svc.metadata?.name} port ${target}`).toBe(true);
       }

@@ -50,7 +50,16 @@ function exercise(metrics: WorkerMetrics, jobs: number): void {
     metrics.jobStarted({ queue: 'docfleet-generate-cpu', task: 'summarize', waitSeconds: i });
     const outcome = (['completed', 'failed', 'retried'] as const)[i % 3]!;
     const reason = outcome === 'completed' ? undefined : ('inference-failed' as const);
-    metrics.jobFinished({ queue: 'docfleet-generate-cpu', task: 'summarize', outcome, reason, durationSeconds: 2, tokensIn: 900, tokensOut: 120, pages: 3 });
+    metrics.jobFinished({
+      queue: 'docfleet-generate-cpu',
+      task: 'summarize',
+      outcome,
+      reason,
+      durationSeconds: 2,
+      tokensIn: 900,
+      tokensOut: 120,
+      pages: 3,
+    });
   }
 }
 
@@ -109,11 +118,20 @@ describe('WorkerMetrics', () => {
     metrics.setModel(MODEL);
     metrics.jobStarted({ queue: 'docfleet-generate-cpu', task: 'extract', waitSeconds: 0.5 });
     metrics.jobStarted({ queue: 'docfleet-generate-cpu', task: 'extract', waitSeconds: 0.5 });
-    metrics.jobFinished({ queue: 'docfleet-generate-cpu', task: 'extract', outcome: 'completed', durationSeconds: 10, tokensIn: 3000, tokensOut: 600, pages: 2 });
+    metrics.jobFinished({
+      queue: 'docfleet-generate-cpu',
+      task: 'extract',
+      outcome: 'completed',
+      durationSeconds: 10,
+      tokensIn: 3000,
+      tokensOut: 600,
+      pages: 2,
+    });
     const text = await metrics.metrics();
     expect(text).toContain('docfleet_sequences_busy 1');
     // 30 s window: 3000 tokens in and 600 out over it.
-    const rate = (direction: string) => Number(new RegExp(`^docfleet_tokens_per_second\\{direction="${direction}"\\} (\\S+)$`, 'm').exec(text)?.[1]);
+    const rate = (direction: string) =>
+      Number(new RegExp(`^docfleet_tokens_per_second\\{direction="${direction}"\\} (\\S+)$`, 'm').exec(text)?.[1]);
     expect(rate('in')).toBeCloseTo(100, 6);
     expect(rate('out')).toBeCloseTo(20, 6);
   });

@@ -2,9 +2,14 @@ import path from 'node:path';
 import { statSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { MiB } from '../../src/shared/config.js';
-import { loadDocument } from '../../src/worker/document-loader.js';
-import type { DocumentText } from '../../src/worker/document-text.js';
-import { MIN_QUOTE_CHARS, QuoteIndex, findQuote, normalizeForQuote } from '../../src/worker/quote-finder.js';
+import { loadDocument } from '../../src/worker/text/document-loader.js';
+import type { DocumentText } from '../../src/worker/text/document-text.js';
+import {
+  MIN_QUOTE_CHARS,
+  QuoteIndex,
+  findQuote,
+  normalizeForQuote,
+} from '../../src/worker/tasks/extract/quote-finder.js';
 import { ROOT } from '../helpers/paths.js';
 
 /** The passage findQuote matched, or undefined. */
@@ -39,7 +44,9 @@ describe('findQuote: hand cases', () => {
 
   it('ignores soft hyphens', () => {
     const text = 'A termi\u00ADnation fee of con\u00ADsiderable size applies.';
-    expect(found(text, 'termination fee of considerable size')).toBe('termi\u00ADnation fee of con\u00ADsiderable size');
+    expect(found(text, 'termination fee of considerable size')).toBe(
+      'termi\u00ADnation fee of con\u00ADsiderable size',
+    );
     expect(found('A termination fee applies.', 'termi\u00ADnation fee')).toBe('termination fee');
   });
 
@@ -60,7 +67,9 @@ describe('findQuote: hand cases', () => {
   });
 
   it('ignores case, full-width forms and composed vs decomposed accents', () => {
-    expect(found('Article 5 CONFIDENTIAL INFORMATION means', 'confidential information')).toBe('CONFIDENTIAL INFORMATION');
+    expect(found('Article 5 CONFIDENTIAL INFORMATION means', 'confidential information')).toBe(
+      'CONFIDENTIAL INFORMATION',
+    );
     expect(found('the ＰＲＯＶＩＤＥＲ shall', 'the provider shall')).toBe('the ＰＲＯＶＩＤＥＲ shall');
     expect(found('Société Générale SA', 'Socie\u0301te\u0301 Ge\u0301ne\u0301rale')).toBe('Société Générale');
     // Accents still count: a different letter is a different word.
@@ -85,7 +94,9 @@ describe('findQuote: hand cases', () => {
   });
 
   it('returns undefined for a quote that is not in the text', () => {
-    expect(findQuote('The Provider shall deliver the Services.', 'The Provider shall deliver the Goods')).toBeUndefined();
+    expect(
+      findQuote('The Provider shall deliver the Services.', 'The Provider shall deliver the Goods'),
+    ).toBeUndefined();
     expect(findQuote('', 'The Provider shall deliver')).toBeUndefined();
   });
 
@@ -116,7 +127,12 @@ describe('QuoteIndex: text extracted from the sample PDFs', () => {
   });
 
   /** Windows of `size` words from the text, with the offsets of their first and last character. */
-  function windows(text: string, from: number, to: number, size: number): { start: number; end: number; words: string[] }[] {
+  function windows(
+    text: string,
+    from: number,
+    to: number,
+    size: number,
+  ): { start: number; end: number; words: string[] }[] {
     const tokens = [...text.slice(from, to).matchAll(/\S+/g)].map((m) => ({ word: m[0], start: from + m.index }));
     const out = [];
     for (let i = 0; i + size <= tokens.length; i += 3) {
@@ -125,18 +141,31 @@ describe('QuoteIndex: text extracted from the sample PDFs', () => {
       // Offsets of the match are those of its first and last significant characters: pick windows whose
       // ends are letters or digits so the expected offsets are simply the words'.
       if (!/^[\p{L}\p{N}]/u.test(first.word) || !/[\p{L}\p{N}]$/u.test(last.word)) continue;
-      out.push({ start: first.start, end: last.start + last.word.length, words: tokens.slice(i, i + size).map((t) => t.word) });
+      out.push({
+        start: first.start,
+        end: last.start + last.word.length,
+        words: tokens.slice(i, i + size).map((t) => t.word),
+      });
     }
     return out;
   }
 
   /** The passage re-wrapped at other places, a long word hyphenated across a line, typographic quotes/dashes. */
   function reworded(words: string[], variant: number): string {
-    const w = words.map((word) => word.replace(/'/g, '’').replace(/"([^"]*)"/g, '“$1”').replace(/"/g, '”').replace(/-/g, '–'));
+    const w = words.map((word) =>
+      word
+        .replace(/'/g, '’')
+        .replace(/"([^"]*)"/g, '“$1”')
+        .replace(/"/g, '”')
+        .replace(/-/g, '–'),
+    );
     const longest = w.reduce((best, word, i) => (word.length > w[best]!.length ? i : best), 0);
     const word = w[longest]!;
     if (word.length >= 6) w[longest] = `${word.slice(0, 3)}-\n${word.slice(3)}`;
-    const wrapped = w.map((word, i) => (i > 0 && i % (4 + variant) === 0 ? `\n${word}` : ` ${word}`)).join('').trim();
+    const wrapped = w
+      .map((word, i) => (i > 0 && i % (4 + variant) === 0 ? `\n${word}` : ` ${word}`))
+      .join('')
+      .trim();
     return variant % 2 === 0 ? wrapped.toUpperCase() : wrapped.replace(/ /g, '  ');
   }
 

@@ -1,17 +1,21 @@
 import { describe, expect, it } from 'vitest';
 import { docOf, words } from '../helpers/documents.js';
 import { PermanentError } from '../../src/shared/errors.js';
-import { pageAt, type DocumentText } from '../../src/worker/document-text.js';
-import { chunkBudget, chunkDocument, safetyMargin, type TextChunk } from '../../src/worker/token-chunker.js';
+import { pageAt, type DocumentText } from '../../src/worker/text/document-text.js';
+import { chunkBudget, chunkDocument, safetyMargin, type TextChunk } from '../../src/worker/text/token-chunker.js';
 
 /** One token per started 5 characters of each word, so a long word is many tokens. */
 const pieces = (t: string) => (t.match(/\S+/g) ?? []).reduce((n, w) => n + Math.ceil(w.length / 5), 0);
 
-
 const sentence = (n: number, tag: string) => Array.from({ length: n }, (_, i) => `${tag}w${i}`).join(' ') + '.';
 
 /** Every property a chunk list must have, whatever the text and the tokenizer. */
-function expectWellFormed(doc: DocumentText, chunks: TextChunk[], maxTokens: number, count: (t: string) => number): void {
+function expectWellFormed(
+  doc: DocumentText,
+  chunks: TextChunk[],
+  maxTokens: number,
+  count: (t: string) => number,
+): void {
   const { text } = doc;
   const trimmed = text.trim();
   if (trimmed === '') {
@@ -49,7 +53,15 @@ describe('chunkDocument', () => {
     const doc = docOf(['  \nHello there.', 'General Kenobi. \n']);
     const chunks = chunkDocument(doc, { maxTokens: 10, countTokens: words });
     expect(chunks).toEqual([
-      { index: 0, start: 3, end: doc.text.length - 2, text: 'Hello there.\nGeneral Kenobi.', pageStart: 1, pageEnd: 2, tokens: 4 },
+      {
+        index: 0,
+        start: 3,
+        end: doc.text.length - 2,
+        text: 'Hello there.\nGeneral Kenobi.',
+        pageStart: 1,
+        pageEnd: 2,
+        tokens: 4,
+      },
     ]);
   });
 
@@ -122,7 +134,12 @@ describe('chunkDocument', () => {
     const doc = docOf([`Intro words here. ${run} and an ending.`]);
     const chunks = chunkDocument(doc, { maxTokens: 10, countTokens: pieces });
     expectWellFormed(doc, chunks, 10, pieces);
-    expect(chunks.map((c) => c.text)).toEqual(['Intro words here.', 'x'.repeat(50), 'x'.repeat(50), 'x'.repeat(23) + ' and an ending.']);
+    expect(chunks.map((c) => c.text)).toEqual([
+      'Intro words here.',
+      'x'.repeat(50),
+      'x'.repeat(50),
+      'x'.repeat(23) + ' and an ending.',
+    ]);
 
     // With overlap, the run's chunks overlap inside it too.
     const overlapped = chunkDocument(doc, { maxTokens: 10, overlapTokens: 2, countTokens: pieces });
@@ -154,7 +171,8 @@ describe('chunkDocument', () => {
   });
 
   it('calls the tokenizer O(log n) times per chunk, on pieces about a chunk long', () => {
-    const page = (p: number) => Array.from({ length: 20 }, (_, i) => sentence(5 + ((i * 7) % 11), `p${p}s${i}`)).join(p % 3 ? ' ' : '\n\n');
+    const page = (p: number) =>
+      Array.from({ length: 20 }, (_, i) => sentence(5 + ((i * 7) % 11), `p${p}s${i}`)).join(p % 3 ? ' ' : '\n\n');
     const doc = docOf(Array.from({ length: 50 }, (_, p) => page(p)));
     let calls = 0;
     let chars = 0;
@@ -179,7 +197,9 @@ describe('chunkDocument', () => {
     const parts = ['word', 'x'.repeat(37), '. ', '\n', '\n\n', ' ', 'Section 4. Terms', '😀', '\t', 'ARTICLE IV', '!"'];
     const counters = [words, pieces, (t: string) => Math.ceil(t.length / 3), (t: string) => t.length + 1];
     for (let round = 0; round < 200; round++) {
-      const pages = Array.from({ length: 1 + rand(5) }, () => Array.from({ length: rand(80) }, () => parts[rand(parts.length)]!).join(rand(2) ? ' ' : ''));
+      const pages = Array.from({ length: 1 + rand(5) }, () =>
+        Array.from({ length: rand(80) }, () => parts[rand(parts.length)]!).join(rand(2) ? ' ' : ''),
+      );
       const doc = docOf(pages);
       const count = counters[rand(counters.length)]!;
       const maxTokens = 4 + rand(60);
@@ -195,7 +215,9 @@ describe('chunkDocument', () => {
     expect(() => chunkDocument(doc, { maxTokens: 5, overlapTokens: 5, countTokens: words })).toThrow(RangeError);
     expect(() => chunkDocument(doc, { maxTokens: 5, overlapTokens: -1, countTokens: words })).toThrow(RangeError);
     // A tokenizer that adds a BOS token cannot fit one character into one token.
-    expect(() => chunkDocument(doc, { maxTokens: 1, countTokens: (t) => t.length + 1 })).toThrow(/cannot hold even the first character/);
+    expect(() => chunkDocument(doc, { maxTokens: 1, countTokens: (t) => t.length + 1 })).toThrow(
+      /cannot hold even the first character/,
+    );
   });
 });
 

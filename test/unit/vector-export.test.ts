@@ -3,7 +3,14 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ResultLine } from '../../src/producer/batch-control.js';
-import { VectorExportError, VectorWriter, exportVectors, omitVectors, sidecarPath, type VectorRow } from '../../src/producer/vector-export.js';
+import {
+  VectorExportError,
+  VectorWriter,
+  exportVectors,
+  omitVectors,
+  sidecarPath,
+  type VectorRow,
+} from '../../src/producer/vector-export.js';
 import type { EmbedOutput, JobData, JobResult, TaskName } from '../../src/shared/job-types.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'docfleet-vectors-'));
@@ -16,7 +23,16 @@ function job(name: string, task: TaskName): JobData {
 }
 
 function result(task: TaskName, output: JobResult['output']): JobResult {
-  return { task, model: 'm', tokensIn: 1, tokensOut: 0, pages: 2, chars: 100, timings: { fetchMs: 0, parseMs: 0, inferMs: 0, totalMs: 0 }, output };
+  return {
+    task,
+    model: 'm',
+    tokensIn: 1,
+    tokensOut: 0,
+    pages: 2,
+    chars: 100,
+    timings: { fetchMs: 0, parseMs: 0, inferMs: 0, totalMs: 0 },
+    output,
+  };
 }
 
 /** A completed embed result line with `chunks` vectors of `dims` values each, derived from `seed`. */
@@ -33,7 +49,14 @@ function embedLine(jobId: string, name: string, chunks: number, dims: number, se
       vector: Float32Array.from({ length: dims }, (_, d) => Math.sin(seed * 1000 + c * 31 + d) * (d + 1) * 1e-3),
     })),
   };
-  return { batch: 'b1', jobId, status: 'completed', job: job(name, 'embed'), result: result('embed', output), finishedAt: 1 };
+  return {
+    batch: 'b1',
+    jobId,
+    status: 'completed',
+    job: job(name, 'embed'),
+    result: result('embed', output),
+    finishedAt: 1,
+  };
 }
 
 async function* lazily(lines: ResultLine[]): AsyncGenerator<ResultLine> {
@@ -61,9 +84,30 @@ describe('exportVectors', () => {
     const a = embedLine('job-a', 'a.pdf', 3, 8, 1);
     const b = embedLine('job-b', 'dir/b.txt', 5, 8, 2);
     const lines: ResultLine[] = [
-      { batch: 'b1', jobId: 'job-s', status: 'completed', job: job('a.pdf', 'summarize'), result: result('summarize', { summary: 'x', truncated: false, coveredChars: 1, sources: [], parts: 0, levels: 0 }), finishedAt: 1 },
+      {
+        batch: 'b1',
+        jobId: 'job-s',
+        status: 'completed',
+        job: job('a.pdf', 'summarize'),
+        result: result('summarize', {
+          summary: 'x',
+          truncated: false,
+          coveredChars: 1,
+          sources: [],
+          parts: 0,
+          levels: 0,
+        }),
+        finishedAt: 1,
+      },
       a,
-      { batch: 'b1', jobId: 'job-f', status: 'failed', job: job('c.pdf', 'embed'), error: { category: 'encrypted', message: 'no', attempts: 1 }, finishedAt: 1 },
+      {
+        batch: 'b1',
+        jobId: 'job-f',
+        status: 'failed',
+        job: job('c.pdf', 'embed'),
+        error: { category: 'encrypted', message: 'no', attempts: 1 },
+        finishedAt: 1,
+      },
       { batch: 'b1', jobId: 'job-w', status: 'waiting', job: job('d.pdf', 'embed') },
       { batch: 'b1', jobId: 'job-m', status: 'missing' },
       embedLine('job-e', 'empty.txt', 0, 8, 3),
@@ -103,7 +147,10 @@ describe('exportVectors', () => {
     }
     const file = nextFile();
     await exportVectors([line], file);
-    const rows = readFileSync(sidecarPath(file), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as VectorRow);
+    const rows = readFileSync(sidecarPath(file), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as VectorRow);
     expect(rows.map((r) => [r.page, r.pageStart, r.pageEnd])).toEqual([
       [1, 1, 1],
       [1, 1, 1],
@@ -189,7 +236,9 @@ describe('omitVectors', () => {
   it('leaves the vectors out of a JSON result line and keeps everything else', () => {
     const line = embedLine('job-a', 'a.pdf', 2, 4, 1);
     const parsed = JSON.parse(JSON.stringify(line, omitVectors)) as { result: { output: EmbedOutput }; job: JobData };
-    expect(parsed.result.output).toEqual({ dimensions: 4, chunks: [
+    expect(parsed.result.output).toEqual({
+      dimensions: 4,
+      chunks: [
         { start: 0, end: 99, page: 1, pageStart: 1, pageEnd: 1 },
         { start: 100, end: 199, page: 1, pageStart: 1, pageEnd: 2 },
       ],

@@ -28,7 +28,11 @@ export async function ceiling(input: CeilingInput): Promise<GenerationRun[]> {
   const bos = model.tokens.bos !== null && model.tokens.shouldPrependBosToken;
   const prompts = await Promise.all(
     input.files.map(async (file) => {
-      const tokens = model.tokenize(summarizePrompt(await readFile(file, 'utf8')), false, bos ? 'trimLeadingSpace' : undefined);
+      const tokens = model.tokenize(
+        summarizePrompt(await readFile(file, 'utf8')),
+        false,
+        bos ? 'trimLeadingSpace' : undefined,
+      );
       return bos ? [model.tokens.bos!, ...tokens] : tokens;
     }),
   );
@@ -39,10 +43,20 @@ export async function ceiling(input: CeilingInput): Promise<GenerationRun[]> {
 
   const runs: GenerationRun[] = [];
   for (const contexts of layouts) {
-    const shares = Array.from({ length: contexts }, (_, i) => Math.floor(input.sequences / contexts) + (i < input.sequences % contexts ? 1 : 0));
+    const shares = Array.from(
+      { length: contexts },
+      (_, i) => Math.floor(input.sequences / contexts) + (i < input.sequences % contexts ? 1 : 0),
+    );
     const made: LlamaContext[] = [];
     for (const sequences of shares) {
-      made.push(await model.createContext({ sequences, contextSize: input.contextSize, threads: tuning.threads, flashAttention: tuning.flashAttention }));
+      made.push(
+        await model.createContext({
+          sequences,
+          contextSize: input.contextSize,
+          threads: tuning.threads,
+          flashAttention: tuning.flashAttention,
+        }),
+      );
     }
     const sequences = made.flatMap((c) => Array.from({ length: c.totalSequences }, () => c.getSequence()));
     const run = await timed(model, sequences, prompts, input.maxTokens);
@@ -66,7 +80,12 @@ export async function ceiling(input: CeilingInput): Promise<GenerationRun[]> {
   return runs;
 }
 
-async function timed(model: LlamaModel, sequences: LlamaContextSequence[], prompts: Token[][], maxTokens: number): Promise<Omit<GenerationRun, 'settings'>> {
+async function timed(
+  model: LlamaModel,
+  sequences: LlamaContextSequence[],
+  prompts: Token[][],
+  maxTokens: number,
+): Promise<Omit<GenerationRun, 'settings'>> {
   // Warm-up (not timed): one short generation per sequence, so the run starts with allocated buffers.
   await Promise.all(sequences.map((seq, i) => generate(model, seq, prompts[i % prompts.length]!, 8)));
   const latencyMs: number[] = [];
@@ -102,7 +121,12 @@ async function timed(model: LlamaModel, sequences: LlamaContextSequence[], promp
 }
 
 /** Generates into a cleared sequence; returns the number of tokens generated (end-of-generation excluded). */
-async function generate(model: LlamaModel, seq: LlamaContextSequence, prompt: Token[], maxTokens: number): Promise<number> {
+async function generate(
+  model: LlamaModel,
+  seq: LlamaContextSequence,
+  prompt: Token[],
+  maxTokens: number,
+): Promise<number> {
   await seq.clearHistory();
   const out: Token[] = [];
   const nl = model.tokens.nl;

@@ -36,7 +36,9 @@ export async function embedScenario(input: EmbedInput): Promise<EmbedRun> {
   const contexts = contextCount({ device: 'cpu', sequences: input.jobsAtOnce, contexts: input.contexts }, tuning);
   const pool = await EmbeddingPool.create(model, { contexts, contextSize: input.contextSize, threads: tuning.threads });
   const env = { pool, dimensions: model.embeddingVectorSize };
-  const docs = await Promise.all(input.files.map(async (file) => ({ text: await readFile(file, 'utf8'), pageStarts: [0] })));
+  const docs = await Promise.all(
+    input.files.map(async (file) => ({ text: await readFile(file, 'utf8'), pageStarts: [0] })),
+  );
   await embed(env, { text: docs[0]!.text.slice(0, 2000), pageStarts: [0] }, {});
   let next = 0;
   let chunks = 0;
@@ -52,8 +54,16 @@ export async function embedScenario(input: EmbedInput): Promise<EmbedRun> {
     }),
   );
   const wallMs = performance.now() - t0;
-  const result = { contexts: pool.size, threads: tuning.threads, jobsAtOnce: input.jobsAtOnce, docs: docs.length, chunks, tokens, wallMs: Math.round(wallMs), tokensPerSecond: round((tokens * 1000) / wallMs) };
+  const result = {
+    contexts: pool.size,
+    threads: tuning.threads,
+    jobsAtOnce: input.jobsAtOnce,
+    docs: docs.length,
+    chunks,
+    tokens,
+    wallMs: Math.round(wallMs),
+    tokensPerSecond: round((tokens * 1000) / wallMs),
+  };
   await llama.dispose();
   return result;
 }
-

@@ -16,4 +16,3 @@ export interface GenerationRun {
   slots: number;
   settings: Record<string, unknown>;
 }
-

@@ -100,4 +100,3 @@ export async function naive(input: NaiveInput): Promise<GenerationRun> {
   await llama.dispose();
   return result;
 }
-

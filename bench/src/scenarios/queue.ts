@@ -62,7 +62,8 @@ export async function queueEnqueue(input: EnqueueInput): Promise<EnqueueRun> {
   const refs: DocumentRef[] = [];
   for await (const item of walkDocuments([input.docsDir], 50 * MiB)) if ('ref' in item) refs.push(item.ref);
   const walkMs = performance.now() - w0;
-  if (refs.length !== input.jobs) throw new Error(`expected ${input.jobs} documents in ${input.docsDir}, found ${refs.length}`);
+  if (refs.length !== input.jobs)
+    throw new Error(`expected ${input.jobs} documents in ${input.docsDir}, found ${refs.length}`);
   let n = 0;
   const timed = async (run: (prefix: string) => Promise<void>) => {
     const t0 = performance.now();
@@ -98,9 +99,14 @@ async function addRaw(redisUrl: string, prefix: string, refs: DocumentRef[], wit
   // The data of a docfleet job, so both sides move the same bytes.
   const job = (doc: DocumentRef) => {
     const data = { batchId: '20250101-0123456789', doc, task: 'summarize' as const, params: { maxTokens: 16 } };
-    return { name: 'summarize', data, opts: withOptions ? documentJobOptions(jobIdFor(doc.sha256, data.task, data.params), 3) : undefined };
+    return {
+      name: 'summarize',
+      data,
+      opts: withOptions ? documentJobOptions(jobIdFor(doc.sha256, data.task, data.params), 3) : undefined,
+    };
   };
-  for (let from = 0; from < refs.length; from += ADD_CHUNK) await queue.addBulk(refs.slice(from, from + ADD_CHUNK).map(job));
+  for (let from = 0; from < refs.length; from += ADD_CHUNK)
+    await queue.addBulk(refs.slice(from, from + ADD_CHUNK).map(job));
   await queue.close();
   connection.disconnect();
 }
@@ -161,7 +167,12 @@ async function drainRaw(input: ProcessInput): Promise<number> {
   const connection = connectRedis(input.redisUrl);
   // Retention is a worker setting in docfleet (FINISHED_JOB_RETENTION), so "the same options" include it.
   const retention = input.variant === 'rawOptions' ? FINISHED_JOB_RETENTION : {};
-  const worker = new Worker(RAW_QUEUE, async () => ({}), { connection, prefix: input.prefix, concurrency: input.concurrency, ...retention });
+  const worker = new Worker(RAW_QUEUE, async () => ({}), {
+    connection,
+    prefix: input.prefix,
+    concurrency: input.concurrency,
+    ...retention,
+  });
   await allCompleted([worker], input.jobs);
   const ms = performance.now() - t0;
   await worker.close();
@@ -174,7 +185,8 @@ async function drain(input: ProcessInput): Promise<number> {
   const t0 = performance.now();
   const redis = connectRedis(input.redisUrl);
   const lockMs = 30_000;
-  const queues = input.variant === 'docfleetOneQueue' ? [queueName('generate', 'any')] : queuesServedBy('generate', 'cpu');
+  const queues =
+    input.variant === 'docfleetOneQueue' ? [queueName('generate', 'any')] : queuesServedBy('generate', 'cpu');
   const consumers = queues.map(
     (queue) =>
       new QueueConsumer(queue, async () => ({ stored: true }), {

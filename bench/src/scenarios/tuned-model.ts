@@ -6,6 +6,13 @@ import { chooseThreads } from '../../../dist/worker/thread-tuner.js';
 export async function loadTuned(input: { modelPath: string; tuneCacheDir: string }, role: 'generate' | 'embed') {
   const llama = await getLlama({ gpu: false, build: 'never', maxThreads: 0, logLevel: LlamaLogLevel.error });
   const model = await llama.loadModel({ modelPath: input.modelPath, gpuLayers: 0 });
-  const tuning = await chooseThreads({ model, modelPath: input.modelPath, role, threads: 'auto', budget: detectCpuBudget(), cacheDir: input.tuneCacheDir });
+  const tuning = await chooseThreads({
+    model,
+    modelPath: input.modelPath,
+    role,
+    threads: 'auto',
+    budget: detectCpuBudget(),
+    cacheDir: input.tuneCacheDir,
+  });
   return { llama, model, tuning };
 }

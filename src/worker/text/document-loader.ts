@@ -1,7 +1,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { PermanentError, TransientError } from '../shared/errors.js';
-import type { DocumentRef } from '../shared/job-types.js';
+import { PermanentError, TransientError } from '../../shared/errors.js';
+import type { DocumentRef } from '../../shared/job-types.js';
 import type { DocumentText } from './document-text.js';
 import { PdfTextExtractor } from './pdf-text.js';
 

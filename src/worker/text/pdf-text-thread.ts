@@ -8,7 +8,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parentPort } from 'node:worker_threads';
 import { PDFParse, VerbosityLevel } from 'pdf-parse';
-import type { FailureCategory } from '../shared/errors.js';
+import type { FailureCategory } from '../../shared/errors.js';
 
 export interface ThreadRequest {
   /** Transferred, not copied. */

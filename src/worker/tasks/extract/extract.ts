@@ -1,13 +1,13 @@
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import type { LlamaGrammar } from 'node-llama-cpp';
-import { PermanentError, TransientError } from '../../shared/errors.js';
-import type { ExtractOutput, TaskParams } from '../../shared/job-types.js';
-import { CandidatePassages, type PassageSelection } from '../candidate-passages.js';
-import type { DocumentText } from '../document-text.js';
-import { QuoteIndex } from '../quote-finder.js';
+import { PermanentError, TransientError } from '../../../shared/errors.js';
+import type { ExtractOutput, TaskParams } from '../../../shared/job-types.js';
+import { CandidatePassages, type PassageSelection } from './candidate-passages.js';
+import type { DocumentText } from '../../text/document-text.js';
+import { QuoteIndex } from './quote-finder.js';
 import { checkQuotes } from './check-quotes.js';
 import { CONTRACT_SCHEMA } from './contract-schema.js';
-import { generate, resolveMaxTokens, type GenerationEnv, type TaskResult } from './generation.js';
+import { generate, resolveMaxTokens, type GenerationEnv, type TaskResult } from '../../model/generation.js';
 import { fromGrounded, groundedSchema, type GroundedAnswer, type GroundedPlan } from './grounded-schema.js';
 import { boundedForGrammar, grammarProblems, maxJsonChars, minimalJson, type Caps } from './schema-grammar.js';
 
@@ -38,7 +38,11 @@ const RETRY_CAPS: Caps[] = [
 
 const contract = compileChecked(CONTRACT_SCHEMA);
 
-export async function extract(env: GenerationEnv, doc: DocumentText, params: TaskParams): Promise<TaskResult<ExtractOutput>> {
+export async function extract(
+  env: GenerationEnv,
+  doc: DocumentText,
+  params: TaskParams,
+): Promise<TaskResult<ExtractOutput>> {
   const maxTokens = resolveMaxTokens(params.maxTokens, DEFAULT_EXTRACT_TOKENS, env.sequence.contextSize);
   const schema = params.schema ?? CONTRACT_SCHEMA;
   const validate = params.schema ? compileChecked(params.schema) : contract;
@@ -46,7 +50,10 @@ export async function extract(env: GenerationEnv, doc: DocumentText, params: Tas
   const wrap = promptFor(env.style.chat, plan);
   const least = env.model.tokenize(JSON.stringify(minimalJson(plan.schema))).length;
   if (least > maxTokens) {
-    throw new PermanentError('bad-params', `maxTokens ${maxTokens} is too small for the schema: its shortest JSON is ${least} tokens for this model`);
+    throw new PermanentError(
+      'bad-params',
+      `maxTokens ${maxTokens} is too small for the schema: its shortest JSON is ${least} tokens for this model`,
+    );
   }
 
   const candidates = new CandidatePassages(doc, plan.fields, { countTokens: (t) => env.model.tokenize(t).length });
@@ -77,9 +84,12 @@ export async function extract(env: GenerationEnv, doc: DocumentText, params: Tas
             ? `output does not have the grounded shape: ${answer}`
             : `output does not match the schema: ${validateErrors(validate)}`,
     );
-    if (attempt === 2) throw new TransientError('inference-failed', `extract: no valid output after 2 attempts: ${failures.join('; ')}`);
+    if (attempt === 2)
+      throw new TransientError('inference-failed', `extract: no valid output after 2 attempts: ${failures.join('; ')}`);
     const charsPerToken = res.tokensOut > 0 ? res.text.length / res.tokensOut : 1;
-    caps = RETRY_CAPS.find((c) => maxJsonChars(boundedForGrammar(plan.schema, c)) <= 0.9 * maxTokens * charsPerToken) ?? RETRY_CAPS.at(-1)!;
+    caps =
+      RETRY_CAPS.find((c) => maxJsonChars(boundedForGrammar(plan.schema, c)) <= 0.9 * maxTokens * charsPerToken) ??
+      RETRY_CAPS.at(-1)!;
   }
 }
 
@@ -96,8 +106,21 @@ export function groundedOutput(
     index,
     passages: selected.passages,
   });
-  const output: ExtractOutput = { fields: answer.fields, evidence, ungrounded, truncated: !selected.whole, coveredChars: selected.coveredChars };
-  if (!selected.whole) output.passages = selected.passages.map(({ start, end, pageStart, pageEnd, fields }) => ({ start, end, pageStart, pageEnd, fields }));
+  const output: ExtractOutput = {
+    fields: answer.fields,
+    evidence,
+    ungrounded,
+    truncated: !selected.whole,
+    coveredChars: selected.coveredChars,
+  };
+  if (!selected.whole)
+    output.passages = selected.passages.map(({ start, end, pageStart, pageEnd, fields }) => ({
+      start,
+      end,
+      pageStart,
+      pageEnd,
+      fields,
+    }));
   return output;
 }
 
@@ -133,9 +156,14 @@ async function grammarFor(env: GenerationEnv, schema: Record<string, unknown>, c
 
 function promptFor(chat: boolean, plan: GroundedPlan): (slice: string) => string {
   const names = plan.fields.map((f) => f.name);
-  if (!chat) return (slice) => `Document:\n${slice}\n\nThe ${names.join(', ')} of the document above, each with a verbatim quote and its page, as JSON:\n`;
+  if (!chat)
+    return (slice) =>
+      `Document:\n${slice}\n\nThe ${names.join(', ')} of the document above, each with a verbatim quote and its page, as JSON:\n`;
   const fields = plan.fields
-    .map((f) => `- ${f.name}${f.description ? `: ${f.description}` : ''}${f.kind === 'list' ? ' (a list: cite each item)' : ''}`)
+    .map(
+      (f) =>
+        `- ${f.name}${f.description ? `: ${f.description}` : ''}${f.kind === 'list' ? ' (a list: cite each item)' : ''}`,
+    )
     .join('\n');
   return (slice) =>
     'Extract these fields from the document below and reply with JSON only. For every value give "quote": the words ' +

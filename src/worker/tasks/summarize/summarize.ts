@@ -1,8 +1,16 @@
 import type { LlamaModel } from 'node-llama-cpp';
-import type { SummarizeOutput, SummaryPart, SummarySource, TaskParams } from '../../shared/job-types.js';
-import { pageAt, type DocumentText } from '../document-text.js';
-import { chunkBudget, chunkDocument, jobOverlap, type TextChunk } from '../token-chunker.js';
-import { fitPrefix, generate, promptTokens, resolveMaxTokens, type GenerationEnv, type PromptStyle, type TaskResult } from './generation.js';
+import type { SummarizeOutput, SummaryPart, SummarySource, TaskParams } from '../../../shared/job-types.js';
+import { pageAt, type DocumentText } from '../../text/document-text.js';
+import { chunkBudget, chunkDocument, jobOverlap, type TextChunk } from '../../text/token-chunker.js';
+import {
+  fitPrefix,
+  generate,
+  promptTokens,
+  resolveMaxTokens,
+  type GenerationEnv,
+  type PromptStyle,
+  type TaskResult,
+} from '../../model/generation.js';
 
 export const DEFAULT_SUMMARY_TOKENS = 256;
 /** By default consecutive chunks share this share of their tokens, so a sentence cut at a seam is read whole once. */
@@ -56,9 +64,16 @@ export function pagesLabel(sources: SummarySource[]): string {
  * Summarises a document that fits one context, or one part of a summary flow. A document that does not
  * fit is summarised from its start (flows are planned by the processor before this is called).
  */
-export async function summarize(env: GenerationEnv, doc: DocumentText, params: TaskParams, part?: SummaryPart): Promise<TaskResult<SummarizeOutput>> {
+export async function summarize(
+  env: GenerationEnv,
+  doc: DocumentText,
+  params: TaskParams,
+  part?: SummaryPart,
+): Promise<TaskResult<SummarizeOutput>> {
   const contextSize = env.sequence.contextSize;
-  const maxTokens = part ? Math.min(part.maxTokens, Math.floor(contextSize / 2)) : resolveMaxTokens(params.maxTokens, DEFAULT_SUMMARY_TOKENS, contextSize);
+  const maxTokens = part
+    ? Math.min(part.maxTokens, Math.floor(contextSize / 2))
+    : resolveMaxTokens(params.maxTokens, DEFAULT_SUMMARY_TOKENS, contextSize);
   const kind: Kind = !part ? 'document' : part.level === 0 ? 'part' : 'combine';
   const wrap = wrapFor(kind, env.style.chat, part ? pagesLabel(part.sources) : '');
   const res = await generate(env, { text: doc.text, wrap, maxTokens });
@@ -102,9 +117,17 @@ export function planSummary(env: PlanEnv, doc: DocumentText, params: TaskParams)
   const whole = contextSize - maxTokens - promptTokens(model, style, wrapFor('document', style.chat));
   if (fitPrefix(model, doc.text, whole) >= doc.text.length) return undefined;
   const partTokens = partBound(env, maxTokens);
-  const budget = chunkBudget(contextSize, promptTokens(model, style, wrapFor('part', style.chat, WIDEST_LABEL)), partTokens);
+  const budget = chunkBudget(
+    contextSize,
+    promptTokens(model, style, wrapFor('part', style.chat, WIDEST_LABEL)),
+    partTokens,
+  );
   const overlapTokens = jobOverlap(params.chunkOverlapTokens, budget, Math.floor(budget * OVERLAP_SHARE));
-  const chunks = chunkDocument(doc, { maxTokens: budget, overlapTokens, countTokens: (text) => model.tokenize(text).length });
+  const chunks = chunkDocument(doc, {
+    maxTokens: budget,
+    overlapTokens,
+    countTokens: (text) => model.tokenize(text).length,
+  });
   return { chunks, partTokens };
 }
 
@@ -132,7 +155,11 @@ interface Summarised {
  * The next step after a round of part summaries: the final summary if they fit one context together,
  * otherwise groups of consecutive summaries, each fitting one combining prompt.
  */
-export function planCombine<P extends Summarised>(env: PlanEnv, parts: P[], params: TaskParams): { final: true } | { final: false; groups: P[][]; partTokens: number } {
+export function planCombine<P extends Summarised>(
+  env: PlanEnv,
+  parts: P[],
+  params: TaskParams,
+): { final: true } | { final: false; groups: P[][]; partTokens: number } {
   const { model, style, contextSize } = env;
   const maxTokens = resolveMaxTokens(params.maxTokens, DEFAULT_SUMMARY_TOKENS, contextSize);
   const overhead = promptTokens(model, style, wrapFor('combine', style.chat)) + 8;

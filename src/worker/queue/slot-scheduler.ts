@@ -1,6 +1,6 @@
 import { Worker, type Job, type Processor, type WorkerOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { FINISHED_JOB_RETENTION } from '../shared/job-options.js';
+import { FINISHED_JOB_RETENTION } from '../../shared/job-options.js';
 
 /**
  * A BullMQ Worker whose jobs we fetch ourselves. BullMQ's own main loop serves one queue with its
@@ -160,7 +160,10 @@ export class SlotScheduler {
     const ready = this.queues.filter((q) => q.ready);
     const n = this.free;
     // Start at the queue whose turn it is (or the next ready one after it).
-    const first = Math.max(0, ready.findIndex((q) => q.index >= this.turn));
+    const first = Math.max(
+      0,
+      ready.findIndex((q) => q.index >= this.turn),
+    );
     const picks = Array.from({ length: n }, (_, i) => ready[(first + i) % ready.length]!);
     this.turn = (picks[picks.length - 1]!.index + 1) % this.queues.length;
     this.inFlight += n;
@@ -209,7 +212,9 @@ export class SlotScheduler {
     const pop = client.bzpopmin(...order.map((q) => q.consumer.markerKey), seconds);
     pop.catch(() => undefined);
     let watchdog: NodeJS.Timeout | undefined;
-    const stuck = new Promise<'stuck'>((resolve) => (watchdog = setTimeout(() => resolve('stuck'), seconds * 1000 + WATCHDOG_SLACK_MS)));
+    const stuck = new Promise<'stuck'>(
+      (resolve) => (watchdog = setTimeout(() => resolve('stuck'), seconds * 1000 + WATCHDOG_SLACK_MS)),
+    );
     this.watching = true;
     let reply: [string, string, string] | null | 'stuck';
     try {
@@ -341,7 +346,7 @@ export class SlotScheduler {
     this.lanes.set(token, lane);
     lane.done = (async () => {
       try {
-        for (let job: Job | undefined = first; job; ) {
+        for (let job: Job | undefined = first; job;) {
           lane.job = job;
           let asked = false;
           const next: Job | void = await q.consumer.processJob(job, token, () => (asked = this.fetchNextFrom(q)));
@@ -388,5 +393,10 @@ export class SlotScheduler {
 }
 
 function isIoredis(value: unknown): value is Redis {
-  return typeof value === 'object' && value !== null && typeof (value as Redis).duplicate === 'function' && typeof (value as Redis).bzpopmin === 'function';
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as Redis).duplicate === 'function' &&
+    typeof (value as Redis).bzpopmin === 'function'
+  );
 }

@@ -1,5 +1,5 @@
-import { pageAt, type DocumentText } from './document-text.js';
-import { chunkDocument, type TextChunk } from './token-chunker.js';
+import { pageAt, type DocumentText } from '../../text/document-text.js';
+import { chunkDocument, type TextChunk } from '../../text/token-chunker.js';
 
 /**
  * What a model reads of a document that is too long for its context when it extracts fields. Taking the start
@@ -63,19 +63,39 @@ export interface CandidateOptions {
 export const CONTRACT_KEYWORDS: Readonly<Record<string, readonly string[]>> = {
   // A title is on the first page, which every start field gets; "agreement" is said everywhere.
   document_name: [],
-  parties: ['by and between', 'between', 'hereinafter', 'party', 'parties', 'inc.', 'llc', 'ltd', 'corporation', 'limited'],
+  parties: [
+    'by and between',
+    'between',
+    'hereinafter',
+    'party',
+    'parties',
+    'inc.',
+    'llc',
+    'ltd',
+    'corporation',
+    'limited',
+  ],
   agreement_date: ['dated', 'as of', 'entered into', 'day of', 'made and entered'],
   effective_date: ['effective date', 'effective as of', 'commencement', 'commence'],
   expiration_date: ['initial term', 'expire', 'expiration', 'term of this agreement', 'until', 'years from'],
   renewal_term: ['renew', 'automatically', 'successive', 'extended', 'additional term', 'renewal term'],
-  notice_period_to_terminate_renewal: ['prior written notice', 'days prior', 'non-renewal', 'not to renew', 'written notice', 'intention'],
+  notice_period_to_terminate_renewal: [
+    'prior written notice',
+    'days prior',
+    'non-renewal',
+    'not to renew',
+    'written notice',
+    'intention',
+  ],
   governing_law: ['governed by', 'laws of', 'governing law', 'construed', 'jurisdiction'],
 };
 
 /** A field whose name or description says one of these is usually stated on the first page: title, parties, dates. */
 const START_WORDS = /\b(title|name|part(y|ies)|dated?|signed)\b/;
 const STOP_WORDS = new Set(
-  'the and for from that this with when what which how who after before under over into onto than then was were are has have had its their any all each other such shall will may must needed need stop stops does not per of to a an or by in on at as is be it'.split(' '),
+  'the and for from that this with when what which how who after before under over into onto than then was were are has have had its their any all each other such shall will may must needed need stop stops does not per of to a an or by in on at as is be it'.split(
+    ' ',
+  ),
 );
 /** Weights: a contract phrasing is better evidence than a word of the field's name, which beats its description. */
 const WEIGHT = { synonym: 2, name: 1, description: 0.5 };
@@ -131,8 +151,20 @@ export class CandidatePassages {
     const count = this.#opts.countTokens;
     this.#wholeTokens ??= count(labelled(this.#doc, [{ start: 0, end: text.length }]));
     if (this.#wholeTokens <= budget) {
-      const all = { start: 0, end: text.length, pageStart: 1, pageEnd: pageAt(this.#doc, Math.max(0, text.length - 1)), fields: this.#fields.map((f) => f.name) };
-      return { whole: true, passages: [all], text: labelled(this.#doc, [all]), coveredChars: text.length, tokens: this.#wholeTokens };
+      const all = {
+        start: 0,
+        end: text.length,
+        pageStart: 1,
+        pageEnd: pageAt(this.#doc, Math.max(0, text.length - 1)),
+        fields: this.#fields.map((f) => f.name),
+      };
+      return {
+        whole: true,
+        passages: [all],
+        text: labelled(this.#doc, [all]),
+        coveredChars: text.length,
+        tokens: this.#wholeTokens,
+      };
     }
     const labelTokens = count(`[page ${this.#doc.pageStarts.length}]\n`);
     const sepTokens = count('\n\n');
@@ -149,7 +181,7 @@ export class CandidatePassages {
     };
     let used = 0;
     const next = ranked.map(() => 0);
-    for (let progress = true; progress; ) {
+    for (let progress = true; progress;) {
       progress = false;
       for (const [f, list] of ranked.entries()) {
         // A field's next best chunk that is not chosen yet; chunks other fields chose on the way serve it too.
@@ -181,7 +213,10 @@ export class CandidatePassages {
     // Costs are summed per chunk; tokens are not additive at seams, so the assembled text is counted and the
     // last choices dropped until it truly fits.
     for (;;) {
-      const passages = this.#merge(picked.map((i) => chunks[i]!), chosenBy);
+      const passages = this.#merge(
+        picked.map((i) => chunks[i]!),
+        chosenBy,
+      );
       const out = labelled(this.#doc, passages);
       const tokens = out === '' ? 0 : count(out);
       if (tokens <= budget || picked.length === 0) {
@@ -196,9 +231,16 @@ export class CandidatePassages {
     if (this.#chunks) return this.#chunks;
     // One chunk per field must fit with its label, or the last fields of the first round get nothing.
     const fair = Math.floor(budget / Math.max(4, this.#fields.length)) - overhead;
-    const size = Math.max(1, Math.min(this.#opts.chunkTokens ?? clamp(fair, MIN_CHUNK_TOKENS, MAX_CHUNK_TOKENS), budget - overhead));
+    const size = Math.max(
+      1,
+      Math.min(this.#opts.chunkTokens ?? clamp(fair, MIN_CHUNK_TOKENS, MAX_CHUNK_TOKENS), budget - overhead),
+    );
     const overlap = Math.min(size - 1, this.#opts.overlapTokens ?? Math.floor(size / 8));
-    const chunks = chunkDocument(this.#doc, { maxTokens: size, overlapTokens: overlap, countTokens: this.#opts.countTokens });
+    const chunks = chunkDocument(this.#doc, {
+      maxTokens: size,
+      overlapTokens: overlap,
+      countTokens: this.#opts.countTokens,
+    });
     const synonyms = this.#opts.synonyms ?? CONTRACT_KEYWORDS;
     const scores = this.#fields.map((f) => scoreChunks(chunks, keywordsFor(f, synonyms)));
     this.#ranked = this.#fields.map((f, k) => {
@@ -244,7 +286,10 @@ export class CandidatePassages {
  * without stop words, plus the field's synonyms. Words match as prefixes ("renew" finds "renewal", "renewed");
  * phrases match whole, across line breaks and hyphens.
  */
-export function keywordsFor(field: PassageField, synonyms: Readonly<Record<string, readonly string[]>> = CONTRACT_KEYWORDS): Keyword[] {
+export function keywordsFor(
+  field: PassageField,
+  synonyms: Readonly<Record<string, readonly string[]>> = CONTRACT_KEYWORDS,
+): Keyword[] {
   const weights = new Map<string, number>();
   const add = (k: string, w: number) => weights.set(k, Math.max(w, weights.get(k) ?? 0));
   for (const w of words(field.name)) add(w, WEIGHT.name);

@@ -70,7 +70,9 @@ export function promptStyleOf(model: LlamaModel): PromptStyle {
     { type: 'user', text: '' },
     { type: 'model', response: [] },
   ];
-  const templateTokens = wrapper.generateContextState({ chatHistory: history }).contextText.tokenize(model.tokenizer).length;
+  const templateTokens = wrapper
+    .generateContextState({ chatHistory: history })
+    .contextText.tokenize(model.tokenizer).length;
   return { chat: true, templateTokens };
 }
 
@@ -128,14 +130,24 @@ export async function generate(env: GenerationEnv, req: GenerateRequest): Promis
       session.dispose({ disposeSequence: false });
     }
   } else if (!req.grammar) {
-    const res = await continueTokens(model, sequence, bos ? [model.tokens.bos!, ...tokens] : tokens, req.maxTokens, env.signal);
+    const res = await continueTokens(
+      model,
+      sequence,
+      bos ? [model.tokens.bos!, ...tokens] : tokens,
+      req.maxTokens,
+      env.signal,
+    );
     text = res.text;
     stopReason = res.stopReason;
   } else {
     const completion = new LlamaCompletion({ contextSequence: sequence });
     try {
       // No context shift: it would silently drop the start of the prompt.
-      const res = await completion.generateCompletionWithMeta(tokens, { ...common, disableContextShift: true, contextShiftSize: 0 });
+      const res = await completion.generateCompletionWithMeta(tokens, {
+        ...common,
+        disableContextShift: true,
+        contextShiftSize: 0,
+      });
       text = res.response;
       stopReason = res.metadata.stopReason;
     } finally {

@@ -2,7 +2,7 @@
  * Scoring of contract extraction against CUAD-style labels. Pure: no I/O, so it can be tested on its own
  * and fed anything — model output, or the labels themselves (which must score 100%).
  */
-import type { CONTRACT_FIELDS } from '../../worker/tasks/contract-schema.js';
+import type { CONTRACT_FIELDS } from '../worker/tasks/extract/contract-schema.js';
 
 /** Schema field → CUAD label key. `satisfies` makes the build fail if the schema gains a field this misses. */
 export const CUAD_KEYS = {
@@ -68,7 +68,9 @@ export function normalize(text: string): string {
 
 /** Words that carry no meaning alone: sharing only these ("of the") is no evidence of a match. */
 const STOP_WORDS = new Set(
-  'a an and any as at be by for from hereto herein in is it its of on or shall such that the their this to which with'.split(' '),
+  'a an and any as at be by for from hereto herein in is it its of on or shall such that the their this to which with'.split(
+    ' ',
+  ),
 );
 const MIN_SHARE = 0.6;
 
@@ -164,7 +166,11 @@ export function valuesOf(value: PredictedValue): string[] {
  * grounded share: a value is grounded when its normalised form occurs, on word boundaries, in the
  * normalised document text.
  */
-export function score(labels: LabelledDoc[], predictions: Prediction[], texts?: ReadonlyMap<string, string>): EvalScore {
+export function score(
+  labels: LabelledDoc[],
+  predictions: Prediction[],
+  texts?: ReadonlyMap<string, string>,
+): EvalScore {
   const byFile = new Map(predictions.map((p) => [p.file, p]));
   const fields = Object.fromEntries(FIELDS.map((f) => [f, emptyCounts()])) as Record<FieldName, Counts>;
   for (const doc of labels) {

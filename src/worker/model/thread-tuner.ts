@@ -2,8 +2,8 @@ import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { LlamaModel } from 'node-llama-cpp';
-import type { CpuBudget } from '../shared/cpu-budget.js';
-import type { ModelRole } from '../shared/queue-layout.js';
+import type { CpuBudget } from '../../shared/cpu-budget.js';
+import type { ModelRole } from '../../shared/queue-layout.js';
 
 /**
  * Picks the inference thread count by measuring, because no formula gets it right: on this project's
@@ -120,12 +120,24 @@ export async function chooseThreads(opts: TuneOptions): Promise<ThreadChoice> {
   const hit = (await readCache(file))[key];
   if (hit) return done('cache', hit);
 
-  const trials = fixed === undefined ? await measureThreads(opts.model, opts.role, threadCandidates(opts.budget.cpus)) : [];
+  const trials =
+    fixed === undefined ? await measureThreads(opts.model, opts.role, threadCandidates(opts.budget.cpus)) : [];
   const threads = fixed ?? trials.reduce((best, t) => (t.ms < best.ms * CLEAR_WIN ? t : best)).threads;
   const flashAttentionTrials =
-    opts.role === 'generate' && opts.model.flashAttentionSupported ? await measureFlashAttention(opts.model, threads) : [];
-  const fastestFlash = flashAttentionTrials.reduce<FlashAttentionTrial | undefined>((a, b) => (!a || b.ms < a.ms ? b : a), undefined);
-  const decision = { threads, flashAttention: fastestFlash?.enabled, trials, flashAttentionTrials, measuredAt: new Date().toISOString() };
+    opts.role === 'generate' && opts.model.flashAttentionSupported
+      ? await measureFlashAttention(opts.model, threads)
+      : [];
+  const fastestFlash = flashAttentionTrials.reduce<FlashAttentionTrial | undefined>(
+    (a, b) => (!a || b.ms < a.ms ? b : a),
+    undefined,
+  );
+  const decision = {
+    threads,
+    flashAttention: fastestFlash?.enabled,
+    trials,
+    flashAttentionTrials,
+    measuredAt: new Date().toISOString(),
+  };
   try {
     // A fresh read narrows the window in which two workers starting together overwrite each other.
     await writeCache(file, { ...(await readCache(file)), [key]: decision });
@@ -153,7 +165,14 @@ async function measureThreads(model: LlamaModel, role: ModelRole, candidates: nu
   return candidates.map((threads) => {
     const all = runs.get(threads)!;
     const mid = median(all);
-    return { threads, tokens: mid.tokens, ms: mean(all), tokensPerSecond: mid.tokensPerSecond, runs: all.length, cutOff: all.some((r) => r.cutOff) };
+    return {
+      threads,
+      tokens: mid.tokens,
+      ms: mean(all),
+      tokensPerSecond: mid.tokensPerSecond,
+      runs: all.length,
+      cutOff: all.some((r) => r.cutOff),
+    };
   });
 }
 
@@ -166,7 +185,11 @@ async function measureFlashAttention(model: LlamaModel, threads: number): Promis
 }
 
 /** Runs each variant once per round, capping every run at twice the fastest so far. */
-async function compare<V>(variants: V[], rounds: number, run: (variant: V, capMs: number) => Promise<Run>): Promise<Map<V, Run[]>> {
+async function compare<V>(
+  variants: V[],
+  rounds: number,
+  run: (variant: V, capMs: number) => Promise<Run>,
+): Promise<Map<V, Run[]>> {
   const runs = new Map<V, Run[]>(variants.map((v) => [v, []]));
   const started = performance.now();
   let fastest = Infinity;

@@ -7,12 +7,21 @@ import { createHash } from 'node:crypto';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { readGgufFileInfo } from 'node-llama-cpp';
-import { loadWorkerConfig, MiB, type Flags } from '../../shared/config.js';
-import type { ExtractOutput } from '../../shared/job-types.js';
-import { loadDocument } from '../../worker/document-loader.js';
-import { ModelHost } from '../../worker/model-host.js';
-import { PdfTextExtractor } from '../../worker/pdf-text.js';
-import { FIELDS, parseLabels, score, type EvalScore, type FieldName, type Prediction, type PredictedValue, type Scores } from './score.js';
+import { loadWorkerConfig, MiB, type Flags } from '../shared/config.js';
+import type { ExtractOutput } from '../shared/job-types.js';
+import { loadDocument } from '../worker/text/document-loader.js';
+import { ModelHost } from '../worker/model/model-host.js';
+import { PdfTextExtractor } from '../worker/text/pdf-text.js';
+import {
+  FIELDS,
+  parseLabels,
+  score,
+  type EvalScore,
+  type FieldName,
+  type Prediction,
+  type PredictedValue,
+  type Scores,
+} from './score.js';
 
 export interface EvalOptions {
   dir: string;
@@ -92,7 +101,9 @@ export async function runEval(opts: EvalOptions, out: (line: string) => void = c
     parseTimeoutMs: config.parseTimeoutMs,
     parseMemoryMb: config.parseMemoryMb,
   };
-  out(`model ${host.modelName}: context ${host.contextSize}, ${host.threads} thread(s), loaded in ${(host.loadMs / 1000).toFixed(1)} s`);
+  out(
+    `model ${host.modelName}: context ${host.contextSize}, ${host.threads} thread(s), loaded in ${(host.loadMs / 1000).toFixed(1)} s`,
+  );
 
   const runs: DocumentRun[] = [];
   const texts = new Map<string, string>();
@@ -103,7 +114,12 @@ export async function runEval(opts: EvalOptions, out: (line: string) => void = c
       const run: DocumentRun = { file, fields: {}, seconds: 0 };
       try {
         const bytes = await readFile(uri);
-        const ref = { uri, name: file, sha256: createHash('sha256').update(bytes).digest('hex'), bytes: bytes.byteLength };
+        const ref = {
+          uri,
+          name: file,
+          sha256: createHash('sha256').update(bytes).digest('hex'),
+          bytes: bytes.byteLength,
+        };
         const { doc } = await loadDocument(ref, limits, undefined, extractor);
         texts.set(file, doc.text);
         const result = await host.runTask({ batchId: 'eval', doc: ref, task: 'extract', params: {} }, doc);
@@ -118,7 +134,9 @@ export async function runEval(opts: EvalOptions, out: (line: string) => void = c
       }
       run.seconds = (performance.now() - started) / 1000;
       runs.push(run);
-      out(`[${i + 1}/${labels.length}] ${file}: ${run.seconds.toFixed(1)} s${run.error ? ` — failed: ${run.error}` : ''}`);
+      out(
+        `[${i + 1}/${labels.length}] ${file}: ${run.seconds.toFixed(1)} s${run.error ? ` — failed: ${run.error}` : ''}`,
+      );
     }
   } finally {
     await extractor.close();
@@ -133,7 +151,11 @@ export async function runEval(opts: EvalOptions, out: (line: string) => void = c
     documents: runs,
     missing,
     secondsPerDocument: runs.reduce((s, r) => s + r.seconds, 0) / runs.length,
-    score: score(labels, runs.map((r) => ({ file: r.file, fields: r.fields })), texts),
+    score: score(
+      labels,
+      runs.map((r) => ({ file: r.file, fields: r.fields })),
+      texts,
+    ),
     quotes: quoteShares(runs),
   };
   out('');
@@ -190,11 +212,23 @@ export function formatReport(r: EvalReport): string {
   const pct = (x: number | null) => (x === null ? '—' : `${(100 * x).toFixed(1)}%`);
   const header = ['field', 'precision', 'recall', 'F1', 'support', 'predicted', 'grounded', 'quote found'];
   const row = (name: string, s: Scores, q: QuoteShare) => [
-    name, pct(s.precision), pct(s.recall), pct(s.f1), String(s.support), String(s.predicted), pct(s.groundedShare), pct(q.share),
+    name,
+    pct(s.precision),
+    pct(s.recall),
+    pct(s.f1),
+    String(s.support),
+    String(s.predicted),
+    pct(s.groundedShare),
+    pct(q.share),
   ];
-  const rows = [header, ...FIELDS.map((f) => row(f, r.score.fields[f], r.quotes.fields[f])), row('overall (micro)', r.score.overall, r.quotes.overall)];
+  const rows = [
+    header,
+    ...FIELDS.map((f) => row(f, r.score.fields[f], r.quotes.fields[f])),
+    row('overall (micro)', r.score.overall, r.quotes.overall),
+  ];
   const widths = header.map((_, c) => Math.max(...rows.map((cells) => cells[c]!.length)));
-  const line = (cells: string[]) => cells.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ');
+  const line = (cells: string[]) =>
+    cells.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ');
   const failed = r.documents.filter((d) => d.error).length;
   return [
     line(rows[0]!),

@@ -1,7 +1,7 @@
 import { Worker } from 'node:worker_threads';
-import { compiledSibling } from '../shared/compiled-path.js';
-import { MiB } from '../shared/config.js';
-import { PermanentError } from '../shared/errors.js';
+import { compiledSibling } from '../../shared/compiled-path.js';
+import { MiB } from '../../shared/config.js';
+import { PermanentError } from '../../shared/errors.js';
 import type { DocumentText } from './document-text.js';
 import type { ThreadReply, ThreadRequest } from './pdf-text-thread.js';
 
@@ -127,7 +127,10 @@ export class PdfTextExtractor {
         }
       };
       const outOfMemory = (): void => {
-        const error = new PermanentError('parse-memory', `PDF text extraction needs more than ${limits.parseMemoryMb} MiB`);
+        const error = new PermanentError(
+          'parse-memory',
+          `PDF text extraction needs more than ${limits.parseMemoryMb} MiB`,
+        );
         settle(true, () => reject(error));
       };
       const onError = (err: Error & { code?: string }): void => {
@@ -143,7 +146,10 @@ export class PdfTextExtractor {
       };
       const onAbort = (): void => settle(true, () => reject(signal?.reason));
       const timer = setTimeout(() => {
-        const error = new PermanentError('parse-timeout', `PDF text extraction took longer than ${limits.parseTimeoutMs} ms`);
+        const error = new PermanentError(
+          'parse-timeout',
+          `PDF text extraction took longer than ${limits.parseTimeoutMs} ms`,
+        );
         settle(true, () => reject(error));
       }, limits.parseTimeoutMs);
       // The heap limit does not see buffers outside the heap (decoded streams and images), where decompression

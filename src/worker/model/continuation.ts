@@ -16,7 +16,13 @@ const PENALTY_WINDOW = 64;
  * percent of the throughput, since the same thread feeds every sequence. The text is detokenised once at the
  * end, so a character split over tokens comes out whole.
  */
-export async function continueTokens(model: LlamaModel, sequence: LlamaContextSequence, prompt: Token[], maxTokens: number, signal?: AbortSignal): Promise<Continuation> {
+export async function continueTokens(
+  model: LlamaModel,
+  sequence: LlamaContextSequence,
+  prompt: Token[],
+  maxTokens: number,
+  signal?: AbortSignal,
+): Promise<Continuation> {
   // Clearing waits for the context's evaluation in progress: not for a sequence that is empty already.
   if (sequence.nextTokenIndex > 0) await sequence.clearHistory();
   const stops = extraStopTokens(model);
@@ -24,7 +30,10 @@ export async function continueTokens(model: LlamaModel, sequence: LlamaContextSe
   const nl = model.tokens.nl;
   let stopReason: Continuation['stopReason'] = 'contextFull';
   const tokens = sequence.evaluate(prompt, {
-    repeatPenalty: { punishTokens: () => out.slice(-PENALTY_WINDOW).filter((t) => t !== nl), maxPunishTokens: PENALTY_WINDOW },
+    repeatPenalty: {
+      punishTokens: () => out.slice(-PENALTY_WINDOW).filter((t) => t !== nl),
+      maxPunishTokens: PENALTY_WINDOW,
+    },
     yieldEogToken: true,
   });
   for await (const token of tokens) {

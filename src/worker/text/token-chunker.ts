@@ -1,4 +1,4 @@
-import { PermanentError } from '../shared/errors.js';
+import { PermanentError } from '../../shared/errors.js';
 import { pageAt, type DocumentText } from './document-text.js';
 
 /**
@@ -64,9 +64,12 @@ const CHARS_PER_TOKEN_GUESS = 4;
 export function chunkDocument(doc: DocumentText, opts: ChunkOptions): TextChunk[] {
   const { maxTokens, countTokens } = opts;
   const overlapTokens = opts.overlapTokens ?? 0;
-  if (!Number.isInteger(maxTokens) || maxTokens < 1) throw new RangeError(`maxTokens must be a positive integer; got ${maxTokens}`);
+  if (!Number.isInteger(maxTokens) || maxTokens < 1)
+    throw new RangeError(`maxTokens must be a positive integer; got ${maxTokens}`);
   if (!Number.isInteger(overlapTokens) || overlapTokens < 0 || overlapTokens >= maxTokens) {
-    throw new RangeError(`overlapTokens must be an integer from 0 to maxTokens - 1 (${maxTokens - 1}); got ${overlapTokens}`);
+    throw new RangeError(
+      `overlapTokens must be an integer from 0 to maxTokens - 1 (${maxTokens - 1}); got ${overlapTokens}`,
+    );
   }
   const { text } = doc;
   const pageStarts = doc.pageStarts.filter((p) => p > 0 && p < text.length);
@@ -90,7 +93,8 @@ export function chunkDocument(doc: DocumentText, opts: ChunkOptions): TextChunk[
     const next = skipSpace(text, cut.end);
     if (next >= text.length) break;
     // Always forward: an overlapped start lies inside this chunk, after its start.
-    start = (overlapTokens > 0 ? overlapStart(text, pageStarts, start, cut.end, overlapTokens, count) : undefined) ?? next;
+    start =
+      (overlapTokens > 0 ? overlapStart(text, pageStarts, start, cut.end, overlapTokens, count) : undefined) ?? next;
     prevEnd = cut.end;
   }
   return chunks;
@@ -102,7 +106,11 @@ export function chunkDocument(doc: DocumentText, opts: ChunkOptions): TextChunk[
  * (merges, a BOS token, a template's extra tokens).
  */
 export function chunkBudget(contextSize: number, promptTokens: number, outputTokens: number): number {
-  for (const [name, n] of [['contextSize', contextSize], ['promptTokens', promptTokens], ['outputTokens', outputTokens]] as const) {
+  for (const [name, n] of [
+    ['contextSize', contextSize],
+    ['promptTokens', promptTokens],
+    ['outputTokens', outputTokens],
+  ] as const) {
     if (!Number.isInteger(n) || n < 0) throw new RangeError(`${name} must be a non-negative integer; got ${n}`);
   }
   const budget = contextSize - promptTokens - outputTokens - safetyMargin(contextSize);
@@ -123,7 +131,10 @@ export function chunkBudget(contextSize: number, promptTokens: number, outputTok
 export function jobOverlap(requested: number | undefined, maxTokens: number, fallback: number): number {
   const overlap = requested ?? fallback;
   if (!Number.isInteger(overlap) || overlap < 0 || overlap >= maxTokens) {
-    throw new PermanentError('bad-params', `chunkOverlapTokens must be an integer from 0 to ${maxTokens - 1} (below the ${maxTokens}-token chunks); got ${overlap}`);
+    throw new PermanentError(
+      'bad-params',
+      `chunkOverlapTokens must be an integer from 0 to ${maxTokens - 1} (below the ${maxTokens}-token chunks); got ${overlap}`,
+    );
   }
   return overlap;
 }
@@ -188,11 +199,19 @@ function nextCut(
  * proportional to x (tokens of a growing piece of text): interpolation steps, with a bisection step after
  * any step that did not halve the interval, so O(log(hi - lo)) calls at worst and a few in practice.
  */
-function searchLast(lo: number, fLo: number, hi: number, fHi: number, limit: number, f: (x: number) => number): { x: number; fx: number } {
+function searchLast(
+  lo: number,
+  fLo: number,
+  hi: number,
+  fHi: number,
+  limit: number,
+  f: (x: number) => number,
+): { x: number; fx: number } {
   let bisect = false;
   while (hi - lo > 1) {
     const width = hi - lo;
-    const guess = bisect || fHi <= fLo ? lo + (width >> 1) : lo + Math.round((width * (limit + 0.5 - fLo)) / (fHi - fLo));
+    const guess =
+      bisect || fHi <= fLo ? lo + (width >> 1) : lo + Math.round((width * (limit + 0.5 - fLo)) / (fHi - fLo));
     const mid = Math.min(hi - 1, Math.max(lo + 1, guess));
     const v = f(mid);
     if (v <= limit) {
@@ -211,7 +230,13 @@ function searchLast(lo: number, fLo: number, hi: number, fHi: number, limit: num
  * The trimmed end of the best cut whose chunk [start, end) ends after `floor` and at or before `reach`:
  * highest level first, then the latest. Undefined when the window has no whitespace and no page start.
  */
-function bestCutBefore(text: string, pageStarts: number[], start: number, floor: number, reach: number): number | undefined {
+function bestCutBefore(
+  text: string,
+  pageStarts: number[],
+  start: number,
+  floor: number,
+  reach: number,
+): number | undefined {
   let best: number | undefined;
   let bestLevel = -1;
   const consider = (end: number, level: Level) => {
@@ -325,8 +350,10 @@ function runLevel(text: string, pageStarts: number[], a: number, b: number): Lev
   return newlines >= 1 ? Level.Line : Level.Space;
 }
 
-const HEADING_WORD = /(?:article|section|clause|chapter|part|schedule|exhibit|annex|appendix)[^\S\n]+(?:\d|[ivxlc]+\b|[a-z]\b)/iy;
-const HEADING_NUMBER = /(?:§[^\S\n]*\d|\d{1,3}(?:\.\d{1,3})*\.?[^\S\n]+[A-Z]|[IVX]{1,6}\.[^\S\n]+[A-Z]|\(?[a-z0-9]{1,3}\)[^\S\n]+\S)/y;
+const HEADING_WORD =
+  /(?:article|section|clause|chapter|part|schedule|exhibit|annex|appendix)[^\S\n]+(?:\d|[ivxlc]+\b|[a-z]\b)/iy;
+const HEADING_NUMBER =
+  /(?:§[^\S\n]*\d|\d{1,3}(?:\.\d{1,3})*\.?[^\S\n]+[A-Z]|[IVX]{1,6}\.[^\S\n]+[A-Z]|\(?[a-z0-9]{1,3}\)[^\S\n]+\S)/y;
 const HEADING_CAPS = /^[A-Z][A-Z0-9 ,;:&'’()/-]{3,79}$/;
 
 /** Whether the line starting at `i` looks like a section heading (numbered, a keyword, or in capitals). */

@@ -10,13 +10,37 @@ import type { GbnfJsonObjectSchema } from 'node-llama-cpp';
 type Node = Record<string, unknown>;
 
 const ENFORCED = new Set([
-  'type', 'properties', 'required', 'additionalProperties', 'minProperties', 'maxProperties',
-  'items', 'prefixItems', 'minItems', 'maxItems', 'minLength', 'maxLength', 'format',
-  'enum', 'const', 'oneOf', '$ref', '$defs',
+  'type',
+  'properties',
+  'required',
+  'additionalProperties',
+  'minProperties',
+  'maxProperties',
+  'items',
+  'prefixItems',
+  'minItems',
+  'maxItems',
+  'minLength',
+  'maxLength',
+  'format',
+  'enum',
+  'const',
+  'oneOf',
+  '$ref',
+  '$defs',
 ]);
 /** Keywords that constrain nothing. */
 const ANNOTATIONS = new Set([
-  'title', 'description', 'examples', 'default', '$comment', '$schema', '$id', 'deprecated', 'readOnly', 'writeOnly',
+  'title',
+  'description',
+  'examples',
+  'default',
+  '$comment',
+  '$schema',
+  '$id',
+  'deprecated',
+  'readOnly',
+  'writeOnly',
 ]);
 const TYPES = new Set(['string', 'number', 'integer', 'boolean', 'null', 'object', 'array']);
 const FORMATS = new Set(['date', 'time', 'date-time']);
@@ -45,16 +69,20 @@ function walk(node: unknown, at: string, problems: string[], defs: Set<string>):
   }
   const { type, format, $ref } = node;
   const types = Array.isArray(type) ? type : type === undefined ? [] : [type];
-  for (const t of types) if (typeof t !== 'string' || !TYPES.has(t)) problems.push(`${at}: unknown type ${JSON.stringify(t)}`);
+  for (const t of types)
+    if (typeof t !== 'string' || !TYPES.has(t)) problems.push(`${at}: unknown type ${JSON.stringify(t)}`);
   if (types.length === 0 && !['const', 'enum', 'oneOf', '$ref'].some((k) => k in node)) {
     problems.push(`${at}: needs a "type" (or const, enum, oneOf, $ref)`);
   }
   if (format !== undefined && (type !== 'string' || typeof format !== 'string' || !FORMATS.has(format))) {
-    problems.push(`${at}: only string formats ${[...FORMATS].join(', ')} can be enforced, not ${JSON.stringify(format)}`);
+    problems.push(
+      `${at}: only string formats ${[...FORMATS].join(', ')} can be enforced, not ${JSON.stringify(format)}`,
+    );
   }
   if (Array.isArray(node.enum) && node.enum.length === 0) problems.push(`${at}: enum must list at least one value`);
   for (const v of [...(Array.isArray(node.enum) ? node.enum : []), ...('const' in node ? [node.const] : [])]) {
-    if (v !== null && typeof v === 'object') problems.push(`${at}: enum/const values must be strings, numbers, booleans or null`);
+    if (v !== null && typeof v === 'object')
+      problems.push(`${at}: enum/const values must be strings, numbers, booleans or null`);
   }
   if ($ref !== undefined && (typeof $ref !== 'string' || !$ref.startsWith('#/$defs/') || !defs.has($ref.slice(8)))) {
     problems.push(`${at}: $ref must point into $defs ("#/$defs/name"), got ${JSON.stringify($ref)}`);
@@ -64,7 +92,8 @@ function walk(node: unknown, at: string, problems: string[], defs: Set<string>):
   for (const name of Array.isArray(node.required) ? node.required : []) {
     if (!Object.hasOwn(props, String(name))) problems.push(`${at}: required "${String(name)}" is not in properties`);
   }
-  if (node.items !== undefined && !isNode(node.items)) problems.push(`${at}/items: must be a single schema (use prefixItems for tuples)`);
+  if (node.items !== undefined && !isNode(node.items))
+    problems.push(`${at}/items: must be a single schema (use prefixItems for tuples)`);
   for (const [path, child] of children(node, at)) walk(child, path, problems, defs);
 }
 
@@ -92,11 +121,20 @@ function bound(schema: unknown, caps: Caps): unknown {
     const least = Math.max(num(node.minItems, 0), Array.isArray(node.prefixItems) ? node.prefixItems.length : 0);
     node.maxItems = Math.max(least, Math.min(num(node.maxItems, Infinity), caps.maxItems));
   }
-  if (plain && node.type === 'object' && node.additionalProperties !== undefined && node.additionalProperties !== false) {
-    const least = Math.max(num(node.minProperties, 0), Object.keys(isNode(node.properties) ? node.properties : {}).length);
+  if (
+    plain &&
+    node.type === 'object' &&
+    node.additionalProperties !== undefined &&
+    node.additionalProperties !== false
+  ) {
+    const least = Math.max(
+      num(node.minProperties, 0),
+      Object.keys(isNode(node.properties) ? node.properties : {}).length,
+    );
     node.maxProperties = Math.max(least, Math.min(num(node.maxProperties, Infinity), least + caps.maxItems));
   }
-  for (const key of ['items', 'additionalProperties'] as const) if (isNode(node[key])) node[key] = bound(node[key], caps);
+  for (const key of ['items', 'additionalProperties'] as const)
+    if (isNode(node[key])) node[key] = bound(node[key], caps);
   for (const key of ['prefixItems', 'oneOf'] as const) {
     if (Array.isArray(node[key])) node[key] = (node[key] as unknown[]).map((s) => bound(s, caps));
   }
@@ -136,7 +174,10 @@ export function maxJsonChars(schema: unknown, depth = 0, defs: Node = {}): numbe
       if (type === 'object') {
         if (schema.additionalProperties !== undefined && schema.additionalProperties !== false) return Infinity;
         const props = Object.entries(isNode(schema.properties) ? schema.properties : {});
-        return props.reduce((sum, [k, s]) => sum + member + JSON.stringify(k).length + 2 + maxJsonChars(s, depth + 1, scope), 2 + member);
+        return props.reduce(
+          (sum, [k, s]) => sum + member + JSON.stringify(k).length + 2 + maxJsonChars(s, depth + 1, scope),
+          2 + member,
+        );
       }
       return Infinity;
     }),
@@ -157,13 +198,19 @@ export function minimalJson(schema: unknown, depth = 0, defs: Node = {}): unknow
   return shortest(
     types.map((type) => {
       if (type === 'string') {
-        const formats: Record<string, string> = { date: '2000-01-01', time: '00:00:00Z', 'date-time': '2000-01-01T00:00:00Z' };
+        const formats: Record<string, string> = {
+          date: '2000-01-01',
+          time: '00:00:00Z',
+          'date-time': '2000-01-01T00:00:00Z',
+        };
         return formats[String(schema.format)] ?? 'x'.repeat(num(schema.minLength, 0));
       }
       if (type === 'number' || type === 'integer') return 0;
       if (type === 'boolean') return true;
       if (type === 'array') {
-        const prefix = (Array.isArray(schema.prefixItems) ? schema.prefixItems : []).map((s) => minimalJson(s, depth + 1, scope));
+        const prefix = (Array.isArray(schema.prefixItems) ? schema.prefixItems : []).map((s) =>
+          minimalJson(s, depth + 1, scope),
+        );
         const more = Math.max(0, num(schema.minItems, 0) - prefix.length);
         return [...prefix, ...Array.from({ length: more }, () => minimalJson(schema.items, depth + 1, scope))];
       }

@@ -68,7 +68,11 @@ export function groundedSchema(schema: Record<string, unknown>, opts: GroundedSc
   const cited = (value: unknown): Node => ({
     type: 'object',
     properties: {
-      quote: { description: 'the words of the document that state the value, copied verbatim', type: 'string', maxLength: quoteMax },
+      quote: {
+        description: 'the words of the document that state the value, copied verbatim',
+        type: 'string',
+        maxLength: quoteMax,
+      },
       page: { description: 'the page the quote is on', enum: Array.from({ length: pages }, (_, i) => i + 1) },
       value,
     },
@@ -98,7 +102,9 @@ export function groundedSchema(schema: Record<string, unknown>, opts: GroundedSc
       grounded = cited(value);
     }
     fields.push({ name, kind: list ? 'list' : 'scalar', nullable, description });
-    properties[name] = nullable ? { ...annotation, oneOf: [grounded, { type: 'null' }] } : { ...grounded, ...annotation };
+    properties[name] = nullable
+      ? { ...annotation, oneOf: [grounded, { type: 'null' }] }
+      : { ...grounded, ...annotation };
   }
   const root: Node = { type: 'object', properties, required: Object.keys(properties), additionalProperties: false };
   // Values keep their $refs; they resolve against the same $defs at the new root.
@@ -125,14 +131,21 @@ export function fromGrounded(answer: unknown, plan: GroundedPlan): GroundedAnswe
       for (const [i, item] of given.entries()) {
         if (!isCited(item)) return `${pointer}/${i} is not {quote, page, value}`;
         values.push(item.value);
-        claims.push({ field: name, pointer: `${pointer}/${i}`, value: item.value, quote: item.quote, citedPage: item.page });
+        claims.push({
+          field: name,
+          pointer: `${pointer}/${i}`,
+          value: item.value,
+          quote: item.quote,
+          citedPage: item.page,
+        });
       }
       fields[name] = values;
     } else {
       if (!isCited(given)) return `${pointer} is not {quote, page, value}`;
       fields[name] = given.value;
       // A null inside a cited value (a $ref that allows null) is no value: there is nothing to ground.
-      if (given.value !== null) claims.push({ field: name, pointer, value: given.value, quote: given.quote, citedPage: given.page });
+      if (given.value !== null)
+        claims.push({ field: name, pointer, value: given.value, quote: given.quote, citedPage: given.page });
     }
   }
   return { fields, claims };
@@ -171,14 +184,25 @@ function withoutNull(node: unknown, defs: Node, depth = 0): unknown {
     if (branches.length === 0) return undefined;
     // `{description, oneOf: [X, null]}` is the common nullable spelling: it becomes X itself.
     const onlyAnnotations = Object.keys(rest).every((k) => ANNOTATIONS.has(k));
-    return branches.length === 1 && onlyAnnotations && isNode(branches[0]) ? { ...rest, ...branches[0] } : { ...rest, oneOf: branches };
+    return branches.length === 1 && onlyAnnotations && isNode(branches[0])
+      ? { ...rest, ...branches[0] }
+      : { ...rest, oneOf: branches };
   }
   const types = (Array.isArray(node.type) ? node.type : [node.type]).filter((t) => t !== 'null');
   if (types.length === 0) return undefined;
   return { ...node, type: types.length === 1 ? types[0] : types };
 }
 
-const ANNOTATIONS = new Set(['title', 'description', 'examples', 'default', '$comment', 'deprecated', 'readOnly', 'writeOnly']);
+const ANNOTATIONS = new Set([
+  'title',
+  'description',
+  'examples',
+  'default',
+  '$comment',
+  'deprecated',
+  'readOnly',
+  'writeOnly',
+]);
 
 function isNode(v: unknown): v is Node {
   return typeof v === 'object' && v !== null && !Array.isArray(v);

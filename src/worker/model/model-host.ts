@@ -9,17 +9,17 @@ import {
   type Llama,
   type LlamaModel,
 } from 'node-llama-cpp';
-import { detectCpuBudget } from '../shared/cpu-budget.js';
-import { ConfigError, PermanentError, TransientError } from '../shared/errors.js';
-import type { JobData, TaskOutput } from '../shared/job-types.js';
-import { roleForTask, type ModelRole } from '../shared/queue-layout.js';
-import type { DocumentText } from './document-text.js';
+import { detectCpuBudget } from '../../shared/cpu-budget.js';
+import { ConfigError, PermanentError, TransientError } from '../../shared/errors.js';
+import type { JobData, TaskOutput } from '../../shared/job-types.js';
+import { roleForTask, type ModelRole } from '../../shared/queue-layout.js';
+import type { DocumentText } from '../text/document-text.js';
 import { EmbeddingPool } from './embedding-pool.js';
 import { SequencePool } from './sequence-pool.js';
-import { embed } from './tasks/embed.js';
-import { extract } from './tasks/extract.js';
-import { promptStyleOf, type GenerationEnv, type PromptStyle, type TaskResult } from './tasks/generation.js';
-import { summarize, type PlanEnv } from './tasks/summarize.js';
+import { embed } from '../tasks/embed/embed.js';
+import { extract } from '../tasks/extract/extract.js';
+import { promptStyleOf, type GenerationEnv, type PromptStyle, type TaskResult } from './generation.js';
+import { summarize, type PlanEnv } from '../tasks/summarize/summarize.js';
 import { chooseThreads, type ThreadChoice } from './thread-tuner.js';
 
 export interface ModelHostOptions {
@@ -55,8 +55,16 @@ const AUTO_CONTEXT_MAX = 8192;
 /** Embedding inputs are chunks of about a thousand characters; longer chunks are split to fit. */
 const AUTO_EMBED_CONTEXT_MAX = 2048;
 const EMBEDDING_ARCHITECTURES = new Set([
-  'bert', 'modern-bert', 'nomic-bert', 'nomic-bert-moe', 'neo-bert', 'jina-bert-v2', 'jina-bert-v3', 'eurobert',
-  'gemma-embedding', 't5encoder',
+  'bert',
+  'modern-bert',
+  'nomic-bert',
+  'nomic-bert-moe',
+  'neo-bert',
+  'jina-bert-v2',
+  'jina-bert-v3',
+  'eurobert',
+  'gemma-embedding',
+  't5encoder',
 ]);
 /** GGUF pooling types mean, cls and last; none (0) is a generator, rank (4) a reranker. */
 const EMBEDDING_POOLING = new Set([1, 2, 3]);
@@ -81,7 +89,14 @@ export class ModelHost {
     private readonly llama: Llama,
     private readonly model: LlamaModel,
     private readonly engine: Engine,
-    info: { device: 'cpu' | 'gpu'; sequences: number; contextSize: number; loadMs: number; tuning: ThreadChoice; modelPath: string },
+    info: {
+      device: 'cpu' | 'gpu';
+      sequences: number;
+      contextSize: number;
+      loadMs: number;
+      tuning: ThreadChoice;
+      modelPath: string;
+    },
   ) {
     this.role = engine.role;
     this.modelName = path.basename(info.modelPath).replace(/\.gguf$/i, '');
@@ -96,7 +111,8 @@ export class ModelHost {
 
   static async load(opts: ModelHostOptions, log: HostLog = () => {}): Promise<ModelHost> {
     const started = performance.now();
-    if (!Number.isInteger(opts.sequences) || opts.sequences < 1) throw new ConfigError(`--concurrency must be a positive integer, got ${opts.sequences}`);
+    if (!Number.isInteger(opts.sequences) || opts.sequences < 1)
+      throw new ConfigError(`--concurrency must be a positive integer, got ${opts.sequences}`);
     await stat(opts.modelPath).catch((err: Error) => {
       throw new ConfigError(`--model / MODEL_PATH: cannot read ${opts.modelPath}: ${err.message}`);
     });
@@ -120,9 +136,14 @@ export class ModelHost {
     });
     try {
       if (opts.device === 'gpu') await checkGpu(llama, opts);
-      const model = await llama.loadModel({ modelPath: opts.modelPath, gpuLayers: opts.device === 'gpu' ? opts.gpuLayers : 0 });
+      const model = await llama.loadModel({
+        modelPath: opts.modelPath,
+        gpuLayers: opts.device === 'gpu' ? opts.gpuLayers : 0,
+      });
       if (opts.device === 'gpu' && model.gpuLayers === 0) {
-        throw new ConfigError(`--device gpu: no layer of ${opts.modelPath} fits in free VRAM; free some VRAM or use --device cpu`);
+        throw new ConfigError(
+          `--device gpu: no layer of ${opts.modelPath} fits in free VRAM; free some VRAM or use --device cpu`,
+        );
       }
       const role = resolveRole(model, opts.role);
       const tuning = await chooseThreads({
@@ -134,7 +155,9 @@ export class ModelHost {
         cacheDir: opts.tuneCacheDir,
       });
       const engine = await createEngine(model, role, opts, tuning, (err) =>
-        log('fewer contexts than asked: not enough memory for more, one context holds every sequence', { error: err.message }),
+        log('fewer contexts than asked: not enough memory for more, one context holds every sequence', {
+          error: err.message,
+        }),
       );
       const contextSize = engine.pool.contextSize;
       const loadMs = Math.round(performance.now() - started);
@@ -175,7 +198,9 @@ export class ModelHost {
   /** What summary planning needs, or undefined on an embedding worker. */
   get planEnv(): PlanEnv | undefined {
     const engine = this.engine;
-    return engine.role === 'generate' ? { model: this.model, style: engine.style, contextSize: engine.pool.contextSize } : undefined;
+    return engine.role === 'generate'
+      ? { model: this.model, style: engine.style, contextSize: engine.pool.contextSize }
+      : undefined;
   }
 
   /** Slots free for another runTask. */
@@ -187,7 +212,10 @@ export class ModelHost {
   async runTask(job: JobData, doc: DocumentText, signal?: AbortSignal): Promise<TaskRun> {
     const needs = roleForTask(job.task);
     if (needs !== this.role) {
-      throw new PermanentError('bad-params', `task "${job.task}" needs a ${needs} model; this worker holds ${this.modelName} (${this.role})`);
+      throw new PermanentError(
+        'bad-params',
+        `task "${job.task}" needs a ${needs} model; this worker holds ${this.modelName} (${this.role})`,
+      );
     }
     if (this.running >= this.sequences) throw new Error(`runTask: all ${this.sequences} slots are busy`);
     this.running++;
@@ -197,7 +225,11 @@ export class ModelHost {
       return { ...result, inferMs: Math.round(performance.now() - started) };
     } catch (err) {
       if (err instanceof PermanentError || err instanceof TransientError || signal?.aborted) throw err;
-      throw new TransientError('inference-failed', `${job.task} on ${this.modelName} failed: ${(err as Error).message}`, { cause: err });
+      throw new TransientError(
+        'inference-failed',
+        `${job.task} on ${this.modelName} failed: ${(err as Error).message}`,
+        { cause: err },
+      );
     } finally {
       this.running--;
     }
@@ -216,7 +248,9 @@ export class ModelHost {
     const sequence = await engine.pool.acquire();
     try {
       const env: GenerationEnv = { model: this.model, sequence, style: engine.style, signal };
-      return job.task === 'extract' ? await extract(env, doc, job.params) : await summarize(env, doc, job.params, job.part);
+      return job.task === 'extract'
+        ? await extract(env, doc, job.params)
+        : await summarize(env, doc, job.params, job.part);
     } finally {
       engine.pool.release(sequence);
     }
@@ -242,8 +276,14 @@ async function createEngine(
     return { role, pool };
   }
   const contextSize =
-    opts.contextSize === 'auto' ? { min: Math.min(train, 512), max: Math.min(train, AUTO_CONTEXT_MAX) } : opts.contextSize;
-  const pool = await SequencePool.create(model, { sequences: opts.sequences, contexts, contextSize, threads, flashAttention }, onFallback);
+    opts.contextSize === 'auto'
+      ? { min: Math.min(train, 512), max: Math.min(train, AUTO_CONTEXT_MAX) }
+      : opts.contextSize;
+  const pool = await SequencePool.create(
+    model,
+    { sequences: opts.sequences, contexts, contextSize, threads, flashAttention },
+    onFallback,
+  );
   return { role, pool, style: promptStyleOf(model) };
 }
 
@@ -251,7 +291,10 @@ async function createEngine(
  * As many contexts as the CPU budget holds at the tuned thread count, never more than one per job slot; a
  * GPU evaluates one context at a time anyway.
  */
-export function contextCount(opts: Pick<ModelHostOptions, 'contexts' | 'device' | 'sequences'>, tuning: Pick<ThreadChoice, 'threads' | 'budget'>): number {
+export function contextCount(
+  opts: Pick<ModelHostOptions, 'contexts' | 'device' | 'sequences'>,
+  tuning: Pick<ThreadChoice, 'threads' | 'budget'>,
+): number {
   const auto = opts.device === 'gpu' ? 1 : Math.floor(tuning.budget.cpus / Math.max(1, tuning.threads));
   const wanted = opts.contexts === undefined || opts.contexts === 'auto' ? auto : opts.contexts;
   return Math.max(1, Math.min(opts.sequences, wanted));
@@ -263,8 +306,11 @@ function resolveRole(model: LlamaModel, wanted: ModelHostOptions['role']): Model
   const arch = model.fileInfo.metadata.general.architecture;
   const archMeta = (model.fileInfo.metadata as unknown as Record<string, { pooling_type?: number } | undefined>)[arch];
   const pooling = archMeta?.pooling_type;
-  if (pooling === 4) throw new ConfigError(`${model.filename ?? 'the model'} is a reranking model; docfleet can only generate or embed`);
-  return EMBEDDING_ARCHITECTURES.has(arch) || (pooling !== undefined && EMBEDDING_POOLING.has(pooling)) ? 'embed' : 'generate';
+  if (pooling === 4)
+    throw new ConfigError(`${model.filename ?? 'the model'} is a reranking model; docfleet can only generate or embed`);
+  return EMBEDDING_ARCHITECTURES.has(arch) || (pooling !== undefined && EMBEDDING_POOLING.has(pooling))
+    ? 'embed'
+    : 'generate';
 }
 
 /** --device gpu means GPU: never fall back to the CPU quietly. */

@@ -1,9 +1,9 @@
-import { PermanentError } from '../../shared/errors.js';
-import type { EmbedOutput, EmbeddingChunk, TaskParams } from '../../shared/job-types.js';
-import type { DocumentText } from '../document-text.js';
-import type { EmbeddingPool } from '../embedding-pool.js';
-import { chunkDocument, jobOverlap } from '../token-chunker.js';
-import type { TaskResult } from './generation.js';
+import { PermanentError } from '../../../shared/errors.js';
+import type { EmbedOutput, EmbeddingChunk, TaskParams } from '../../../shared/job-types.js';
+import type { DocumentText } from '../../text/document-text.js';
+import type { EmbeddingPool } from '../../model/embedding-pool.js';
+import { chunkDocument, jobOverlap } from '../../text/token-chunker.js';
+import type { TaskResult } from '../../model/generation.js';
 
 /** Tokens per chunk when a job sets neither chunkTokens nor chunkChars (about 1,000 characters of English). */
 export const DEFAULT_CHUNK_TOKENS = 256;
@@ -28,11 +28,23 @@ export interface ChunkSizing {
 
 export function chunkSizing(params: TaskParams, maxInputTokens: number): ChunkSizing {
   const { chunkTokens, chunkChars, chunkOverlapTokens } = params;
-  if (chunkTokens !== undefined && (!Number.isInteger(chunkTokens) || chunkTokens < MIN_CHUNK_TOKENS || chunkTokens > MAX_CHUNK_TOKENS)) {
-    throw new PermanentError('bad-params', `chunkTokens must be an integer from ${MIN_CHUNK_TOKENS} to ${MAX_CHUNK_TOKENS}; got ${chunkTokens}`);
+  if (
+    chunkTokens !== undefined &&
+    (!Number.isInteger(chunkTokens) || chunkTokens < MIN_CHUNK_TOKENS || chunkTokens > MAX_CHUNK_TOKENS)
+  ) {
+    throw new PermanentError(
+      'bad-params',
+      `chunkTokens must be an integer from ${MIN_CHUNK_TOKENS} to ${MAX_CHUNK_TOKENS}; got ${chunkTokens}`,
+    );
   }
-  if (chunkChars !== undefined && (!Number.isInteger(chunkChars) || chunkChars < MIN_CHUNK_CHARS || chunkChars > MAX_CHUNK_CHARS)) {
-    throw new PermanentError('bad-params', `chunkChars must be an integer from ${MIN_CHUNK_CHARS} to ${MAX_CHUNK_CHARS}; got ${chunkChars}`);
+  if (
+    chunkChars !== undefined &&
+    (!Number.isInteger(chunkChars) || chunkChars < MIN_CHUNK_CHARS || chunkChars > MAX_CHUNK_CHARS)
+  ) {
+    throw new PermanentError(
+      'bad-params',
+      `chunkChars must be an integer from ${MIN_CHUNK_CHARS} to ${MAX_CHUNK_CHARS}; got ${chunkChars}`,
+    );
   }
   // chunkChars alone keeps its old meaning (chunks of at most that many characters), now also within the
   // model's input limit; otherwise chunks are measured in the model's tokens.

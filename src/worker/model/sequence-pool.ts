@@ -1,4 +1,10 @@
-import { InsufficientMemoryError, type LlamaContext, type LlamaContextOptions, type LlamaContextSequence, type LlamaModel } from 'node-llama-cpp';
+import {
+  InsufficientMemoryError,
+  type LlamaContext,
+  type LlamaContextOptions,
+  type LlamaContextSequence,
+  type LlamaModel,
+} from 'node-llama-cpp';
 
 export interface SequencePoolOptions {
   /** Sequences in all: jobs at once. */
@@ -26,16 +32,24 @@ export class SequencePool {
 
   private constructor(private readonly contexts: LlamaContext[]) {
     this.free = new Map(contexts.map((c) => [c, [] as Promise<LlamaContextSequence>[]]));
-    for (const c of contexts) for (let i = 0; i < c.totalSequences; i++) this.free.get(c)!.push(Promise.resolve(c.getSequence()));
+    for (const c of contexts)
+      for (let i = 0; i < c.totalSequences; i++) this.free.get(c)!.push(Promise.resolve(c.getSequence()));
   }
 
   /**
    * Creates the contexts. If memory runs out for a context after the first, falls back to one context holding
    * every sequence (what fits for one fits for many only if they are no larger), and `onFallback` hears why.
    */
-  static async create(model: LlamaModel, opts: SequencePoolOptions, onFallback?: (err: Error) => void): Promise<SequencePool> {
+  static async create(
+    model: LlamaModel,
+    opts: SequencePoolOptions,
+    onFallback?: (err: Error) => void,
+  ): Promise<SequencePool> {
     const count = Math.max(1, Math.min(opts.sequences, Math.floor(opts.contexts)));
-    const shares = Array.from({ length: count }, (_, i) => Math.floor(opts.sequences / count) + (i < opts.sequences % count ? 1 : 0));
+    const shares = Array.from(
+      { length: count },
+      (_, i) => Math.floor(opts.sequences / count) + (i < opts.sequences % count ? 1 : 0),
+    );
     const make = (sequences: number, contextSize: LlamaContextOptions['contextSize']) =>
       model.createContext({ sequences, contextSize, threads: opts.threads, flashAttention: opts.flashAttention });
     const contexts: LlamaContext[] = [await make(shares[0]!, opts.contextSize)];

@@ -1,14 +1,21 @@
 import { randomBytes } from 'node:crypto';
 import type { FlowJob, FlowProducer, Job } from 'bullmq';
-import { PermanentError, TransientError } from '../shared/errors.js';
-import type { JobData, PartSummary, SummarizeOutput, SummaryFlowState, SummaryPart } from '../shared/job-types.js';
-import type { LoadedDocument } from './document-loader.js';
-import type { ModelHost, TaskRun } from './model-host.js';
-import { resolveMaxTokens } from './tasks/generation.js';
-import { combinedText, DEFAULT_SUMMARY_TOKENS, planCombine, type SummaryPlan } from './tasks/summarize.js';
+import { PermanentError, TransientError } from '../../../shared/errors.js';
+import type {
+  JobData,
+  PartSummary,
+  SummarizeOutput,
+  SummaryFlowState,
+  SummaryPart,
+} from '../../../shared/job-types.js';
+import type { LoadedDocument } from '../../text/document-loader.js';
+import type { ModelHost, TaskRun } from '../../model/model-host.js';
+import { resolveMaxTokens } from '../../model/generation.js';
+import { combinedText, DEFAULT_SUMMARY_TOKENS, planCombine, type SummaryPlan } from './summarize.js';
 
 /** Where a parent's run leaves it: waiting for its children, or with the document's summary. */
-export type FlowStep = { waiting: true; parts: number; level: number } | { waiting: false; run: TaskRun; state: SummaryFlowState };
+export type FlowStep =
+  { waiting: true; parts: number; level: number } | { waiting: false; run: TaskRun; state: SummaryFlowState };
 
 /**
  * Map-reduce summaries of long documents as BullMQ flows. The document's own job becomes the parent: its
@@ -72,10 +79,15 @@ export class SummaryFlow {
       const next = planCombine(env, done, job.data.params);
       if (next.final) return { waiting: false, run: await this.finish(job, state, done, signal), state };
       if (next.groups.length >= done.length) {
-        throw new PermanentError('bad-params', `summary flow cannot shrink ${done.length} part summaries into this worker's ${env.contextSize}-token context; use a larger --context-size or a smaller maxTokens`);
+        throw new PermanentError(
+          'bad-params',
+          `summary flow cannot shrink ${done.length} part summaries into this worker's ${env.contextSize}-token context; use a larger --context-size or a smaller maxTokens`,
+        );
       }
       const round = newRound();
-      const parts = next.groups.map((group, index) => combining(group, { round, level: state.level + 1, index, maxTokens: next.partTokens }));
+      const parts = next.groups.map((group, index) =>
+        combining(group, { round, level: state.level + 1, index, maxTokens: next.partTokens }),
+      );
       state = { ...state, round, level: state.level + 1, parts: parts.length };
       await this.fanOut(job, state, parts);
     }
@@ -114,25 +126,44 @@ export class SummaryFlow {
 
   /** The current round's summaries in document order; a failed child fails the document. */
   private async collect(job: Job<JobData>, state: SummaryFlowState): Promise<PartSummary[]> {
-    const failures = Object.entries(await job.getIgnoredChildrenFailures()).filter(([key]) => key.includes(`.${state.round}.`));
+    const failures = Object.entries(await job.getIgnoredChildrenFailures()).filter(([key]) =>
+      key.includes(`.${state.round}.`),
+    );
     if (failures.length > 0) {
       const [key, reason] = failures[0]!;
       const index = key.slice(key.lastIndexOf('.') + 1);
-      throw new PermanentError('inference-failed', `part ${index} of the summary flow failed after its attempts: ${reason}`);
+      throw new PermanentError(
+        'inference-failed',
+        `part ${index} of the summary flow failed after its attempts: ${reason}`,
+      );
     }
     const values = Object.values(await job.getChildrenValues<PartSummary | { cancelled: true }>());
-    const done = values.filter((v): v is PartSummary => 'round' in v && v.round === state.round).sort((a, b) => a.index - b.index);
+    const done = values
+      .filter((v): v is PartSummary => 'round' in v && v.round === state.round)
+      .sort((a, b) => a.index - b.index);
     if (done.length !== state.parts) {
       // Children were removed by hand, or their results were lost with Redis: start the document again.
       await job.updateData({ ...job.data, flow: undefined });
-      throw new TransientError('internal', `summary flow lost parts: ${done.length} of ${state.parts} in round ${state.round} have results`);
+      throw new TransientError(
+        'internal',
+        `summary flow lost parts: ${done.length} of ${state.parts} in round ${state.round} have results`,
+      );
     }
     return done;
   }
 
-  private async finish(job: Job<JobData>, state: SummaryFlowState, done: PartSummary[], signal: AbortSignal): Promise<TaskRun> {
+  private async finish(
+    job: Job<JobData>,
+    state: SummaryFlowState,
+    done: PartSummary[],
+    signal: AbortSignal,
+  ): Promise<TaskRun> {
     // The final step is a combining prompt with the document's own output budget.
-    const maxTokens = resolveMaxTokens(job.data.params.maxTokens, DEFAULT_SUMMARY_TOKENS, this.host.planEnv!.contextSize);
+    const maxTokens = resolveMaxTokens(
+      job.data.params.maxTokens,
+      DEFAULT_SUMMARY_TOKENS,
+      this.host.planEnv!.contextSize,
+    );
     const part = combining(done, { round: state.round, level: state.level + 1, index: 0, maxTokens });
     const data: JobData = { ...job.data, part, flow: undefined };
     const run = await this.host.runTask(data, { text: part.text, pageStarts: [0] }, signal);
@@ -155,8 +186,16 @@ export class SummaryFlow {
 }
 
 /** A part that combines consecutive part summaries: their text, and every source they drew on. */
-function combining(group: PartSummary[], at: Pick<SummaryPart, 'round' | 'level' | 'index' | 'maxTokens'>): SummaryPart {
-  return { ...at, text: combinedText(group), sources: group.flatMap((p) => p.sources), truncated: group.some((p) => p.truncated) };
+function combining(
+  group: PartSummary[],
+  at: Pick<SummaryPart, 'round' | 'level' | 'index' | 'maxTokens'>,
+): SummaryPart {
+  return {
+    ...at,
+    text: combinedText(group),
+    sources: group.flatMap((p) => p.sources),
+    truncated: group.some((p) => p.truncated),
+  };
 }
 
 function newRound(): string {

@@ -47,12 +47,22 @@ export class EmbeddingPool {
    * Creates up to `opts.contexts` contexts; when memory runs out after the first, keeps those that fit.
    * `onShort` hears how many fitted.
    */
-  static async create(model: LlamaModel, opts: EmbeddingPoolOptions, onShort?: (created: number, err: Error) => void): Promise<EmbeddingPool> {
+  static async create(
+    model: LlamaModel,
+    opts: EmbeddingPoolOptions,
+    onShort?: (created: number, err: Error) => void,
+  ): Promise<EmbeddingPool> {
     const contexts: LlamaEmbeddingContext[] = [];
     const wanted = Math.max(1, Math.floor(opts.contexts));
     for (let i = 0; i < wanted; i++) {
       try {
-        contexts.push(await model.createEmbeddingContext({ contextSize: opts.contextSize, batchSize: opts.contextSize, threads: opts.threads }));
+        contexts.push(
+          await model.createEmbeddingContext({
+            contextSize: opts.contextSize,
+            batchSize: opts.contextSize,
+            threads: opts.threads,
+          }),
+        );
       } catch (err) {
         if (i === 0 || !(err instanceof InsufficientMemoryError)) {
           await Promise.all(contexts.map((c) => c.dispose()));

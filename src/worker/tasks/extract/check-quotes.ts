@@ -1,6 +1,6 @@
-import type { ExtractEvidence } from '../../shared/job-types.js';
-import { pageAt, type DocumentText } from '../document-text.js';
-import { QuoteIndex, type QuoteMatch } from '../quote-finder.js';
+import type { ExtractEvidence } from '../../../shared/job-types.js';
+import { pageAt, type DocumentText } from '../../text/document-text.js';
+import { QuoteIndex, type QuoteMatch } from './quote-finder.js';
 import type { Claim } from './grounded-schema.js';
 
 /**
@@ -36,7 +36,16 @@ export function checkQuotes(doc: DocumentText, claims: Claim[], opts: CheckQuote
     const { pointer, value, quote, citedPage } = claim;
     const match = locate(doc, index, quote, citedPage, opts.passages ?? []);
     const entry: ExtractEvidence = match
-      ? { pointer, value, quote, citedPage, grounded: true, start: match.start, end: match.end, page: pageAt(doc, match.start) }
+      ? {
+          pointer,
+          value,
+          quote,
+          citedPage,
+          grounded: true,
+          start: match.start,
+          end: match.end,
+          page: pageAt(doc, match.start),
+        }
       : { pointer, value, quote, citedPage, grounded: false };
     (evidence[claim.field] ??= []).push(entry);
     if (!match) ungrounded.push(pointer);

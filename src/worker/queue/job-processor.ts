@@ -1,13 +1,13 @@
 import { WaitingChildrenError, type Job } from 'bullmq';
-import { categoryOf, isPermanent, PermanentError } from '../shared/errors.js';
-import type { JobData, JobResult, PartSummary, SummarizeOutput, SummaryFlowState } from '../shared/job-types.js';
-import type { Logger } from '../shared/logger.js';
-import type { ResultStore } from '../shared/result-store.js';
-import type { LoadedDocument } from './document-loader.js';
-import type { ModelHost, TaskRun } from './model-host.js';
-import type { SummaryFlow } from './summary-flow.js';
-import { planSummary } from './tasks/summarize.js';
-import type { WorkerMetrics } from './worker-metrics.js';
+import { categoryOf, isPermanent, PermanentError } from '../../shared/errors.js';
+import type { JobData, JobResult, PartSummary, SummarizeOutput, SummaryFlowState } from '../../shared/job-types.js';
+import type { Logger } from '../../shared/logger.js';
+import type { ResultStore } from '../../shared/result-store.js';
+import type { LoadedDocument } from '../text/document-loader.js';
+import type { ModelHost, TaskRun } from '../model/model-host.js';
+import type { SummaryFlow } from '../tasks/summarize/summary-flow.js';
+import { planSummary } from '../tasks/summarize/summarize.js';
+import type { WorkerMetrics } from '../worker-metrics.js';
 
 export interface ProcessorDeps {
   host: ModelHost;
@@ -35,7 +35,14 @@ export function createProcessor(deps: ProcessorDeps) {
     const data = job.data;
     // What the result store keeps of the job: its flow's progress is the worker's business.
     const record: JobData = { ...data, flow: undefined };
-    const fields = { batch: data.batchId, job: job.id, document: data.doc.name, task: data.task, queue: job.queueName, ...partFields(data) };
+    const fields = {
+      batch: data.batchId,
+      job: job.id,
+      document: data.doc.name,
+      task: data.task,
+      queue: job.queueName,
+      ...partFields(data),
+    };
     // The document is read while Redis answers whether the batch was cancelled: the job's sequence stands
     // idle until both are done. A cancelled batch's document is read for nothing, which is rare.
     const skip = new AbortController();
@@ -59,16 +66,46 @@ export function createProcessor(deps: ProcessorDeps) {
     try {
       if (data.params.model && data.params.model !== host.modelName) {
         // Queues are per role and tag, not per model: a fleet runs one model per role.
-        throw new PermanentError('bad-params', `job expects model "${data.params.model}" but this worker holds "${host.modelName}"`);
+        throw new PermanentError(
+          'bad-params',
+          `job expects model "${data.params.model}" but this worker holds "${host.modelName}"`,
+        );
       }
       if (data.part) {
         const run = await host.runTask(data, { text: data.part.text, pageStarts: [0] }, abort);
         const output = run.output as SummarizeOutput;
         const { round, level, index } = data.part;
         const durationSeconds = (Date.now() - started) / 1000;
-        metrics.jobFinished({ queue: job.queueName, task: data.task, outcome: 'completed', part: true, durationSeconds, tokensIn: run.tokensIn, tokensOut: run.tokensOut, pages: 0 });
-        log.info({ ...fields, outcome: 'completed', durationMs: Date.now() - started, tokensIn: run.tokensIn, tokensOut: run.tokensOut }, 'job completed');
-        return { round, level, index, summary: output.summary, sources: output.sources, truncated: output.truncated, tokensIn: run.tokensIn, tokensOut: run.tokensOut };
+        metrics.jobFinished({
+          queue: job.queueName,
+          task: data.task,
+          outcome: 'completed',
+          part: true,
+          durationSeconds,
+          tokensIn: run.tokensIn,
+          tokensOut: run.tokensOut,
+          pages: 0,
+        });
+        log.info(
+          {
+            ...fields,
+            outcome: 'completed',
+            durationMs: Date.now() - started,
+            tokensIn: run.tokensIn,
+            tokensOut: run.tokensOut,
+          },
+          'job completed',
+        );
+        return {
+          round,
+          level,
+          index,
+          summary: output.summary,
+          sources: output.sources,
+          truncated: output.truncated,
+          tokensIn: run.tokensIn,
+          tokensOut: run.tokensOut,
+        };
       }
 
       let state = data.flow;
@@ -79,7 +116,10 @@ export function createProcessor(deps: ProcessorDeps) {
         const plan = env && planSummary(env, loaded.doc, data.params);
         if (plan) {
           state = await deps.flow!.start(job, loaded, plan);
-          log.info({ ...fields, parts: state.parts, pages: state.pages }, 'document too long for one context: summarising it as a flow');
+          log.info(
+            { ...fields, parts: state.parts, pages: state.pages },
+            'document too long for one context: summarising it as a flow',
+          );
         }
       }
       let run: TaskRun;
@@ -89,8 +129,19 @@ export function createProcessor(deps: ProcessorDeps) {
       if (state) {
         const step = await deps.flow!.advance(job, token!, state, abort);
         if (step.waiting) {
-          metrics.jobFinished({ queue: job.queueName, task: data.task, outcome: 'waiting', durationSeconds: (Date.now() - started) / 1000, tokensIn: 0, tokensOut: 0, pages: loaded?.pages ?? 0 });
-          log.info({ ...fields, outcome: 'waiting', parts: step.parts, level: step.level }, 'job waiting for its parts');
+          metrics.jobFinished({
+            queue: job.queueName,
+            task: data.task,
+            outcome: 'waiting',
+            durationSeconds: (Date.now() - started) / 1000,
+            tokensIn: 0,
+            tokensOut: 0,
+            pages: loaded?.pages ?? 0,
+          });
+          log.info(
+            { ...fields, outcome: 'waiting', parts: step.parts, level: step.level },
+            'job waiting for its parts',
+          );
           throw new WaitingChildrenError();
         }
         run = step.run;
@@ -99,10 +150,25 @@ export function createProcessor(deps: ProcessorDeps) {
         partTokens = step.state;
       } else {
         run = await host.runTask(data, loaded!.doc, abort);
-        doc = { pages: loaded!.pages, chars: loaded!.doc.text.length, fetchMs: loaded!.fetchMs, parseMs: loaded!.parseMs, since: started, parsedNow: loaded!.pages };
+        doc = {
+          pages: loaded!.pages,
+          chars: loaded!.doc.text.length,
+          fetchMs: loaded!.fetchMs,
+          parseMs: loaded!.parseMs,
+          since: started,
+          parsedNow: loaded!.pages,
+        };
       }
       const totalMs = Date.now() - doc.since;
-      metrics.jobFinished({ queue: job.queueName, task: data.task, outcome: 'completed', durationSeconds: totalMs / 1000, tokensIn: run.tokensIn, tokensOut: run.tokensOut, pages: doc.parsedNow });
+      metrics.jobFinished({
+        queue: job.queueName,
+        task: data.task,
+        outcome: 'completed',
+        durationSeconds: totalMs / 1000,
+        tokensIn: run.tokensIn,
+        tokensOut: run.tokensOut,
+        pages: doc.parsedNow,
+      });
       const tokensIn = run.tokensIn + partTokens.tokensIn;
       const tokensOut = run.tokensOut + partTokens.tokensOut;
       const result: JobResult = {
@@ -116,17 +182,34 @@ export function createProcessor(deps: ProcessorDeps) {
         output: run.output,
       };
       await store.saveCompleted(job.id!, record, result);
-      log.info({ ...fields, outcome: 'completed', durationMs: totalMs, pages: doc.pages, tokensIn, tokensOut }, 'job completed');
+      log.info(
+        { ...fields, outcome: 'completed', durationMs: totalMs, pages: doc.pages, tokensIn, tokensOut },
+        'job completed',
+      );
       return { stored: true };
     } catch (err) {
       if (err instanceof WaitingChildrenError) throw err;
       const category = categoryOf(err);
       const message = (err as Error).message;
       const final = isPermanent(err) || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-      if (final && !data.part) await store.saveFailed(job.id!, record, { category, message, attempts: job.attemptsMade + 1 });
+      if (final && !data.part)
+        await store.saveFailed(job.id!, record, { category, message, attempts: job.attemptsMade + 1 });
       const outcome = final ? 'failed' : 'retried';
-      metrics.jobFinished({ queue: job.queueName, task: data.task, outcome, reason: category, part: !!data.part, durationSeconds: (Date.now() - started) / 1000, tokensIn: 0, tokensOut: 0, pages: 0 });
-      log.warn({ ...fields, outcome, reason: category, error: message, durationMs: Date.now() - started }, `job ${outcome}`);
+      metrics.jobFinished({
+        queue: job.queueName,
+        task: data.task,
+        outcome,
+        reason: category,
+        part: !!data.part,
+        durationSeconds: (Date.now() - started) / 1000,
+        tokensIn: 0,
+        tokensOut: 0,
+        pages: 0,
+      });
+      log.warn(
+        { ...fields, outcome, reason: category, error: message, durationMs: Date.now() - started },
+        `job ${outcome}`,
+      );
       throw err;
     }
   };
@@ -151,5 +234,11 @@ interface DocFigures {
 
 /** A flow's document figures come from its first run; its time from then to now. */
 function flowDoc(state: SummaryFlowState) {
-  return { pages: state.pages, chars: state.chars, fetchMs: state.fetchMs, parseMs: state.parseMs, since: state.startedAt };
+  return {
+    pages: state.pages,
+    chars: state.chars,
+    fetchMs: state.fetchMs,
+    parseMs: state.parseMs,
+    since: state.startedAt,
+  };
 }
