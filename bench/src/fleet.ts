@@ -59,7 +59,7 @@ export async function startWorker(env: FleetEnv, flags: string[], opts: StartOpt
   let buffered = '';
   let readyResolve!: () => void;
   const ready = new Promise<void>((resolve) => (readyResolve = resolve));
-  proc.stdout!.on('data', (chunk: Buffer) => {
+  proc.stdout.on('data', (chunk: Buffer) => {
     buffered += chunk.toString();
     const lines = buffered.split('\n');
     buffered = lines.pop()!;
@@ -71,7 +71,7 @@ export async function startWorker(env: FleetEnv, flags: string[], opts: StartOpt
     }
   });
   let inspectorUrl: string | undefined;
-  proc.stderr!.on('data', (chunk: Buffer) => {
+  proc.stderr.on('data', (chunk: Buffer) => {
     const text = chunk.toString();
     inspectorUrl ??= /Debugger listening on (ws:\/\/\S+)/.exec(text)?.[1];
     tail = (tail + text).slice(-4000);

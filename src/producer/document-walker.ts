@@ -81,19 +81,19 @@ async function hashFile(abs: string, shown: string, maxBytes: number): Promise<W
 function readSmallFile(file: string, limit: number): Promise<{ size: number; data?: Buffer }> {
   return new Promise((resolve, reject) => {
     open(file, 'r', (err, fd) => {
-      if (err) return reject(err);
+      if (err) { reject(err); return; }
       const finish = (error: Error | null, value?: { size: number; data?: Buffer }) =>
         close(fd, () => (error ? reject(error) : resolve(value!)));
       fstat(fd, (err, info) => {
-        if (err) return finish(err);
-        if (info.size > limit) return finish(null, { size: info.size });
+        if (err) { finish(err); return; }
+        if (info.size > limit) { finish(null, { size: info.size }); return; }
         const data = Buffer.allocUnsafe(info.size);
         const readFrom = (offset: number): void => {
-          if (offset >= info.size) return finish(null, { size: info.size, data });
+          if (offset >= info.size) { finish(null, { size: info.size, data }); return; }
           read(fd, data, offset, info.size - offset, offset, (err, n) => {
-            if (err) return finish(err);
+            if (err) { finish(err); return; }
             // The file shrank while we read it: hash what is there.
-            if (n === 0) return finish(null, { size: offset, data: data.subarray(0, offset) });
+            if (n === 0) { finish(null, { size: offset, data: data.subarray(0, offset) }); return; }
             readFrom(offset + n);
           });
         };

@@ -112,8 +112,8 @@ async function reportResultSizes(env: FleetEnv, lines: Record<string, any>[]): P
       const bytes = await Promise.all(mine.map((l) => store.memoryUsage(l.jobId)));
       rows[task] = { results: mine.length, avgBytes: Math.round(bytes.reduce((a, b) => a + b, 0) / mine.length) };
       if (task === 'embed') {
-        rows[task]!.avgChunks = Math.round(mine.reduce((a, l) => a + l.result.output.chunks.length, 0) / mine.length);
-        rows[task]!.dims = mine[0]?.result.output.dimensions;
+        rows[task].avgChunks = Math.round(mine.reduce((a, l) => a + l.result.output.chunks.length, 0) / mine.length);
+        rows[task].dims = mine[0]?.result.output.dimensions;
       }
     }
     console.table(rows);

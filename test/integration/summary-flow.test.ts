@@ -42,7 +42,7 @@ describe('map-reduce summaries of long documents as BullMQ flows', () => {
     async () => {
       env = { url: redis.url, prefix: freshPrefix('flow') };
       const [a, b] = await Promise.all([startWorker(env, WORKER_ARGS), startWorker(env, WORKER_ARGS)]);
-      workers.push(a!, b!);
+      workers.push(a, b);
       const { batch } = await cliJson<{ batch: string }>(env, [
         'submit',
         LONG,
@@ -54,18 +54,18 @@ describe('map-reduce summaries of long documents as BullMQ flows', () => {
 
       // Both workers summarise parts of the one document.
       await waitFor(
-        () => completedParts(a!).length >= 3 && completedParts(b!).length >= 3,
+        () => completedParts(a).length >= 3 && completedParts(b).length >= 3,
         5 * 60_000,
         'parts completed on both workers',
       );
-      const flowStarts = [a!, b!].flatMap((w) => w.logs.filter((l) => String(l.msg).startsWith('document too long')));
+      const flowStarts = [a, b].flatMap((w) => w.logs.filter((l) => String(l.msg).startsWith('document too long')));
       expect(flowStarts).toHaveLength(1);
       const parts = flowStarts[0]!.parts as number;
       expect(parts).toBeGreaterThan(20);
 
       // Lose one worker mid-flow (its running parts stall and go to the other); the rest finishes the tree.
-      const beforeKill = completedParts(a!).length;
-      await a!.stop('SIGKILL');
+      const beforeKill = completedParts(a).length;
+      await a.stop('SIGKILL');
       const status = await waitForBatch(env, batch, 10 * 60_000);
       expect(status).toMatchObject({ total: 1, completed: 1, failed: 0 });
       expect(beforeKill).toBeLessThan(parts);
@@ -89,11 +89,11 @@ describe('map-reduce summaries of long documents as BullMQ flows', () => {
       expect(sources.at(-1)!.pageEnd).toBe(106);
       expect(result.output.coveredChars).toBeGreaterThan(0.95 * result.chars);
       // The parent read the document once: no worker restarted it.
-      expect([a!, b!].flatMap((w) => w.logs.filter((l) => String(l.msg).startsWith('document too long')))).toHaveLength(
+      expect([a, b].flatMap((w) => w.logs.filter((l) => String(l.msg).startsWith('document too long')))).toHaveLength(
         1,
       );
       // Parts of the killed worker were taken over: the survivor did the rest of the map round.
-      expect(completedParts(b!).filter((l) => l.level === 0).length + beforeKill).toBeGreaterThanOrEqual(parts);
+      expect(completedParts(b).filter((l) => l.level === 0).length + beforeKill).toBeGreaterThanOrEqual(parts);
       expect(result.tokensIn).toBeGreaterThan(result.chars / 4);
     },
     15 * 60_000,

@@ -33,7 +33,7 @@ export async function ceiling(input: CeilingInput): Promise<GenerationRun[]> {
         false,
         bos ? 'trimLeadingSpace' : undefined,
       );
-      return bos ? [model.tokens.bos!, ...tokens] : tokens;
+      return bos ? [model.tokens.bos, ...tokens] : tokens;
     }),
   );
   const most = Math.max(1, Math.min(input.sequences, Math.floor(tuning.budget.cpus / tuning.threads)));

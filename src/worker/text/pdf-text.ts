@@ -134,7 +134,7 @@ export class PdfTextExtractor {
         settle(true, () => reject(error));
       };
       const onError = (err: Error & { code?: string }): void => {
-        if (err.code === 'ERR_WORKER_OUT_OF_MEMORY') return outOfMemory();
+        if (err.code === 'ERR_WORKER_OUT_OF_MEMORY') { outOfMemory(); return; }
         const error = new PermanentError('malformed', `PDF crashed the text extractor: ${err.message}`);
         settle(true, () => reject(error));
       };
@@ -162,7 +162,7 @@ export class PdfTextExtractor {
 
       worker.on('message', onMessage).on('error', onError).on('exit', onExit);
       signal?.addEventListener('abort', onAbort, { once: true });
-      if (signal?.aborted) return onAbort();
+      if (signal?.aborted) { onAbort(); return; }
       const owned = transferable(bytes);
       worker.postMessage({ bytes: owned, maxPages: limits.maxPages } satisfies ThreadRequest, [owned.buffer]);
     });

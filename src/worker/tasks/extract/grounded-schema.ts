@@ -96,7 +96,7 @@ export function groundedSchema(schema: Record<string, unknown>, opts: GroundedSc
     const list = isNode(value) && value.type === 'array' && isNode(value.items) && value.prefixItems === undefined;
     let grounded: Node;
     if (list) {
-      const { items, ...rest } = value as Node;
+      const { items, ...rest } = value;
       grounded = { ...rest, items: cited(items) };
     } else {
       grounded = cited(value);
