@@ -93,31 +93,30 @@ async function ensureModel(): Promise<string> {
     { format: 'downloading model [{bar}] {percentage}% {value}/{total} MB' },
     cliProgress.Presets.shades_classic,
   );
-  let started = false;
   try {
     return await resolveModelFile(DEFAULT_MODEL, {
       directory,
       cli: false,
       onProgress: ({ totalSize, downloadedSize }) => {
-        if (!started) bar.start(Math.round(totalSize / 1e6), 0);
-        started = true;
+        if (!bar.isActive) bar.start(Math.round(totalSize / 1e6), 0);
         bar.update(Math.round(downloadedSize / 1e6));
       },
     });
   } catch (err) {
     throw new Error(
-      `cannot download the default model ${DEFAULT_MODEL} (${(err as Error).message}).\n` +
+      `cannot download the default model ${DEFAULT_MODEL} (${err instanceof Error ? err.message : String(err)}).\n` +
         `Set MODEL_PATH to a local .gguf file, e.g. MODEL_PATH=/models/qwen3-0.6b.gguf npm run demo`,
+      { cause: err },
     );
   } finally {
-    if (started) bar.stop();
+    if (bar.isActive) bar.stop();
   }
 }
 
 main().then(
   () => process.exit(0),
-  (err: Error) => {
-    console.error(`demo: ${err.message}`);
+  (err: unknown) => {
+    console.error(`demo: ${err instanceof Error ? err.message : String(err)}`);
     process.exit(1);
   },
 );

@@ -81,19 +81,37 @@ async function hashFile(abs: string, shown: string, maxBytes: number): Promise<W
 function readSmallFile(file: string, limit: number): Promise<{ size: number; data?: Buffer }> {
   return new Promise((resolve, reject) => {
     open(file, 'r', (err, fd) => {
-      if (err) { reject(err); return; }
+      if (err) {
+        reject(err);
+        return;
+      }
       const finish = (error: Error | null, value?: { size: number; data?: Buffer }) =>
         close(fd, () => (error ? reject(error) : resolve(value!)));
       fstat(fd, (err, info) => {
-        if (err) { finish(err); return; }
-        if (info.size > limit) { finish(null, { size: info.size }); return; }
+        if (err) {
+          finish(err);
+          return;
+        }
+        if (info.size > limit) {
+          finish(null, { size: info.size });
+          return;
+        }
         const data = Buffer.allocUnsafe(info.size);
         const readFrom = (offset: number): void => {
-          if (offset >= info.size) { finish(null, { size: info.size, data }); return; }
+          if (offset >= info.size) {
+            finish(null, { size: info.size, data });
+            return;
+          }
           read(fd, data, offset, info.size - offset, offset, (err, n) => {
-            if (err) { finish(err); return; }
+            if (err) {
+              finish(err);
+              return;
+            }
             // The file shrank while we read it: hash what is there.
-            if (n === 0) { finish(null, { size: offset, data: data.subarray(0, offset) }); return; }
+            if (n === 0) {
+              finish(null, { size: offset, data: data.subarray(0, offset) });
+              return;
+            }
             readFrom(offset + n);
           });
         };
@@ -118,7 +136,8 @@ async function hashUrl(url: string, maxBytes: number): Promise<WalkItem> {
   }
   const hash = createHash('sha256');
   let bytes = 0;
-  for await (const chunk of res.body) {
+  // Node's fetch yields Uint8Array chunks; its ReadableStream is typed with `any` ones.
+  for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
     bytes += chunk.byteLength;
     if (bytes > maxBytes) return { refused: url, reason: tooLarge(bytes, maxBytes) };
     hash.update(chunk);

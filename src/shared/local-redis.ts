@@ -49,7 +49,9 @@ export async function redisAnswers(url: string): Promise<boolean> {
   client.on('error', () => {});
   try {
     await client.connect();
-    return (await client.ping()) === 'PONG';
+    // Whatever listens on the port may not be Redis, whatever ping()'s type promises.
+    const reply: string = await client.ping();
+    return reply === 'PONG';
   } catch {
     return false;
   } finally {

@@ -92,7 +92,7 @@ export async function startPrometheus(opts: PrometheusOptions): Promise<TestProm
   }
 
   const api = async <T>(route: string, params: Record<string, string>): Promise<T> => {
-    const res = await fetch(`${url}/api/v1/${route}?${new URLSearchParams(params)}`);
+    const res = await fetch(`${url}/api/v1/${route}?${new URLSearchParams(params).toString()}`);
     const body = (await res.json()) as { status: string; data: T; error?: string; errorType?: string };
     if (body.status !== 'success')
       throw new Error(`${body.errorType ?? res.status}: ${body.error ?? 'no error message'}`);

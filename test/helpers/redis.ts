@@ -29,7 +29,11 @@ async function startContainer(): Promise<TestRedis> {
   return {
     url: container.getConnectionUrl(),
     port: container.getPort(),
-    stop: async () => void (await container.stop()),
-    restart: async () => void (await container.restart()),
+    stop: async () => {
+      await container.stop();
+    },
+    restart: async () => {
+      await container.restart();
+    },
   };
 }

@@ -11,7 +11,7 @@ import { continueTokens } from '../../src/worker/model/continuation.js';
 import { TEST_MODEL } from '../helpers/paths.js';
 
 describe('continueTokens (the real model)', () => {
-  let llama: Llama;
+  let llama: Llama | undefined;
   let model: LlamaModel;
   let context: LlamaContext;
   const promptOf = (text: string) => [model.tokens.bos!, ...model.tokenize(text, false, 'trimLeadingSpace')];
@@ -38,7 +38,7 @@ describe('continueTokens (the real model)', () => {
       expect(sequence.nextTokenIndex).toBeLessThanOrEqual(prompt.length + maxTokens);
       expect(res.text.length).toBeGreaterThan(0);
     }
-    sequence.dispose();
+    await sequence.dispose();
   });
 
   it('gives the text LlamaCompletion gives for a short continuation', async () => {
@@ -57,7 +57,7 @@ describe('continueTokens (the real model)', () => {
     });
     completion.dispose();
     expect(ours.text).toBe(theirs.response);
-    sequence.dispose();
+    await sequence.dispose();
   });
 
   it('stops with the abort reason when the signal aborts', async () => {
@@ -67,6 +67,6 @@ describe('continueTokens (the real model)', () => {
     await expect(continueTokens(model, sequence, promptOf('Once upon a time'), 50, controller.signal)).rejects.toThrow(
       'shutting down',
     );
-    sequence.dispose();
+    await sequence.dispose();
   });
 });

@@ -27,7 +27,7 @@ interface Loaded {
 }
 
 const docs: Loaded[] = [];
-let host: ModelHost;
+let host: ModelHost | undefined;
 
 beforeAll(async () => {
   const extractor = new PdfTextExtractor();
@@ -68,7 +68,7 @@ afterAll(async () => {
 });
 
 async function extract({ ref, doc }: Loaded, params: TaskParams = {}): Promise<ExtractOutput> {
-  const run = await host.runTask({ batchId: 'grounded', doc: ref, task: 'extract', params }, doc);
+  const run = await host!.runTask({ batchId: 'grounded', doc: ref, task: 'extract', params }, doc);
   return run.output as ExtractOutput;
 }
 
@@ -88,7 +88,11 @@ function expectGroundedOrFlagged(
   for (const name of names) {
     const value = out.fields[name];
     const expected =
-      value === null ? [] : Array.isArray(value) ? value.map((v, i) => [`/${name}/${i}`, v]) : [[`/${name}`, value]];
+      value === null
+        ? []
+        : Array.isArray(value)
+          ? (value as unknown[]).map((v, i) => [`/${name}/${i}`, v])
+          : [[`/${name}`, value]];
     expect(out.evidence[name]!.map((e) => [e.pointer, e.value])).toEqual(expected);
     for (const e of out.evidence[name]!) {
       values++;

@@ -43,9 +43,9 @@ function wellFormed({ doc, pages }: LoadedDocument): boolean {
 const CHUNK_TOKENS = 256;
 const CHUNK_OVERLAP = 32;
 
-let llama: Llama;
-let model: LlamaModel;
-const countTokens = (text: string) => model.tokenize(text).length;
+let llama: Llama | undefined;
+let model: LlamaModel | undefined;
+const countTokens = (text: string) => model!.tokenize(text).length;
 
 beforeAll(async () => {
   llama = await getLlama({ gpu: false, build: 'never' });

@@ -4,7 +4,7 @@ import { SequencePool } from '../../src/worker/model/sequence-pool.js';
 import { TEST_MODEL } from '../helpers/paths.js';
 
 describe('SequencePool (the real model)', () => {
-  let llama: Llama;
+  let llama: Llama | undefined;
   let model: LlamaModel;
 
   beforeAll(async () => {

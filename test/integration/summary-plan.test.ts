@@ -27,7 +27,7 @@ const DOC: DocumentText = (() => {
 })();
 
 describe('planning a summary flow with the real tokenizer', () => {
-  let host: ModelHost;
+  let host: ModelHost | undefined;
   let env: PlanEnv;
   const cacheDir = mkdtempSync(path.join(os.tmpdir(), 'docfleet-plan-'));
 

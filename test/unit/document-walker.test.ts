@@ -36,8 +36,9 @@ describe('walkDocuments', () => {
 
   it('refuses what it cannot take, with a reason', async () => {
     const items = await collect([path.join(dir, 'nested/skip.docx'), path.join(dir, 'missing.pdf')]);
+    const unsupported: unknown = expect.stringContaining('unsupported type');
     expect(items).toEqual([
-      { refused: path.join(dir, 'nested/skip.docx'), reason: expect.stringContaining('unsupported type') },
+      { refused: path.join(dir, 'nested/skip.docx'), reason: unsupported },
       { refused: path.join(dir, 'missing.pdf'), reason: 'no such file or directory' },
     ]);
   });

@@ -18,6 +18,12 @@ import {
 
 const ajv = () => new Ajv2020({ strict: false, allErrors: true });
 const cite = (value: unknown, quote = 'some quoted words', page = 1) => ({ quote, page, value });
+/** What `node[key0][key1]…` holds; undefined where the path leaves the schema. */
+function at(node: unknown, ...keys: (string | number)[]): unknown {
+  for (const key of keys)
+    node = typeof node === 'object' && node !== null ? (node as Record<string, unknown>)[key] : undefined;
+  return node;
+}
 
 const CUSTOM = {
   type: 'object',
@@ -39,12 +45,13 @@ describe('groundedSchema', () => {
     expect(plan.fields.map((f) => [f.name, f.kind, f.nullable])).toEqual(
       Object.keys(CONTRACT_SCHEMA.properties).map((k) => [k, k === 'parties' ? 'list' : 'scalar', k !== 'parties']),
     );
-    const props = plan.schema.properties as Record<string, any>;
+    const props = plan.schema.properties as Record<string, unknown>;
+    const anyText: unknown = expect.any(String);
     const cited = {
       type: 'object',
       properties: {
-        quote: { description: expect.any(String), type: 'string', maxLength: QUOTE_MAX_CHARS },
-        page: { description: expect.any(String), enum: [1, 2, 3] },
+        quote: { description: anyText, type: 'string', maxLength: QUOTE_MAX_CHARS },
+        page: { description: anyText, enum: [1, 2, 3] },
         value: { description: 'the law that governs the agreement', type: 'string', minLength: 1, maxLength: 120 },
       },
       required: ['quote', 'page', 'value'],
@@ -72,21 +79,21 @@ describe('groundedSchema', () => {
     expect(grammarProblems(CUSTOM)).toEqual([]);
     const plan = groundedSchema(CUSTOM, { pages: 1 });
     expect(grammarProblems(plan.schema)).toEqual([]);
-    const props = plan.schema.properties as Record<string, any>;
-    expect(props.title).toMatchObject({
+    const props = plan.schema.properties;
+    expect(at(props, 'title')).toMatchObject({
       type: 'object',
       description: 'the title',
       properties: { value: { type: 'string', maxLength: 30 } },
     });
-    expect(props.boxes.properties.value).toEqual({ type: 'integer' });
-    expect(props.names.oneOf[0]).toMatchObject({
+    expect(at(props, 'boxes', 'properties', 'value')).toEqual({ type: 'integer' });
+    expect(at(props, 'names', 'oneOf', 0)).toMatchObject({
       type: 'array',
       maxItems: 2,
       items: { properties: { value: { type: 'string' } } },
     });
-    expect(props.kind.oneOf[0].properties.value).toEqual({ enum: ['sale', 'lease'] });
-    expect(props['a/b~c'].oneOf[0].properties.value).toEqual({ type: 'string', maxLength: 10 });
-    expect(props.nothing).toEqual({ type: 'null' });
+    expect(at(props, 'kind', 'oneOf', 0, 'properties', 'value')).toEqual({ enum: ['sale', 'lease'] });
+    expect(at(props, 'a/b~c', 'oneOf', 0, 'properties', 'value')).toEqual({ type: 'string', maxLength: 10 });
+    expect(at(props, 'nothing')).toEqual({ type: 'null' });
     expect(plan.schema.$defs).toBe(CUSTOM.$defs);
     expect(plan.fields.find((f) => f.name === 'names')).toMatchObject({ kind: 'list', nullable: true });
   });
@@ -97,9 +104,9 @@ describe('groundedSchema', () => {
     const tight = maxJsonChars(boundedForGrammar(plan.schema, { maxLength: 6, maxItems: 1 }));
     expect(Number.isFinite(loose)).toBe(true);
     expect(tight).toBeLessThan(loose / 4);
-    const bounded = boundedForGrammar(plan.schema, { maxLength: 6, maxItems: 1 }) as any;
-    expect(bounded.properties.governing_law.oneOf[0].properties.quote.maxLength).toBe(6);
-    expect(bounded.properties.parties.maxItems).toBe(1);
+    const bounded = boundedForGrammar(plan.schema, { maxLength: 6, maxItems: 1 });
+    expect(at(bounded, 'properties', 'governing_law', 'oneOf', 0, 'properties', 'quote', 'maxLength')).toBe(6);
+    expect(at(bounded, 'properties', 'parties', 'maxItems')).toBe(1);
   });
 });
 

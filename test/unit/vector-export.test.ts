@@ -181,6 +181,7 @@ describe('exportVectors', () => {
   it('streams a large batch one result at a time', async () => {
     const file = nextFile();
     const docs = 300;
+    // eslint-disable-next-line @typescript-eslint/require-await -- an async source, as batchResults() is
     async function* many(): AsyncGenerator<ResultLine> {
       for (let i = 0; i < docs; i++) yield embedLine(`job-${i}`, `doc-${i}.pdf`, 1 + (i % 7), 64, i);
     }

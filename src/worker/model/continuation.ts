@@ -1,4 +1,10 @@
-import { GgufArchitectureType, type LlamaContextSequence, type LlamaModel, type Token } from 'node-llama-cpp';
+import {
+  GgufArchitectureType,
+  type GgufMetadata,
+  type LlamaContextSequence,
+  type LlamaModel,
+  type Token,
+} from 'node-llama-cpp';
 
 export interface Continuation {
   text: string;
@@ -59,7 +65,9 @@ function extraStopTokens(model: LlamaModel): Set<Token> {
   let stops = extraStops.get(model);
   if (!stops) {
     stops = new Set();
-    const arch = model.fileInfo.metadata?.general?.architecture;
+    // The metadata is what the file holds, whatever its type says: a section may be missing.
+    const metadata: Partial<GgufMetadata> = model.fileInfo.metadata;
+    const arch = metadata.general?.architecture;
     if (arch === GgufArchitectureType.gemma || arch === GgufArchitectureType.gemma2) {
       for (const token of model.iterateAllTokens()) {
         const text = model.detokenize([token], true);

@@ -100,9 +100,9 @@ export class EmbeddingPool {
    * they are asked for, whichever job asks; an input whose signal aborts before it starts is not evaluated.
    */
   embed(tokens: Token[], signal?: AbortSignal): Promise<Float32Array> {
-    if (this.disposed) return Promise.reject(new Error('EmbeddingPool is disposed'));
-    if (signal?.aborted) return Promise.reject(signal.reason);
     return new Promise<Float32Array>((resolve, reject) => {
+      if (this.disposed) throw new Error('EmbeddingPool is disposed');
+      signal?.throwIfAborted();
       this.queue.push({ tokens, signal, resolve, reject });
       this.pump();
     });

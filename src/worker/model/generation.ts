@@ -3,6 +3,7 @@ import {
   LlamaCompletion,
   resolveChatWrapper,
   type ChatHistoryItem,
+  type GgufMetadata,
   type LlamaContextSequence,
   type LlamaGrammar,
   type LlamaModel,
@@ -63,7 +64,9 @@ const SYSTEM_PROMPT = 'You process documents. Follow the instructions exactly an
 const CHAT_MARGIN = 16;
 
 export function promptStyleOf(model: LlamaModel): PromptStyle {
-  if (!model.fileInfo.metadata.tokenizer?.chat_template) return { chat: false, templateTokens: 0 };
+  // The metadata is what the file holds, whatever its type says: a section may be missing.
+  const metadata: Partial<GgufMetadata> = model.fileInfo.metadata;
+  if (!metadata.tokenizer?.chat_template) return { chat: false, templateTokens: 0 };
   const wrapper = resolveChatWrapper(model);
   const history: ChatHistoryItem[] = [
     ...wrapper.generateInitialChatHistory({ systemPrompt: SYSTEM_PROMPT }),

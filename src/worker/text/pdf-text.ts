@@ -134,7 +134,10 @@ export class PdfTextExtractor {
         settle(true, () => reject(error));
       };
       const onError = (err: Error & { code?: string }): void => {
-        if (err.code === 'ERR_WORKER_OUT_OF_MEMORY') { outOfMemory(); return; }
+        if (err.code === 'ERR_WORKER_OUT_OF_MEMORY') {
+          outOfMemory();
+          return;
+        }
         const error = new PermanentError('malformed', `PDF crashed the text extractor: ${err.message}`);
         settle(true, () => reject(error));
       };
@@ -144,6 +147,7 @@ export class PdfTextExtractor {
           : new PermanentError('malformed', `PDF text thread exited with code ${code}`);
         settle(false, () => reject(error));
       };
+      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- the abort reason as given, as throwIfAborted() throws it
       const onAbort = (): void => settle(true, () => reject(signal?.reason));
       const timer = setTimeout(() => {
         const error = new PermanentError(
@@ -162,7 +166,10 @@ export class PdfTextExtractor {
 
       worker.on('message', onMessage).on('error', onError).on('exit', onExit);
       signal?.addEventListener('abort', onAbort, { once: true });
-      if (signal?.aborted) { onAbort(); return; }
+      if (signal?.aborted) {
+        onAbort();
+        return;
+      }
       const owned = transferable(bytes);
       worker.postMessage({ bytes: owned, maxPages: limits.maxPages } satisfies ThreadRequest, [owned.buffer]);
     });

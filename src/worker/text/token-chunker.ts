@@ -238,7 +238,7 @@ function bestCutBefore(
   reach: number,
 ): number | undefined {
   let best: number | undefined;
-  let bestLevel = -1;
+  let bestLevel = Level.Char;
   const consider = (end: number, level: Level) => {
     if (end > floor && end > start && end <= reach && level >= bestLevel) {
       best = end;
@@ -284,12 +284,12 @@ function overlapStart(
   if (earliest >= end) return undefined;
   const latest = earliest + Math.floor((end - earliest) / 2);
   let best: number | undefined;
-  let bestLevel = -1;
+  let bestLevel = Level.Char;
   let firstLate: number | undefined;
   const consider = (from: number, level: Level) => {
     if (from < earliest || from >= end) return;
     if (from > latest) firstLate ??= from;
-    else if (level > bestLevel) {
+    else if (best === undefined || level > bestLevel) {
       best = from;
       bestLevel = level;
     }

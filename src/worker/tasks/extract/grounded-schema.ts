@@ -188,7 +188,7 @@ function withoutNull(node: unknown, defs: Node, depth = 0): unknown {
       ? { ...rest, ...branches[0] }
       : { ...rest, oneOf: branches };
   }
-  const types = (Array.isArray(node.type) ? node.type : [node.type]).filter((t) => t !== 'null');
+  const types: unknown[] = (Array.isArray(node.type) ? node.type : [node.type]).filter((t) => t !== 'null');
   if (types.length === 0) return undefined;
   return { ...node, type: types.length === 1 ? types[0] : types };
 }

@@ -27,7 +27,9 @@ export interface QuoteMatch {
   end: number;
 }
 
+// eslint-disable-next-line @typescript-eslint/no-misused-spread -- sets of code points, which is what spreading gives
 const SINGLE_QUOTES = new Set([...'\u2018\u2019\u201A\u201B\u2032\u2035\u2039\u203A\u0060\u00B4\u02BC\u02B9\uFF07']);
+// eslint-disable-next-line @typescript-eslint/no-misused-spread -- likewise
 const DOUBLE_QUOTES = new Set([...'\u201C\u201D\u201E\u201F\u2033\u2036\u00AB\u00BB\u301D\u301E\u301F\uFF02']);
 /** Dropped: whitespace, dash punctuation, the minus sign, format characters (soft hyphen, ZWSP, BOM…), controls. */
 const IGNORED = /[\s\p{Z}\p{Pd}\u2212\p{Cf}\p{Cc}]/u;

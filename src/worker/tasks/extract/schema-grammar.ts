@@ -80,7 +80,10 @@ function walk(node: unknown, at: string, problems: string[], defs: Set<string>):
     );
   }
   if (Array.isArray(node.enum) && node.enum.length === 0) problems.push(`${at}: enum must list at least one value`);
-  for (const v of [...(Array.isArray(node.enum) ? node.enum : []), ...('const' in node ? [node.const] : [])]) {
+  for (const v of [
+    ...(Array.isArray(node.enum) ? (node.enum as unknown[]) : []),
+    ...('const' in node ? [node.const] : []),
+  ]) {
     if (v !== null && typeof v === 'object')
       problems.push(`${at}: enum/const values must be strings, numbers, booleans or null`);
   }
