@@ -125,6 +125,11 @@ export async function rssOf(pid: number): Promise<number> {
   return kb * 1024;
 }
 
+/** A recorded run setting as text, '—' where the run did not record it (settings come from logs and JSON). */
+export function settingText(value: unknown): string {
+  return typeof value === 'number' || typeof value === 'string' || typeof value === 'boolean' ? String(value) : '—';
+}
+
 /** Plain-text table: a header row and rows of cells, columns padded. */
 export function table(header: string[], rows: (string | number | null)[][]): string {
   const cells = [header, ...rows.map((r) => r.map((c) => (c === null ? '—' : String(c))))];
@@ -204,7 +209,9 @@ export class ForeignCpuMeter {
     this.stealAtStart = await stealTicks();
     this.foreign.clear();
     this.last = await readProcs();
-    this.timer = setInterval(() => (this.sampling = this.sample()), 1_000);
+    this.timer = setInterval(() => {
+      this.sampling = this.sample();
+    }, 1_000);
     this.timer.unref();
   }
 
@@ -214,7 +221,12 @@ export class ForeignCpuMeter {
     // Descendants of this process: workers, children, redis-server.
     for (let grew = true; grew;) {
       grew = false;
-      for (const [pid, p] of now) if (!ours.has(pid) && ours.has(p.ppid)) (ours.add(pid), (grew = true));
+      for (const [pid, p] of now) {
+        if (!ours.has(pid) && ours.has(p.ppid)) {
+          ours.add(pid);
+          grew = true;
+        }
+      }
     }
     for (const [pid, p] of now) {
       if (ours.has(pid) || p.ppid === 2 || pid === 2) continue;

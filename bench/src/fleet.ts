@@ -81,7 +81,7 @@ export async function startWorker(env: FleetEnv, flags: string[], opts: StartOpt
   const outcome = await Promise.race([
     ready.then(() => 'ready'),
     exited.then(() => 'exited'),
-    new Promise((r) => (timer = setTimeout(() => r('timeout'), 120_000))),
+    new Promise<string>((r) => (timer = setTimeout(() => r('timeout'), 120_000))),
   ]);
   clearTimeout(timer);
   if (outcome !== 'ready') {
@@ -284,15 +284,22 @@ async function collectGarbage(inspectorUrl: string | undefined): Promise<boolean
       const timer = setTimeout(() => resolve(false), 30_000);
       let id = 0;
       // Twice: objects freed by finalizers of the first pass go in the second.
-      const next = () =>
-        ++id <= 2
-          ? ws.send(JSON.stringify({ id, method: 'HeapProfiler.collectGarbage' }))
-          : (clearTimeout(timer), resolve(true));
+      const next = () => {
+        if (++id <= 2) {
+          ws.send(JSON.stringify({ id, method: 'HeapProfiler.collectGarbage' }));
+        } else {
+          clearTimeout(timer);
+          resolve(true);
+        }
+      };
       ws.addEventListener('open', next);
       ws.addEventListener('message', (event) => {
         if ((JSON.parse(String(event.data)) as { id?: number }).id === id) next();
       });
-      ws.addEventListener('error', () => (clearTimeout(timer), resolve(false)));
+      ws.addEventListener('error', () => {
+        clearTimeout(timer);
+        resolve(false);
+      });
     });
   } finally {
     ws.close();

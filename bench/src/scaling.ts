@@ -1,7 +1,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { disturbanceReport, fleetEnv, summarize, type Context, type Summary } from './bench-context.js';
-import { log, markdownTable, round, WORKLOAD, writeDocuments } from './common.js';
+import { log, markdownTable, round, settingText, WORKLOAD, writeDocuments } from './common.js';
 import { fleetRun, memoryRun, type MemoryRun } from './fleet.js';
 
 const SCALING_SEQUENCES = [1, 4, 16];
@@ -83,8 +83,8 @@ export async function scaling(ctx: Context) {
       ],
       runs.map((r) => [
         `${r.workers} × ${r.sequences}${r.flags.length ? ` (${r.flags.join(' ')})` : ''}`,
-        String(r.summary.settings.cpuBudget ?? '—'),
-        `${r.summary.settings.contexts ?? '—'} × ${r.summary.settings.threads ?? '—'}`,
+        settingText(r.summary.settings.cpuBudget),
+        `${settingText(r.summary.settings.contexts)} × ${settingText(r.summary.settings.threads)}`,
         r.summary.tokensPerSecond,
         r.summary.documentsPerSecond,
         r.summary.jobLatencyMs.p50,

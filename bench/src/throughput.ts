@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { disturbanceReport, summarize, TARGETS, fleetEnv, type Context, type Summary } from './bench-context.js';
-import { log, markdownTable, median, ratio, round, runChild, WORKLOAD } from './common.js';
+import { log, markdownTable, median, ratio, round, runChild, settingText, WORKLOAD } from './common.js';
 import { fleetRun } from './fleet.js';
 import { queueOverhead } from './queue-overhead.js';
 import type { CeilingInput } from './scenarios/ceiling.js';
@@ -102,7 +102,7 @@ export async function throughput(ctx: Context) {
   };
 
   const layout = (s: Summary) =>
-    `${s.settings.contexts ?? '—'} × ${s.settings.sequences ?? '—'} × ${s.settings.threads ?? '—'}`;
+    `${settingText(s.settings.contexts)} × ${settingText(s.settings.sequences)} × ${settingText(s.settings.threads)}`;
   const row = (name: string, s: Summary) => [
     name,
     `${s.completed}/${s.docs}`,
@@ -141,7 +141,7 @@ export async function throughput(ctx: Context) {
       row(`naive BullMQ worker (capped ${NAIVE_CAP_MS / 1000} s)`, naive),
     ]),
     '',
-    `The median round of each (${ROUNDS + 1} ceiling rounds, ${ROUNDS} docfleet rounds, alternated); the ceiling's layout is the one with the best median. Ceiling tokens/s by layout and round: ${layoutsTried.map((l) => `${l.contexts} context(s): ${l.rounds.map((r) => r.tokensPerSecond).join(', ')} (median ${l.medianTokensPerSecond})`).join('; ')}. docfleet: ${docfleetRounds.map((r) => r.tokensPerSecond).join(', ')} (median ${median(docfleetRounds.map((r) => r.tokensPerSecond))}).`,
+    `The median round of each (${ROUNDS + 1} ceiling rounds, ${ROUNDS} docfleet rounds, alternated); the ceiling's layout is the one with the best median. Ceiling tokens/s by layout and round: ${layoutsTried.map((l) => `${settingText(l.contexts)} context(s): ${l.rounds.map((r) => r.tokensPerSecond).join(', ')} (median ${l.medianTokensPerSecond})`).join('; ')}. docfleet: ${docfleetRounds.map((r) => r.tokensPerSecond).join(', ')} (median ${median(docfleetRounds.map((r) => r.tokensPerSecond))}).`,
     `docfleet / ceiling, tokens/s: ${pairedRatio} (median over docfleet rounds of the ratio to the ceiling rounds just before and after) — target ≥ ${TARGETS.docfleetVsCeiling}: ${verdict(targets.docfleetVsCeiling.met)}; median round against median round: ${ratios.docfleetVsCeiling.tokensPerSecond} (tokens/s), ${ratios.docfleetVsCeiling.documentsPerSecond} (docs/s)`,
     `diagnostic: counted from each run's first job start (docfleet's first start came ${docfleet.firstStartMs} ms after the submit), docfleet / ceiling = ${ratios.docfleetVsCeilingFromFirstStart}`,
     `docfleet / naive:   ${ratios.docfleetVsNaive.tokensPerSecond} (tokens/s), ${ratios.docfleetVsNaive.documentsPerSecond ?? 'n/a: the naive worker finished no document'} (docs/s)`,

@@ -40,11 +40,11 @@ export async function naive(input: NaiveInput): Promise<GenerationRun> {
   let allDone!: () => void;
   const finished = new Promise<void>((resolve) => (allDone = resolve));
   const t0 = performance.now();
-  const worker = new Worker(
+  const worker = new Worker<{ path: string }>(
     'summaries',
     async (job) => {
       const started = performance.now();
-      const text = await readFile(job.data.path as string, 'utf8');
+      const text = await readFile(job.data.path, 'utf8');
       const completion = new LlamaCompletion({ contextSequence: sequence });
       try {
         const before = sequence.tokenMeter.getState();

@@ -8,7 +8,7 @@ import { connectRedis } from '../../../dist/shared/redis-connection.js';
 import { walkDocuments } from '../../../dist/producer/document-walker.js';
 import { documentJobOptions, FINISHED_JOB_RETENTION } from '../../../dist/shared/job-options.js';
 import { Producer } from '../../../dist/producer/producer.js';
-import { QueueConsumer, SlotScheduler } from '../../../dist/worker/slot-scheduler.js';
+import { QueueConsumer, SlotScheduler } from '../../../dist/worker/queue/slot-scheduler.js';
 import { round } from '../common.js';
 
 /** Counts the commands Redis executes from now on. */
@@ -167,7 +167,7 @@ async function drainRaw(input: ProcessInput): Promise<number> {
   const connection = connectRedis(input.redisUrl);
   // Retention is a worker setting in docfleet (FINISHED_JOB_RETENTION), so "the same options" include it.
   const retention = input.variant === 'rawOptions' ? FINISHED_JOB_RETENTION : {};
-  const worker = new Worker(RAW_QUEUE, async () => ({}), {
+  const worker = new Worker(RAW_QUEUE, () => Promise.resolve({}), {
     connection,
     prefix: input.prefix,
     concurrency: input.concurrency,
@@ -189,7 +189,7 @@ async function drain(input: ProcessInput): Promise<number> {
     input.variant === 'docfleetOneQueue' ? [queueName('generate', 'any')] : queuesServedBy('generate', 'cpu');
   const consumers = queues.map(
     (queue) =>
-      new QueueConsumer(queue, async () => ({ stored: true }), {
+      new QueueConsumer(queue, () => Promise.resolve({ stored: true }), {
         connection: redis,
         prefix: input.prefix,
         name: `${os.hostname()}:${process.pid}`,
