@@ -1,6 +1,5 @@
 import { open, rm, type FileHandle } from 'node:fs/promises';
 import { endianness } from 'node:os';
-import type { EmbedOutput } from '../shared/job-types.js';
 import type { ResultLine } from './batch-control.js';
 
 /**
@@ -88,7 +87,7 @@ export class VectorWriter {
   async add(line: ResultLine): Promise<number> {
     if (this.closed) throw new Error('VectorWriter: add() after close() or abort()');
     if (line.status !== 'completed' || !('result' in line) || line.result?.task !== 'embed') return 0;
-    const output = line.result.output as EmbedOutput;
+    const output = line.result.output;
     const document = line.job?.doc?.name ?? '';
     const dims = output.dimensions;
     const chunks = output.chunks;

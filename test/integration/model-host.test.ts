@@ -5,14 +5,7 @@ import { Ajv2020 } from 'ajv/dist/2020.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { detectCpuBudget } from '../../src/shared/cpu-budget.js';
 import { ConfigError, PermanentError } from '../../src/shared/errors.js';
-import type {
-  EmbedOutput,
-  ExtractOutput,
-  JobData,
-  SummarizeOutput,
-  TaskName,
-  TaskParams,
-} from '../../src/shared/job-types.js';
+import type { JobData, TaskName, TaskParams } from '../../src/shared/job-types.js';
 import type { DocumentText } from '../../src/worker/text/document-text.js';
 import { contextCount, ModelHost, type ModelHostOptions } from '../../src/worker/model/model-host.js';
 import { TaskRunner } from '../../src/worker/tasks/task-runner.js';
