@@ -1,24 +1,11 @@
-import type { FlowProducer, Job } from 'bullmq';
+import type { Job } from 'bullmq';
 import { PermanentError, TransientError } from '../../shared/errors.js';
 import type { JobData } from '../../shared/job-types.js';
 import { paramsProblem, type TaskName, type TaskParamsOf } from '../../shared/tasks/task-catalog.js';
 import type { ModelHost } from '../model/model-host.js';
-import type { LoadedDocument } from '../text/document-loader.js';
 import type { DocumentText } from '../text/document-text.js';
-import type { JobContext, JobOutcome, Task, TaskRun } from './task.js';
+import type { JobContext, JobInput, JobOutcome, Task, TaskRun } from './task.js';
 import { TASK_REGISTRY } from './task-registry.js';
-
-/** What the processor gives the runner besides the job. */
-export interface JobInput {
-  token: string | undefined;
-  signal: AbortSignal;
-  /** When the processor took the job (ms since the epoch). */
-  started: number;
-  /** The job's document, whose reading the processor began. */
-  document: () => Promise<LoadedDocument>;
-  flows?: FlowProducer;
-  note: (fields: Record<string, unknown>, message: string) => void;
-}
 
 /**
  * Runs jobs' tasks on the model host: finds each job's task in the registry, checks that this worker can run
@@ -37,7 +24,10 @@ export class TaskRunner {
     return this.host.sequences - this.running;
   }
 
-  /** Runs a job's task on a text (its document, or a part it carries). The scheduler never asks for more than `sequences` at once. */
+  /**
+   * Runs a job's task on a text (its document, or a part it carries). The scheduler never asks for more than
+   * `sequences` at once.
+   */
   run<N extends TaskName>(data: JobData & { task: N }, doc: DocumentText, signal?: AbortSignal): Promise<TaskRun<N>> {
     return this.runTask(this.tasks[data.task], data, doc, signal);
   }

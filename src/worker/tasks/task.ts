@@ -46,23 +46,27 @@ export interface RunCost {
 /** A task's output paired with its task's name, so that a result built from it needs no cast. */
 export type TaskRun<N extends TaskName = TaskName> = { [K in N]: { task: K; output: TaskOutputs[K] } }[N] & RunCost;
 
-/** A job as the processor hands it to a task. */
-export interface JobContext<N extends TaskName = TaskName> {
-  job: Job<JobData>;
+/** What the processor gives with a job: its lock, its reading of the document, its log. */
+export interface JobInput {
   token: string | undefined;
-  params: TaskParamsOf<N>;
-  host: ModelHost;
   signal: AbortSignal;
   /** When the processor took the job (ms since the epoch). */
   started: number;
   /** The job's document; reading it began while the processor looked at the batch. */
   document(): Promise<LoadedDocument>;
-  /** Runs the job's task on a text in one of the worker's slots; `data` may be a part the job derives. */
-  run(data: JobData, doc: DocumentText): Promise<TaskRun<N>>;
-  /** Logs a line about the job; the processor adds the job's own fields. */
-  note(fields: Record<string, unknown>, message: string): void;
   /** Adds child jobs; absent on a worker without flows. */
   flows?: FlowProducer;
+  /** Logs a line about the job; the processor adds the job's own fields. */
+  note(fields: Record<string, unknown>, message: string): void;
+}
+
+/** A job as the runner hands it to its task. */
+export interface JobContext<N extends TaskName = TaskName> extends JobInput {
+  job: Job<JobData>;
+  params: TaskParamsOf<N>;
+  host: ModelHost;
+  /** Runs the job's task on a text in one of the worker's slots; `data` may be a part the job derives. */
+  run(data: JobData, doc: DocumentText): Promise<TaskRun<N>>;
 }
 
 /** The document figures a job's result reports. */
