@@ -61,4 +61,3 @@ interface ResultBase {
 export type TaskOutputPair = { [N in TaskName]: { task: N; output: TaskOutputs[N] } }[TaskName];
 /** A job's result: what every task reports, and the task's own output, told apart by `task`. */
 export type JobResult = ResultBase & TaskOutputPair;
-export type TaskOutput = TaskOutputs[TaskName];
