@@ -10,7 +10,6 @@ import { resolveModelFile } from 'node-llama-cpp';
 import { loadProducerConfig, loadWorkerConfig } from './shared/config.js';
 import { createLogger } from './shared/logger.js';
 import { redisAnswers, startLocalRedis } from './shared/local-redis.js';
-import type { ExtractOutput, SummarizeOutput } from './shared/job-types.js';
 import { batchResults, batchStatus } from './producer/batch-control.js';
 import { Producer } from './producer/producer.js';
 import { FleetWorker } from './worker/fleet-worker.js';
@@ -58,8 +57,11 @@ async function main(): Promise<void> {
         );
         continue;
       }
-      const out = line.result.output as SummarizeOutput & ExtractOutput;
-      const body = task === 'summarize' ? out.summary : JSON.stringify(out.fields, null, 2);
+      const { result } = line;
+      const body =
+        result.task === 'summarize'
+          ? result.output.summary
+          : JSON.stringify(result.task === 'extract' ? result.output.fields : result.output, null, 2);
       console.log(
         `\n${doc} — ${task} (${line.result.tokensIn} tokens in, ${line.result.tokensOut} out, ${line.result.timings.totalMs} ms)\n${body}`,
       );

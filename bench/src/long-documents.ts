@@ -147,12 +147,13 @@ async function flowRun(env: FleetEnv, workers: number) {
     const [stored] = results;
     if (stored?.status !== 'completed')
       throw new Error(`map-reduce run failed: ${JSON.stringify(stored?.error ?? stored?.status)}`);
-    const output = stored.result!.output as { parts: number; levels: number };
+    if (stored.result?.task !== 'summarize') throw new Error('map-reduce run stored no summary');
+    const output = stored.result.output;
     const seconds = round((stored.finishedAt - t0) / 1000, 1);
     log(
       `  map-reduce with ${workers} worker(s): ${output.parts} parts, ${output.levels} combining round(s), ${seconds} s`,
     );
-    return { seconds, pages: stored.result!.pages, parts: output.parts, levels: output.levels };
+    return { seconds, pages: stored.result.pages, parts: output.parts, levels: output.levels };
   } finally {
     await producer.close();
     await Promise.all(handles.map((h) => h.stop()));

@@ -12,6 +12,7 @@ import type { ExtractOutput } from '../shared/job-types.js';
 import { loadDocument } from '../worker/text/document-loader.js';
 import { ModelHost } from '../worker/model/model-host.js';
 import { PdfTextExtractor } from '../worker/text/pdf-text.js';
+import { TaskRunner } from '../worker/tasks/task-runner.js';
 import {
   FIELDS,
   parseLabels,
@@ -94,6 +95,7 @@ export async function runEval(opts: EvalOptions, out: (line: string) => void = c
     contextSize,
     gpuLayers: config.gpuLayers,
   });
+  const runner = new TaskRunner(host);
   const extractor = new PdfTextExtractor();
   const limits = {
     maxBytes: config.maxDocumentMb * MiB,
@@ -122,8 +124,7 @@ export async function runEval(opts: EvalOptions, out: (line: string) => void = c
         };
         const { doc } = await loadDocument(ref, limits, undefined, extractor);
         texts.set(file, doc.text);
-        const result = await host.runTask({ batchId: 'eval', doc: ref, task: 'extract', params: {} }, doc);
-        const output = result.output as ExtractOutput;
+        const { output } = await runner.run({ batchId: 'eval', doc: ref, task: 'extract', params: {} }, doc);
         run.fields = predictedFields(output.fields);
         run.truncated = output.truncated;
         run.quotes = quoteCounts(output);

@@ -4,6 +4,7 @@ import { once } from 'node:events';
 import { Option, type Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { loadProducerConfig, type Flags } from '../shared/config.js';
+import { ConfigError } from '../shared/errors.js';
 import { TAGS, TASKS, type TaskName, type TaskParams } from '../shared/job-types.js';
 import { batchResults, batchStatus, cancelBatch, retryBatch } from './batch-control.js';
 import { Producer } from './producer.js';
@@ -25,6 +26,22 @@ async function withProducer<T>(flags: Flags, fn: (p: Producer) => Promise<T>): P
   } finally {
     await producer.close();
   }
+}
+
+/** A JSON object from a file a flag names; anything else is a usage error naming the flag. */
+async function readJsonObject(flag: string, file: string): Promise<Record<string, unknown>> {
+  let value: unknown;
+  try {
+    value = JSON.parse(await readFile(file, 'utf8'));
+  } catch (err) {
+    throw new ConfigError(`${flag} ${file}: ${(err as Error).message}`);
+  }
+  if (!isObject(value)) throw new ConfigError(`${flag} ${file}: not a JSON object`);
+  return value;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 const print = (value: unknown) => process.stdout.write(`${JSON.stringify(value)}\n`);
@@ -63,8 +80,7 @@ export function registerProducerCommands(program: Command): void {
     .option('--json', 'print {"batch","jobs","duplicates","refused"} as JSON')
     .action(async (inputs: string[], flags: Flags) => {
       const params: TaskParams = {};
-      if (flags.schema)
-        params.schema = JSON.parse(await readFile(String(flags.schema), 'utf8')) as Record<string, unknown>;
+      if (flags.schema) params.schema = await readJsonObject('--schema', String(flags.schema));
       if (flags.maxTokens) params.maxTokens = flags.maxTokens as number;
       if (flags.mapReduce === false) params.mapReduce = false;
       if (flags.chunkChars) params.chunkChars = flags.chunkChars as number;

@@ -2,11 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { Queue, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { MiB, type ProducerConfig } from '../shared/config.js';
+import { ConfigError } from '../shared/errors.js';
 import { jobIdsFor } from '../shared/job-id.js';
 import type { DocumentRef, JobData, Tag, TaskName, TaskParams } from '../shared/job-types.js';
 import { queueName, queuesForRole, roleForTask, type ModelRole } from '../shared/queue-layout.js';
 import { connectRedis } from '../shared/redis-connection.js';
 import { ResultStore, type BatchMeta } from '../shared/result-store.js';
+import { checkParams } from '../shared/tasks/task-catalog.js';
 import { walkDocuments, type WalkItem } from './document-walker.js';
 import { documentJobOptions } from '../shared/job-options.js';
 
@@ -102,6 +104,11 @@ export class Producer {
   private async submitItems(items: AsyncIterable<WalkItem>, opts: SubmitOptions): Promise<SubmitResult> {
     const tag = opts.tag ?? 'any';
     const params = opts.params ?? {};
+    // Checked here so that a bad parameter fails the submission, not every job of the batch in the workers.
+    for (const task of opts.tasks) {
+      const checked = checkParams(task, params);
+      if (!checked.ok) throw new ConfigError(`invalid parameters for ${checked.problem}`);
+    }
     const perTask = opts.tasks.map((task) => ({
       task,
       idOf: jobIdsFor(task, params),

@@ -1,6 +1,6 @@
 import { open, rm, type FileHandle } from 'node:fs/promises';
 import { endianness } from 'node:os';
-import type { EmbedOutput, JobData } from '../shared/job-types.js';
+import type { JobData } from '../shared/job-types.js';
 import type { ResultLine } from './batch-control.js';
 
 /**
@@ -88,7 +88,7 @@ export class VectorWriter {
   async add(line: ResultLine): Promise<number> {
     if (this.closed) throw new Error('VectorWriter: add() after close() or abort()');
     if (line.status !== 'completed' || !('result' in line) || line.result?.task !== 'embed') return 0;
-    const output = line.result.output as EmbedOutput;
+    const output = line.result.output;
     // A result stored without its job reads back with an empty one (see the result store's decode).
     const job: Partial<JobData> = line.job;
     const document = job.doc?.name ?? '';

@@ -1,4 +1,7 @@
-import { TAGS, type Tag, type TaskName } from './job-types.js';
+import { TAGS, type Tag } from './job-types.js';
+import { TASK_CATALOG, type ModelRole, type TaskName } from './tasks/task-catalog.js';
+
+export type { ModelRole } from './tasks/task-catalog.js';
 
 /**
  * Queue layout. A worker holds one model, and a model either generates text or embeds it, so
@@ -12,13 +15,12 @@ import { TAGS, type Tag, type TaskName } from './job-types.js';
  * therefore go to whichever matching worker frees a slot first, and a tagged job never runs on the
  * wrong kind of hardware. Keeping one queue per (role, tag) also gives KEDA one depth per pool.
  */
-export type ModelRole = 'generate' | 'embed';
 export type WorkerTag = Exclude<Tag, 'any'>;
 
 export const ROLES: readonly ModelRole[] = ['generate', 'embed'];
 
 export function roleForTask(task: TaskName): ModelRole {
-  return task === 'embed' ? 'embed' : 'generate';
+  return TASK_CATALOG[task].role;
 }
 
 export function queueName(role: ModelRole, tag: Tag): string {

@@ -159,8 +159,8 @@ export class ResultStore {
   }
 }
 
-function encodeEmbeddings(result: JobResult): { json: string; vectors: Buffer } {
-  const output = result.output as EmbedOutput;
+function encodeEmbeddings(result: JobResult & { task: 'embed' }): { json: string; vectors: Buffer } {
+  const output = result.output;
   const vectors = Buffer.alloc(output.chunks.length * output.dimensions * 4);
   output.chunks.forEach((chunk, i) => {
     for (let d = 0; d < output.dimensions; d++)
@@ -188,7 +188,7 @@ function decode(jobId: string, raw: Record<string, Buffer> | null): StoredResult
   if (raw.error) stored.error = JSON.parse(text('error')!) as JobFailure;
   if (raw.result) {
     const result = JSON.parse(text('result')!) as JobResult;
-    if (result.task === 'embed' && raw.vectors) decodeEmbeddings(result.output as EmbedOutput, raw.vectors);
+    if (result.task === 'embed' && raw.vectors) decodeEmbeddings(result.output, raw.vectors);
     stored.result = result;
   }
   return stored;

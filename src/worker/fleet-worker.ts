@@ -14,7 +14,7 @@ import { createProcessor } from './queue/job-processor.js';
 import { ModelHost } from './model/model-host.js';
 import { PdfTextExtractor } from './text/pdf-text.js';
 import { QueueConsumer, SlotScheduler } from './queue/slot-scheduler.js';
-import { SummaryFlow } from './tasks/summarize/summary-flow.js';
+import { TaskRunner } from './tasks/task-runner.js';
 import { WorkerMetrics } from './worker-metrics.js';
 
 /**
@@ -107,12 +107,12 @@ export class FleetWorker {
     };
     if (host.role === 'generate') parts.flows = new FlowProducer({ connection: redis, prefix: config.prefix });
     const processor = createProcessor({
-      host,
+      runner: new TaskRunner(host),
       store,
       metrics: parts.metrics,
       log,
       load: (job, signal) => loadDocument(job.doc, limits, signal, extractor),
-      flow: parts.flows && new SummaryFlow(host, parts.flows),
+      flows: parts.flows,
     });
     const queues = queuesServedBy(host.role, config.tag);
     parts.consumers = queues.map(

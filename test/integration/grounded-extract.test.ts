@@ -8,6 +8,7 @@ import { CandidatePassages } from '../../src/worker/tasks/extract/candidate-pass
 import { loadDocument } from '../../src/worker/text/document-loader.js';
 import { pageAt, type DocumentText } from '../../src/worker/text/document-text.js';
 import { ModelHost } from '../../src/worker/model/model-host.js';
+import { TaskRunner } from '../../src/worker/tasks/task-runner.js';
 import { PdfTextExtractor } from '../../src/worker/text/pdf-text.js';
 import { normalizeForQuote } from '../../src/worker/tasks/extract/quote-finder.js';
 import { CONTRACT_SCHEMA } from '../../src/worker/tasks/extract/contract-schema.js';
@@ -68,8 +69,8 @@ afterAll(async () => {
 });
 
 async function extract({ ref, doc }: Loaded, params: TaskParams = {}): Promise<ExtractOutput> {
-  const run = await host!.runTask({ batchId: 'grounded', doc: ref, task: 'extract', params }, doc);
-  return run.output as ExtractOutput;
+  const run = await new TaskRunner(host!).run({ batchId: 'grounded', doc: ref, task: 'extract', params }, doc);
+  return run.output;
 }
 
 /**

@@ -5,21 +5,15 @@ import { Ajv2020 } from 'ajv/dist/2020.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { detectCpuBudget } from '../../src/shared/cpu-budget.js';
 import { ConfigError, PermanentError } from '../../src/shared/errors.js';
-import type {
-  EmbedOutput,
-  ExtractOutput,
-  JobData,
-  SummarizeOutput,
-  TaskName,
-  TaskParams,
-} from '../../src/shared/job-types.js';
+import type { JobData, TaskName, TaskParams } from '../../src/shared/job-types.js';
 import type { DocumentText } from '../../src/worker/text/document-text.js';
 import { contextCount, ModelHost, type ModelHostOptions } from '../../src/worker/model/model-host.js';
+import { TaskRunner } from '../../src/worker/tasks/task-runner.js';
 import { CONTRACT_SCHEMA } from '../../src/worker/tasks/extract/contract-schema.js';
 import { threadCandidates } from '../../src/worker/model/thread-tuner.js';
 import { TEST_MODEL } from '../helpers/paths.js';
 
-const job = (task: TaskName, params: TaskParams = {}): JobData => ({
+const job = <N extends TaskName>(task: N, params: TaskParams = {}): JobData & { task: N } => ({
   batchId: 'b1',
   doc: { uri: '/docs/x.pdf', name: 'x.pdf', sha256: '0'.repeat(64), bytes: 1 },
   task,
@@ -49,9 +43,11 @@ const options: ModelHostOptions = {
 };
 const logs: Array<{ msg: string } & Record<string, unknown>> = [];
 let host: ModelHost;
+let runner: TaskRunner;
 
 beforeAll(async () => {
   host = await ModelHost.load(options, (msg, fields) => logs.push({ msg, ...fields }));
+  runner = new TaskRunner(host);
 });
 
 afterAll(async () => {
@@ -120,10 +116,11 @@ describe('ModelHost with the tiny generative model on CPU', () => {
     const split = await ModelHost.load({ ...options, sequences: 3, contexts: 2, contextSize: 512 });
     try {
       expect(split).toMatchObject({ sequences: 3, contexts: 2, contextSize: 512 });
+      const splitTasks = new TaskRunner(split);
       const runs = await Promise.all(
-        [0, 1, 2].map(() => split.runTask(job('summarize', { maxTokens: 24 }), onePage(SHORT))),
+        [0, 1, 2].map(() => splitTasks.run(job('summarize', { maxTokens: 24 }), onePage(SHORT))),
       );
-      expect(split.freeSlots).toBe(3);
+      expect(splitTasks.freeSlots).toBe(3);
       // Greedy decoding: the same prompt gives the same summary whichever context runs it.
       for (const r of runs) expect(r.output).toEqual(runs[0]!.output);
     } finally {
@@ -132,8 +129,8 @@ describe('ModelHost with the tiny generative model on CPU', () => {
   });
 
   it('summarizes what fits of a long document and says so', async () => {
-    const run = await host.runTask(job('summarize', { maxTokens: 48 }), onePage(LONG));
-    const out = run.output as SummarizeOutput;
+    const run = await runner.run(job('summarize', { maxTokens: 48 }), onePage(LONG));
+    const out = run.output;
     expect(out.truncated).toBe(true);
     expect(out.coveredChars).toBeGreaterThan(1000);
     expect(out.coveredChars).toBeLessThan(LONG.length);
@@ -148,8 +145,8 @@ describe('ModelHost with the tiny generative model on CPU', () => {
   });
 
   it('summarizes a short document whole, the same way every time', async () => {
-    const a = await host.runTask(job('summarize', { maxTokens: 32 }), onePage(SHORT));
-    const b = await host.runTask(job('summarize', { maxTokens: 32 }), onePage(SHORT));
+    const a = await runner.run(job('summarize', { maxTokens: 32 }), onePage(SHORT));
+    const b = await runner.run(job('summarize', { maxTokens: 32 }), onePage(SHORT));
     expect(a.output).toMatchObject({ truncated: false, coveredChars: SHORT.length });
     // Greedy decoding on a cleared sequence: the earlier job leaves no trace.
     expect(b.output).toEqual(a.output);
@@ -157,8 +154,8 @@ describe('ModelHost with the tiny generative model on CPU', () => {
   });
 
   it('extracts contract fields that validate against the contract schema', async () => {
-    const run = await host.runTask(job('extract'), onePage(LONG));
-    const out = run.output as ExtractOutput;
+    const run = await runner.run(job('extract'), onePage(LONG));
+    const out = run.output;
     const validate = new Ajv2020({ strict: false }).compile(CONTRACT_SCHEMA);
     expect(validate(out.fields), JSON.stringify(validate.errors)).toBe(true);
     expect(Object.keys(out.fields).sort()).toEqual(Object.keys(CONTRACT_SCHEMA.properties).sort());
@@ -177,13 +174,13 @@ describe('ModelHost with the tiny generative model on CPU', () => {
       },
       required: ['title', 'boxes', 'late', 'names'],
     };
-    const run = await host.runTask(job('extract', { schema, maxTokens: 256 }), onePage(SHORT));
-    const out = run.output as ExtractOutput;
+    const run = await runner.run(job('extract', { schema, maxTokens: 256 }), onePage(SHORT));
+    const out = run.output;
     expect(new Ajv2020({ strict: false }).validate(schema, out.fields)).toBe(true);
     expect(out).toMatchObject({ truncated: false, coveredChars: SHORT.length });
 
     const bad = { type: 'object', properties: { id: { type: 'string', pattern: '^[A-Z]+$' } } };
-    const err = await host.runTask(job('extract', { schema: bad }), onePage(SHORT)).catch((e: unknown) => e);
+    const err = await runner.run(job('extract', { schema: bad }), onePage(SHORT)).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(PermanentError);
     expect(err).toMatchObject({
       category: 'bad-params',
@@ -193,37 +190,37 @@ describe('ModelHost with the tiny generative model on CPU', () => {
 
   it('runs 4 tasks at once on 4 sequences, and refuses a 5th', async () => {
     const tasks = [
-      host.runTask(job('summarize', { maxTokens: 24 }), onePage(SHORT)),
-      host.runTask(job('extract'), onePage(SHORT)),
-      host.runTask(job('summarize', { maxTokens: 24 }), onePage(LONG.slice(0, 3000))),
-      host.runTask(job('summarize', { maxTokens: 24 }), onePage(SHORT)),
+      runner.run(job('summarize', { maxTokens: 24 }), onePage(SHORT)),
+      runner.run(job('extract'), onePage(SHORT)),
+      runner.run(job('summarize', { maxTokens: 24 }), onePage(LONG.slice(0, 3000))),
+      runner.run(job('summarize', { maxTokens: 24 }), onePage(SHORT)),
     ];
-    expect(host.freeSlots).toBe(0);
-    await expect(host.runTask(job('summarize'), onePage(SHORT))).rejects.toThrow(/slots are busy/);
+    expect(runner.freeSlots).toBe(0);
+    await expect(runner.run(job('summarize'), onePage(SHORT))).rejects.toThrow(/slots are busy/);
     const runs = await Promise.all(tasks);
     for (const r of runs) expect(r.tokensOut).toBeGreaterThan(0);
     expect(runs[0]!.output).toEqual(runs[3]!.output);
-    expect(host.freeSlots).toBe(4);
+    expect(runner.freeSlots).toBe(4);
   });
 
   it('stops a job when its signal aborts, and the sequence serves the next job', async () => {
     const abort = new AbortController();
     const reason = new Error('cancelled by test');
     setTimeout(() => abort.abort(reason), 100);
-    await expect(host.runTask(job('summarize', { maxTokens: 1000 }), onePage(LONG), abort.signal)).rejects.toBe(reason);
-    expect(host.freeSlots).toBe(4);
-    const after = await host.runTask(job('summarize', { maxTokens: 32 }), onePage(SHORT));
+    await expect(runner.run(job('summarize', { maxTokens: 1000 }), onePage(LONG), abort.signal)).rejects.toBe(reason);
+    expect(runner.freeSlots).toBe(4);
+    const after = await runner.run(job('summarize', { maxTokens: 32 }), onePage(SHORT));
     expect(after.output).toMatchObject({ truncated: false });
   });
 
   it('refuses tasks for the other role and bad parameters as permanent', async () => {
-    await expect(host.runTask(job('embed'), onePage(SHORT))).rejects.toMatchObject({ category: 'bad-params' });
-    await expect(host.runTask(job('summarize', { maxTokens: 5000 }), onePage(SHORT))).rejects.toMatchObject({
+    await expect(runner.run(job('embed'), onePage(SHORT))).rejects.toMatchObject({ category: 'bad-params' });
+    await expect(runner.run(job('summarize', { maxTokens: 5000 }), onePage(SHORT))).rejects.toMatchObject({
       category: 'bad-params',
       message: expect.stringMatching(/maxTokens must be an integer from 1 to 1024/),
     });
     // No JSON of the contract schema fits 20 tokens, so no attempt is made.
-    await expect(host.runTask(job('extract', { maxTokens: 20 }), onePage(SHORT))).rejects.toMatchObject({
+    await expect(runner.run(job('extract', { maxTokens: 20 }), onePage(SHORT))).rejects.toMatchObject({
       category: 'bad-params',
       message: expect.stringMatching(/maxTokens 20 is too small for the schema/),
     });
@@ -239,6 +236,7 @@ describe('ModelHost as an embedder', () => {
     );
     try {
       expect(embedder).toMatchObject({ role: 'embed', sequences: 2 });
+      const embeds = new TaskRunner(embedder);
       const loaded = logs.filter((l) => l.msg === 'model loaded').at(-1)!;
       // One context per core the budget holds at the tuned thread count, at most one per concurrent job.
       const contexts = Math.min(2, Math.max(1, Math.floor(embedder.tuning.budget.cpus / embedder.threads)));
@@ -252,15 +250,15 @@ describe('ModelHost as an embedder', () => {
       const doc = { text, pageStarts };
       // Two jobs at once (the worker's concurrency): their chunks share the pool's contexts.
       const [byChars, byTokens] = await Promise.all([
-        embedder.runTask(job('embed', { chunkChars: 300 }), doc),
-        embedder.runTask(job('embed', { chunkTokens: 64, chunkOverlapTokens: 8 }), doc),
+        embeds.run(job('embed', { chunkChars: 300 }), doc),
+        embeds.run(job('embed', { chunkTokens: 64, chunkOverlapTokens: 8 }), doc),
       ]);
-      const other = await embedder.runTask(job('embed'), onePage(SHORT));
+      const other = await embeds.run(job('embed'), onePage(SHORT));
       for (const [run, opts] of [
         [byChars, { maxChars: 300, overlap: false }],
         [byTokens, { maxChars: Infinity, overlap: true }],
       ] as const) {
-        const out = run.output as EmbedOutput;
+        const out = run.output;
         expect(out.dimensions).toBe(64);
         expect(out.chunks.length).toBeGreaterThan(5);
         let prevStart = -1;
@@ -287,28 +285,28 @@ describe('ModelHost as an embedder', () => {
         expect(run.tokensIn).toBeGreaterThan(0);
       }
       // Overlapping chunks: some chunk starts before the previous one ends.
-      const tokenChunks = (byTokens.output as EmbedOutput).chunks;
+      const tokenChunks = byTokens.output.chunks;
       expect(tokenChunks.some((c, i) => i > 0 && c.start < tokenChunks[i - 1]!.end)).toBe(true);
-      expect((other.output as EmbedOutput).chunks).toHaveLength(1);
+      expect(other.output.chunks).toHaveLength(1);
 
       // The same chunk embeds to the same vector whichever job, context or neighbour it had.
-      const again = await embedder.runTask(job('embed', { chunkChars: 300 }), doc);
-      const first = (byChars.output as EmbedOutput).chunks;
-      (again.output as EmbedOutput).chunks.forEach((c, i) => {
+      const again = await embeds.run(job('embed', { chunkChars: 300 }), doc);
+      const first = byChars.output.chunks;
+      again.output.chunks.forEach((c, i) => {
         expect(c.start).toBe(first[i]!.start);
         for (let d = 0; d < 64; d++) expect(c.vector[d]).toBeCloseTo(first[i]!.vector[d]!, 5);
       });
 
-      await expect(embedder.runTask(job('embed', { chunkTokens: 4 }), doc)).rejects.toMatchObject({
+      await expect(embeds.run(job('embed', { chunkTokens: 4 }), doc)).rejects.toMatchObject({
         category: 'bad-params',
       });
-      await expect(
-        embedder.runTask(job('embed', { chunkTokens: 64, chunkOverlapTokens: 64 }), doc),
-      ).rejects.toMatchObject({ category: 'bad-params' });
-      await expect(embedder.runTask(job('embed', { chunkChars: 10 }), doc)).rejects.toMatchObject({
+      await expect(embeds.run(job('embed', { chunkTokens: 64, chunkOverlapTokens: 64 }), doc)).rejects.toMatchObject({
         category: 'bad-params',
       });
-      await expect(embedder.runTask(job('summarize'), onePage(SHORT))).rejects.toMatchObject({
+      await expect(embeds.run(job('embed', { chunkChars: 10 }), doc)).rejects.toMatchObject({
+        category: 'bad-params',
+      });
+      await expect(embeds.run(job('summarize'), onePage(SHORT))).rejects.toMatchObject({
         category: 'bad-params',
       });
     } finally {
@@ -318,9 +316,10 @@ describe('ModelHost as an embedder', () => {
 
   it('sizes chunks by the model tokenizer within its input limit, and stops a job when its signal aborts', async () => {
     const embedder = await ModelHost.load({ ...options, role: 'embed', sequences: 2, contextSize: 128 });
+    const embeds = new TaskRunner(embedder);
     try {
-      const run = await embedder.runTask(job('embed'), onePage(LONG.slice(0, 6000)));
-      const out = run.output as EmbedOutput;
+      const run = await embeds.run(job('embed'), onePage(LONG.slice(0, 6000)));
+      const out = run.output;
       // The default 256 tokens do not fit a 128-token context: every chunk is one input of at most 127 tokens.
       expect(out.chunks.length).toBeGreaterThan(6000 / (127 * 4));
       expect(run.tokensIn).toBeLessThanOrEqual(out.chunks.length * 127);
@@ -328,12 +327,12 @@ describe('ModelHost as an embedder', () => {
 
       const abort = new AbortController();
       const reason = new Error('cancelled by test');
-      const pending = embedder.runTask(job('embed', { chunkTokens: 32 }), onePage(LONG), abort.signal);
+      const pending = embeds.run(job('embed', { chunkTokens: 32 }), onePage(LONG), abort.signal);
       setTimeout(() => abort.abort(reason), 20);
       await expect(pending).rejects.toBe(reason);
-      expect(embedder.freeSlots).toBe(2);
-      const after = await embedder.runTask(job('embed'), onePage(SHORT));
-      expect((after.output as EmbedOutput).chunks).toHaveLength(1);
+      expect(embeds.freeSlots).toBe(2);
+      const after = await embeds.run(job('embed'), onePage(SHORT));
+      expect(after.output.chunks).toHaveLength(1);
     } finally {
       await embedder.dispose();
     }

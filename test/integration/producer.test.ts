@@ -5,6 +5,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { batchResults, batchStatus, BatchNotFoundError, cancelBatch } from '../../src/producer/batch-control.js';
 import { Producer } from '../../src/producer/producer.js';
 import { loadProducerConfig } from '../../src/shared/config.js';
+import { ConfigError } from '../../src/shared/errors.js';
+import { runCli } from '../helpers/fleet.js';
 import { freshPrefix, startRedis, type TestRedis } from '../helpers/redis.js';
 
 describe('producer against a real Redis', () => {
@@ -94,6 +96,37 @@ describe('producer against a real Redis', () => {
     const lines = [];
     for await (const line of batchResults(producer, r.batch)) lines.push(line);
     expect(lines.every((l) => l.status === 'cancelled')).toBe(true);
+  });
+
+  it('refuses bad task parameters before it enqueues anything, naming the parameter', async () => {
+    await expect(
+      producer.submit([dir], { tasks: ['summarize', 'extract'], params: { schema: { type: 'array' } } }),
+    ).rejects.toThrow(/^invalid parameters for extract: params\.schema: the root must be/);
+    await expect(producer.submit([dir], { tasks: ['summarize'], params: { maxTokens: 0 } })).rejects.toThrow(
+      ConfigError,
+    );
+    // Parameters another task reads do not concern this one.
+    const r = await producer.submit([path.join(dir, 'doc-01.txt')], {
+      tasks: ['embed'],
+      params: { schema: { type: 'array' } },
+    });
+    expect(r.jobs).toBe(1);
+  });
+
+  it('submit exits 2 with one line for a --schema file that is not a usable schema', async () => {
+    const env = { url: redis.url, prefix: freshPrefix('producer') };
+    const schemas = mkdtempSync(path.join(os.tmpdir(), 'schemas-'));
+    const notJson = path.join(schemas, 'not-json.schema');
+    writeFileSync(notJson, '{ "type": ');
+    const notObject = path.join(schemas, 'array.schema.json');
+    writeFileSync(notObject, JSON.stringify({ type: 'array', items: { type: 'string' } }));
+    const doc = path.join(dir, 'doc-01.txt');
+    for (const file of [notJson, notObject, path.join(schemas, 'missing.json')]) {
+      const r = await runCli(env, ['submit', doc, '--task', 'extract', '--schema', file]);
+      expect(r.code).toBe(2);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(/^docfleet: .*schema/);
+    }
   });
 
   it('names an unknown batch', async () => {

@@ -11,7 +11,10 @@ import { ResultStore } from '../../src/shared/result-store.js';
 import type { DocumentText } from '../../src/worker/text/document-text.js';
 import { createProcessor } from '../../src/worker/queue/job-processor.js';
 import { ModelHost } from '../../src/worker/model/model-host.js';
-import { SummaryFlow } from '../../src/worker/tasks/summarize/summary-flow.js';
+import { summarizeTask } from '../../src/worker/tasks/summarize/summarize-task.js';
+import type { Task } from '../../src/worker/tasks/task.js';
+import { TASK_REGISTRY } from '../../src/worker/tasks/task-registry.js';
+import { TaskRunner } from '../../src/worker/tasks/task-runner.js';
 import { WorkerMetrics } from '../../src/worker/worker-metrics.js';
 import { waitFor } from '../helpers/fleet.js';
 import { TEST_MODEL } from '../helpers/paths.js';
@@ -34,7 +37,7 @@ const DOC: DocumentText = (() => {
 
 /**
  * The processor as a worker runs it, in this process, on a real Redis and the real model — with a model host
- * whose runTask can be made to fail for chosen parts, to see what a failing child does to its document.
+ * whose summarize task can be made to fail for chosen parts, to see what a failing child does to its document.
  */
 describe('failures inside a summary flow', () => {
   let redis: TestRedis;
@@ -70,17 +73,19 @@ describe('failures inside a summary flow', () => {
     const flows = new FlowProducer({ connection, prefix });
     const calls = new Map<number, number>();
     let loads = 0;
-    const failing = Object.create(host) as ModelHost;
-    failing.runTask = async (job, doc, signal) => {
-      const index = job.part?.level === 0 ? job.part.index : -1;
-      const call = (calls.get(index) ?? 0) + 1;
-      calls.set(index, call);
-      const err = failPart(index, call);
-      if (err) throw err;
-      return host.runTask(job, doc, signal);
+    const failing: Task<'summarize'> = {
+      ...summarizeTask,
+      run: async (input) => {
+        const index = input.data.part?.level === 0 ? input.data.part.index : -1;
+        const call = (calls.get(index) ?? 0) + 1;
+        calls.set(index, call);
+        const err = failPart(index, call);
+        if (err) throw err;
+        return summarizeTask.run(input);
+      },
     };
     const processor = createProcessor({
-      host: failing,
+      runner: new TaskRunner(host, { ...TASK_REGISTRY, summarize: failing }),
       store,
       metrics: new WorkerMetrics(),
       log: pino({ level: 'silent' }),
@@ -88,7 +93,7 @@ describe('failures inside a summary flow', () => {
         loads++;
         return { doc: DOC, pages: 6, bytes: DOC.text.length, fetchMs: 0, parseMs: 0 };
       },
-      flow: new SummaryFlow(failing, flows),
+      flows,
     });
     const queue = new Queue('docfleet-generate-any', { connection, prefix });
     const worker = new Worker('docfleet-generate-any', processor, { connection, prefix, concurrency: 2 });
@@ -127,7 +132,8 @@ describe('failures inside a summary flow', () => {
     expect(stored.status).toBe('completed');
     expect(loads).toBe(1);
     expect(calls.get(1)).toBe(2);
-    const parts = (stored.result!.output as { parts: number }).parts;
+    if (stored.result?.task !== 'summarize') throw new Error('expected a summary');
+    const parts = stored.result.output.parts;
     expect(parts).toBeGreaterThan(2);
     for (let i = 0; i < parts; i++) if (i !== 1) expect(calls.get(i)).toBe(1);
   }, 180_000);

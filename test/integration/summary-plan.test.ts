@@ -4,8 +4,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SummarySource } from '../../src/shared/job-types.js';
 import type { DocumentText } from '../../src/worker/text/document-text.js';
-import { ModelHost } from '../../src/worker/model/model-host.js';
-import { combinedText, planCombine, planSummary, type PlanEnv } from '../../src/worker/tasks/summarize/summarize.js';
+import { ModelHost, type TextModel } from '../../src/worker/model/model-host.js';
+import { combinedText, planCombine, planSummary } from '../../src/worker/tasks/summarize/summarize.js';
 import { TEST_MODEL } from '../helpers/paths.js';
 
 /** Ten pages of numbered clauses: about 30,000 characters, far more than a 1024-token context. */
@@ -28,7 +28,7 @@ const DOC: DocumentText = (() => {
 
 describe('planning a summary flow with the real tokenizer', () => {
   let host: ModelHost | undefined;
-  let env: PlanEnv;
+  let env: TextModel;
   const cacheDir = mkdtempSync(path.join(os.tmpdir(), 'docfleet-plan-'));
 
   beforeAll(async () => {
@@ -42,7 +42,7 @@ describe('planning a summary flow with the real tokenizer', () => {
       gpuLayers: 0,
       tuneCacheDir: cacheDir,
     });
-    env = host.planEnv!;
+    env = host.textModel;
   });
 
   afterAll(async () => {

@@ -11,7 +11,7 @@ import {
   sidecarPath,
   type VectorRow,
 } from '../../src/producer/vector-export.js';
-import type { EmbedOutput, JobData, JobResult, TaskName } from '../../src/shared/job-types.js';
+import type { EmbedOutput, JobData, JobResult, TaskName, TaskOutputPair } from '../../src/shared/job-types.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'docfleet-vectors-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -22,16 +22,15 @@ function job(name: string, task: TaskName): JobData {
   return { batchId: 'b1', doc: { uri: `/data/${name}`, name, sha256: 'ab'.repeat(32), bytes: 1000 }, task, params: {} };
 }
 
-function result(task: TaskName, output: JobResult['output']): JobResult {
+function result(pair: TaskOutputPair): JobResult {
   return {
-    task,
     model: 'm',
     tokensIn: 1,
     tokensOut: 0,
     pages: 2,
     chars: 100,
     timings: { fetchMs: 0, parseMs: 0, inferMs: 0, totalMs: 0 },
-    output,
+    ...pair,
   };
 }
 
@@ -54,7 +53,7 @@ function embedLine(jobId: string, name: string, chunks: number, dims: number, se
     jobId,
     status: 'completed',
     job: job(name, 'embed'),
-    result: result('embed', output),
+    result: result({ task: 'embed', output }),
     finishedAt: 1,
   };
 }
@@ -77,7 +76,8 @@ function readBack(file: string): { matrix: Float32Array; rows: VectorRow[] } {
   return { matrix, rows };
 }
 
-const chunksOf = (line: ResultLine) => ('result' in line ? (line.result!.output as EmbedOutput).chunks : []);
+const chunksOf = (line: ResultLine) =>
+  'result' in line && line.result?.task === 'embed' ? line.result.output.chunks : [];
 
 describe('exportVectors', () => {
   it('writes every chunk of the completed embed results as float32 rows, in order, with a sidecar row per vector', async () => {
@@ -89,13 +89,9 @@ describe('exportVectors', () => {
         jobId: 'job-s',
         status: 'completed',
         job: job('a.pdf', 'summarize'),
-        result: result('summarize', {
-          summary: 'x',
-          truncated: false,
-          coveredChars: 1,
-          sources: [],
-          parts: 0,
-          levels: 0,
+        result: result({
+          task: 'summarize',
+          output: { summary: 'x', truncated: false, coveredChars: 1, sources: [], parts: 0, levels: 0 },
         }),
         finishedAt: 1,
       },

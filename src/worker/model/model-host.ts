@@ -10,16 +10,11 @@ import {
   type LlamaModel,
 } from 'node-llama-cpp';
 import { detectCpuBudget } from '../../shared/cpu-budget.js';
-import { ConfigError, PermanentError, TransientError } from '../../shared/errors.js';
-import type { JobData, TaskOutput } from '../../shared/job-types.js';
-import { roleForTask, type ModelRole } from '../../shared/queue-layout.js';
-import type { DocumentText } from '../text/document-text.js';
+import { ConfigError } from '../../shared/errors.js';
+import type { ModelRole } from '../../shared/queue-layout.js';
 import { EmbeddingPool } from './embedding-pool.js';
 import { SequencePool } from './sequence-pool.js';
-import { embed } from '../tasks/embed/embed.js';
-import { extract } from '../tasks/extract/extract.js';
-import { promptStyleOf, type GenerationEnv, type PromptStyle, type TaskResult } from './generation.js';
-import { summarize, type PlanEnv } from '../tasks/summarize/summarize.js';
+import { promptStyleOf, type GenerationEnv, type PromptStyle } from './generation.js';
 import { chooseThreads, type ThreadChoice } from './thread-tuner.js';
 
 export interface ModelHostOptions {
@@ -43,11 +38,17 @@ export interface ModelHostOptions {
 
 export type HostLog = (msg: string, fields: Record<string, unknown>) => void;
 
-export interface TaskRun {
-  output: TaskOutput;
-  tokensIn: number;
-  tokensOut: number;
-  inferMs: number;
+/** What planning a generation needs of the model: no sequence, nothing is generated. */
+export interface TextModel {
+  model: LlamaModel;
+  style: PromptStyle;
+  contextSize: number;
+}
+
+/** The embedding contexts every embedding job shares, and the length of the vectors they give. */
+export interface Embedder {
+  pool: EmbeddingPool;
+  dimensions: number;
 }
 
 /** Longest context per sequence chosen automatically: longer rarely helps documents and costs memory. */
@@ -83,7 +84,6 @@ export class ModelHost {
   readonly contextSize: number;
   readonly loadMs: number;
   readonly tuning: ThreadChoice;
-  private running = 0;
 
   private constructor(
     private readonly llama: Llama,
@@ -195,43 +195,27 @@ export class ModelHost {
     }
   }
 
-  /** What summary planning needs, or undefined on an embedding worker. */
-  get planEnv(): PlanEnv | undefined {
+  /** The generating model, for planning prompts; only a generating worker has one. */
+  get textModel(): TextModel {
+    const engine = this.generating();
+    return { model: this.model, style: engine.style, contextSize: engine.pool.contextSize };
+  }
+
+  /** The embedding contexts; only an embedding worker has them. */
+  get embedder(): Embedder {
     const engine = this.engine;
-    return engine.role === 'generate'
-      ? { model: this.model, style: engine.style, contextSize: engine.pool.contextSize }
-      : undefined;
+    if (engine.role !== 'embed') throw new Error(`${this.modelName} generates: it has no embedding contexts`);
+    return { pool: engine.pool, dimensions: this.model.embeddingVectorSize };
   }
 
-  /** Slots free for another runTask. */
-  get freeSlots(): number {
-    return this.sequences - this.running;
-  }
-
-  /** Run one job. The caller's scheduler never asks for more than `sequences` at once. */
-  async runTask(job: JobData, doc: DocumentText, signal?: AbortSignal): Promise<TaskRun> {
-    const needs = roleForTask(job.task);
-    if (needs !== this.role) {
-      throw new PermanentError(
-        'bad-params',
-        `task "${job.task}" needs a ${needs} model; this worker holds ${this.modelName} (${this.role})`,
-      );
-    }
-    if (this.running >= this.sequences) throw new Error(`runTask: all ${this.sequences} slots are busy`);
-    this.running++;
-    const started = performance.now();
+  /** Lends one context sequence of a generating model for the length of `use`. */
+  async withSequence<T>(signal: AbortSignal | undefined, use: (env: GenerationEnv) => Promise<T>): Promise<T> {
+    const engine = this.generating();
+    const sequence = await engine.pool.acquire();
     try {
-      const result = await this.dispatch(job, doc, signal);
-      return { ...result, inferMs: Math.round(performance.now() - started) };
-    } catch (err) {
-      if (err instanceof PermanentError || err instanceof TransientError || signal?.aborted) throw err;
-      throw new TransientError(
-        'inference-failed',
-        `${job.task} on ${this.modelName} failed: ${(err as Error).message}`,
-        { cause: err },
-      );
+      return await use({ model: this.model, sequence, style: engine.style, signal });
     } finally {
-      this.running--;
+      engine.pool.release(sequence);
     }
   }
 
@@ -239,21 +223,10 @@ export class ModelHost {
     await this.llama.dispose();
   }
 
-  private async dispatch(job: JobData, doc: DocumentText, signal?: AbortSignal): Promise<TaskResult<TaskOutput>> {
+  private generating() {
     const engine = this.engine;
-    if (engine.role === 'embed') {
-      // Every job's chunks go to the one pool of embedding contexts, which keeps them all busy.
-      return embed({ pool: engine.pool, dimensions: this.model.embeddingVectorSize, signal }, doc, job.params);
-    }
-    const sequence = await engine.pool.acquire();
-    try {
-      const env: GenerationEnv = { model: this.model, sequence, style: engine.style, signal };
-      return job.task === 'extract'
-        ? await extract(env, doc, job.params)
-        : await summarize(env, doc, job.params, job.part);
-    } finally {
-      engine.pool.release(sequence);
-    }
+    if (engine.role !== 'generate') throw new Error(`${this.modelName} embeds: it has no sequences to generate with`);
+    return engine;
   }
 }
 

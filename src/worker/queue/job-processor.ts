@@ -1,38 +1,49 @@
-import { WaitingChildrenError, type Job } from 'bullmq';
-import { categoryOf, isPermanent, PermanentError } from '../../shared/errors.js';
-import type { JobData, JobResult, PartSummary, SummarizeOutput, SummaryFlowState } from '../../shared/job-types.js';
+import { WaitingChildrenError, type FlowProducer, type Job } from 'bullmq';
+import { categoryOf, isPermanent, type FailureCategory } from '../../shared/errors.js';
+import type { JobData, JobResult, PartSummary } from '../../shared/job-types.js';
 import type { Logger } from '../../shared/logger.js';
 import type { ResultStore } from '../../shared/result-store.js';
 import type { LoadedDocument } from '../text/document-loader.js';
-import type { ModelHost, TaskRun } from '../model/model-host.js';
-import type { SummaryFlow } from '../tasks/summarize/summary-flow.js';
-import { planSummary } from '../tasks/summarize/summarize.js';
+import type { DocFigures, TaskRun } from '../tasks/task.js';
+import type { TaskRunner } from '../tasks/task-runner.js';
 import type { WorkerMetrics } from '../worker-metrics.js';
 
 export interface ProcessorDeps {
-  host: ModelHost;
+  runner: TaskRunner;
   store: ResultStore;
   metrics: WorkerMetrics;
   log: Logger;
   /** Reads the document's text (off the main thread for PDFs). */
   load: (job: JobData, signal: AbortSignal) => Promise<LoadedDocument>;
-  /** Map-reduce summaries of long documents; without it they are summarised from their start. */
-  flow?: SummaryFlow;
+  /** Adds the part jobs of tasks that split long documents; without it such documents are run whole. */
+  flows?: FlowProducer;
 }
 
 /** What a processor hands BullMQ: documents' results go to the store; a flow's part goes to its parent. */
 export type ProcessorReturn = { stored: true } | PartSummary | { cancelled: true };
 
+/** How a job's run ended, for its metrics and its log line. */
+interface Ending {
+  outcome: 'completed' | 'waiting' | 'failed' | 'retried';
+  reason?: FailureCategory;
+  durationMs: number;
+  tokensIn: number;
+  tokensOut: number;
+  pages: number;
+}
+
 /**
- * The work of one job: read the document, run the task on the held model, store the result.
+ * The work of one job: read the document, run the task on the held model, store the result — the same
+ * path for every task, which may split a long document into part jobs on the way (see Task.planParts).
  * A permanent failure, or the last attempt of a transient one, is stored as a categorised error
  * so that every document of a batch ends with exactly one outcome.
  */
 export function createProcessor(deps: ProcessorDeps) {
-  const { host, store, metrics, log } = deps;
+  const { runner, store, metrics, log } = deps;
   return async (job: Job<JobData>, token: string | undefined, signal?: AbortSignal): Promise<ProcessorReturn> => {
     const started = Date.now();
     const data = job.data;
+    const part = !!data.part;
     // What the result store keeps of the job: its flow's progress is the worker's business.
     const record: JobData = { ...data, flow: undefined };
     const fields = {
@@ -42,6 +53,15 @@ export function createProcessor(deps: ProcessorDeps) {
       task: data.task,
       queue: job.queueName,
       ...partFields(data),
+    };
+    const end = (e: Ending, logged: Record<string, unknown>, message: string) => {
+      const { outcome, reason, durationMs, tokensIn, tokensOut, pages } = e;
+      const durationSeconds = durationMs / 1000;
+      const labels = { queue: job.queueName, task: data.task, outcome, reason, part };
+      metrics.jobFinished({ ...labels, durationSeconds, tokensIn, tokensOut, pages });
+      const line = { ...fields, outcome, ...logged };
+      if (outcome === 'failed' || outcome === 'retried') log.warn(line, message);
+      else log.info(line, message);
     };
     // The document is read while Redis answers whether the batch was cancelled: the job's sequence stands
     // idle until both are done. A cancelled batch's document is read for nothing, which is rare.
@@ -64,129 +84,34 @@ export function createProcessor(deps: ProcessorDeps) {
     metrics.jobStarted({ queue: job.queueName, task: data.task, waitSeconds: (started - job.timestamp) / 1000 });
     log.info({ ...fields, attempt: job.attemptsMade + 1 }, 'job started');
     try {
-      if (data.params.model && data.params.model !== host.modelName) {
-        // Queues are per role and tag, not per model: a fleet runs one model per role.
-        throw new PermanentError(
-          'bad-params',
-          `job expects model "${data.params.model}" but this worker holds "${host.modelName}"`,
-        );
-      }
-      if (data.part) {
-        const run = await host.runTask(data, { text: data.part.text, pageStarts: [0] }, abort);
-        const output = run.output as SummarizeOutput;
-        const { round, level, index } = data.part;
-        const durationSeconds = (Date.now() - started) / 1000;
-        metrics.jobFinished({
-          queue: job.queueName,
-          task: data.task,
-          outcome: 'completed',
-          part: true,
-          durationSeconds,
-          tokensIn: run.tokensIn,
-          tokensOut: run.tokensOut,
-          pages: 0,
-        });
-        log.info(
-          {
-            ...fields,
-            outcome: 'completed',
-            durationMs: Date.now() - started,
-            tokensIn: run.tokensIn,
-            tokensOut: run.tokensOut,
-          },
-          'job completed',
-        );
-        return {
-          round,
-          level,
-          index,
-          summary: output.summary,
-          sources: output.sources,
-          truncated: output.truncated,
-          tokensIn: run.tokensIn,
-          tokensOut: run.tokensOut,
-        };
-      }
-
-      let state = data.flow;
-      let loaded: LoadedDocument | undefined;
-      if (!state) {
-        loaded = await loading!;
-        const env = data.task === 'summarize' && deps.flow ? host.planEnv : undefined;
-        const plan = env && planSummary(env, loaded.doc, data.params);
-        if (plan) {
-          state = await deps.flow!.start(job, loaded, plan);
-          log.info(
-            { ...fields, parts: state.parts, pages: state.pages },
-            'document too long for one context: summarising it as a flow',
-          );
-        }
-      }
-      let run: TaskRun;
-      let doc: DocFigures;
-      /** Tokens of a flow's parts: already counted by the parts' own metrics, but the document's to report. */
-      let partTokens = { tokensIn: 0, tokensOut: 0 };
-      if (state) {
-        const step = await deps.flow!.advance(job, token!, state, abort);
-        if (step.waiting) {
-          metrics.jobFinished({
-            queue: job.queueName,
-            task: data.task,
-            outcome: 'waiting',
-            durationSeconds: (Date.now() - started) / 1000,
-            tokensIn: 0,
-            tokensOut: 0,
-            pages: loaded?.pages ?? 0,
-          });
-          log.info(
-            { ...fields, outcome: 'waiting', parts: step.parts, level: step.level },
-            'job waiting for its parts',
-          );
-          throw new WaitingChildrenError();
-        }
-        run = step.run;
-        // Pages were counted when the flow started; the document's latency is the whole flow's.
-        doc = { ...flowDoc(step.state), parsedNow: 0 };
-        partTokens = step.state;
-      } else {
-        run = await host.runTask(data, loaded!.doc, abort);
-        doc = {
-          pages: loaded!.pages,
-          chars: loaded!.doc.text.length,
-          fetchMs: loaded!.fetchMs,
-          parseMs: loaded!.parseMs,
-          since: started,
-          parsedNow: loaded!.pages,
-        };
-      }
-      const totalMs = Date.now() - doc.since;
-      metrics.jobFinished({
-        queue: job.queueName,
-        task: data.task,
-        outcome: 'completed',
-        durationSeconds: totalMs / 1000,
-        tokensIn: run.tokensIn,
-        tokensOut: run.tokensOut,
-        pages: doc.parsedNow,
+      const outcome = await runner.process(job, {
+        token,
+        signal: abort,
+        started,
+        document: () => loading ?? Promise.reject(new Error(`job ${job.id} carries no document to read`)),
+        flows: deps.flows,
+        note: (noted, message) => log.info({ ...fields, ...noted }, message),
       });
-      const tokensIn = run.tokensIn + partTokens.tokensIn;
-      const tokensOut = run.tokensOut + partTokens.tokensOut;
-      const result: JobResult = {
-        task: data.task,
-        model: host.modelName,
-        tokensIn,
-        tokensOut,
-        pages: doc.pages,
-        chars: doc.chars,
-        timings: { fetchMs: doc.fetchMs, parseMs: doc.parseMs, inferMs: run.inferMs, totalMs },
-        output: run.output,
-      };
-      await store.saveCompleted(job.id!, record, result);
-      log.info(
-        { ...fields, outcome: 'completed', durationMs: totalMs, pages: doc.pages, tokensIn, tokensOut },
+      if (outcome.waiting) {
+        const waited = { durationMs: Date.now() - started, tokensIn: 0, tokensOut: 0, pages: outcome.pages };
+        end({ outcome: 'waiting', ...waited }, outcome.log, 'job waiting for its parts');
+        throw new WaitingChildrenError();
+      }
+      const { run, doc, earlier, forParent } = outcome;
+      const durationMs = Date.now() - doc.since;
+      // A document's result counts the tokens of its parts too; the metrics counted those as the parts ran.
+      const tokensIn = run.tokensIn + (earlier?.tokensIn ?? 0);
+      const tokensOut = run.tokensOut + (earlier?.tokensOut ?? 0);
+      if (!forParent) {
+        const result = resultOf(run, doc, { model: runner.host.modelName, tokensIn, tokensOut, totalMs: durationMs });
+        await store.saveCompleted(job.id!, record, result);
+      }
+      end(
+        { outcome: 'completed', durationMs, tokensIn: run.tokensIn, tokensOut: run.tokensOut, pages: doc.parsedNow },
+        forParent ? { durationMs, tokensIn, tokensOut } : { durationMs, pages: doc.pages, tokensIn, tokensOut },
         'job completed',
       );
-      return { stored: true };
+      return forParent ?? { stored: true };
     } catch (err) {
       if (err instanceof WaitingChildrenError) throw err;
       const category = categoryOf(err);
@@ -195,19 +120,10 @@ export function createProcessor(deps: ProcessorDeps) {
       if (final && !data.part)
         await store.saveFailed(job.id!, record, { category, message, attempts: job.attemptsMade + 1 });
       const outcome = final ? 'failed' : 'retried';
-      metrics.jobFinished({
-        queue: job.queueName,
-        task: data.task,
-        outcome,
-        reason: category,
-        part: !!data.part,
-        durationSeconds: (Date.now() - started) / 1000,
-        tokensIn: 0,
-        tokensOut: 0,
-        pages: 0,
-      });
-      log.warn(
-        { ...fields, outcome, reason: category, error: message, durationMs: Date.now() - started },
+      const durationMs = Date.now() - started;
+      end(
+        { outcome, reason: category, durationMs, tokensIn: 0, tokensOut: 0, pages: 0 },
+        { reason: category, error: message, durationMs },
         `job ${outcome}`,
       );
       throw err;
@@ -221,24 +137,21 @@ function partFields(data: JobData) {
   return { part: index, level, pageStart: sources[0]?.pageStart, pageEnd: sources.at(-1)?.pageEnd };
 }
 
-interface DocFigures {
-  pages: number;
-  chars: number;
-  fetchMs: number;
-  parseMs: number;
-  /** When the document's work began. */
-  since: number;
-  /** Pages parsed in this run (a woken flow parent parses none). */
-  parsedNow: number;
-}
-
-/** A flow's document figures come from its first run; its time from then to now. */
-function flowDoc(state: SummaryFlowState) {
+/** The stored result: the task's output with what the job cost. */
+function resultOf(
+  run: TaskRun,
+  doc: DocFigures,
+  totals: { model: string; tokensIn: number; tokensOut: number; totalMs: number },
+): JobResult {
+  const { inferMs, tokensIn: _runIn, tokensOut: _runOut, ...output } = run;
+  const { model, tokensIn, tokensOut, totalMs } = totals;
   return {
-    pages: state.pages,
-    chars: state.chars,
-    fetchMs: state.fetchMs,
-    parseMs: state.parseMs,
-    since: state.startedAt,
+    model,
+    tokensIn,
+    tokensOut,
+    pages: doc.pages,
+    chars: doc.chars,
+    timings: { fetchMs: doc.fetchMs, parseMs: doc.parseMs, inferMs, totalMs },
+    ...output,
   };
 }

@@ -1,5 +1,5 @@
 import { PermanentError } from '../../../shared/errors.js';
-import type { EmbedOutput, EmbeddingChunk, TaskParams } from '../../../shared/job-types.js';
+import type { EmbedOutput, EmbedParams, EmbeddingChunk } from '../../../shared/tasks/embed.js';
 import type { DocumentText } from '../../text/document-text.js';
 import type { EmbeddingPool } from '../../model/embedding-pool.js';
 import { chunkDocument, jobOverlap } from '../../text/token-chunker.js';
@@ -26,7 +26,7 @@ export interface ChunkSizing {
   maxChars?: number;
 }
 
-export function chunkSizing(params: TaskParams, maxInputTokens: number): ChunkSizing {
+export function chunkSizing(params: EmbedParams, maxInputTokens: number): ChunkSizing {
   const { chunkTokens, chunkChars, chunkOverlapTokens } = params;
   if (
     chunkTokens !== undefined &&
@@ -61,7 +61,7 @@ export function chunkSizing(params: TaskParams, maxInputTokens: number): ChunkSi
  * to the worker's EmbeddingPool at once, so every embedding context stays busy and the chunks of
  * concurrent jobs share the same contexts in the order they were asked for.
  */
-export async function embed(env: EmbedEnv, doc: DocumentText, params: TaskParams): Promise<TaskResult<EmbedOutput>> {
+export async function embed(env: EmbedEnv, doc: DocumentText, params: EmbedParams): Promise<TaskResult<EmbedOutput>> {
   const { pool, signal } = env;
   const sizing = chunkSizing(params, pool.maxInputTokens);
   const maxChars = sizing.maxChars;

@@ -1,7 +1,7 @@
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import type { LlamaGrammar } from 'node-llama-cpp';
 import { PermanentError, TransientError } from '../../../shared/errors.js';
-import type { ExtractOutput, TaskParams } from '../../../shared/job-types.js';
+import type { ExtractOutput, ExtractParams } from '../../../shared/tasks/extract.js';
 import { CandidatePassages, type PassageSelection } from './candidate-passages.js';
 import type { DocumentText } from '../../text/document-text.js';
 import { QuoteIndex } from './quote-finder.js';
@@ -41,7 +41,7 @@ const contract = compileChecked(CONTRACT_SCHEMA);
 export async function extract(
   env: GenerationEnv,
   doc: DocumentText,
-  params: TaskParams,
+  params: ExtractParams,
 ): Promise<TaskResult<ExtractOutput>> {
   const maxTokens = resolveMaxTokens(params.maxTokens, DEFAULT_EXTRACT_TOKENS, env.sequence.contextSize);
   const schema = params.schema ?? CONTRACT_SCHEMA;

@@ -1,5 +1,5 @@
-import type { LlamaModel } from 'node-llama-cpp';
-import type { SummarizeOutput, SummaryPart, SummarySource, TaskParams } from '../../../shared/job-types.js';
+import type { SummarizeOutput, SummarizeParams, SummaryPart, SummarySource } from '../../../shared/tasks/summarize.js';
+import type { TextModel } from '../../model/model-host.js';
 import { pageAt, type DocumentText } from '../../text/document-text.js';
 import { chunkBudget, chunkDocument, jobOverlap, type TextChunk } from '../../text/token-chunker.js';
 import {
@@ -8,20 +8,12 @@ import {
   promptTokens,
   resolveMaxTokens,
   type GenerationEnv,
-  type PromptStyle,
   type TaskResult,
 } from '../../model/generation.js';
 
 export const DEFAULT_SUMMARY_TOKENS = 256;
 /** By default consecutive chunks share this share of their tokens, so a sentence cut at a seam is read whole once. */
 const OVERLAP_SHARE = 1 / 32;
-
-/** What planning needs of a worker's model: no sequence, nothing is generated. */
-export interface PlanEnv {
-  model: LlamaModel;
-  style: PromptStyle;
-  contextSize: number;
-}
 
 type Kind = 'document' | 'part' | 'combine';
 
@@ -67,7 +59,7 @@ export function pagesLabel(sources: SummarySource[]): string {
 export async function summarize(
   env: GenerationEnv,
   doc: DocumentText,
-  params: TaskParams,
+  params: SummarizeParams,
   part?: SummaryPart,
 ): Promise<TaskResult<SummarizeOutput>> {
   const contextSize = env.sequence.contextSize;
@@ -110,7 +102,7 @@ export interface SummaryPlan {
 }
 
 /** Undefined when the document fits one context with the summary's output budget: no flow needed. */
-export function planSummary(env: PlanEnv, doc: DocumentText, params: TaskParams): SummaryPlan | undefined {
+export function planSummary(env: TextModel, doc: DocumentText, params: SummarizeParams): SummaryPlan | undefined {
   if (params.mapReduce === false) return undefined;
   const { model, style, contextSize } = env;
   const maxTokens = resolveMaxTokens(params.maxTokens, DEFAULT_SUMMARY_TOKENS, contextSize);
@@ -135,7 +127,7 @@ export function planSummary(env: PlanEnv, doc: DocumentText, params: TaskParams)
  * Part summaries are bounded so that at least three fit one combining prompt: each combining round then
  * shrinks the text at least threefold and the recursion ends.
  */
-function partBound(env: PlanEnv, maxTokens: number): number {
+function partBound(env: TextModel, maxTokens: number): number {
   const room = env.contextSize - promptTokens(env.model, env.style, wrapFor('combine', env.style.chat));
   return Math.max(1, Math.min(maxTokens, Math.floor(room / 4)));
 }
@@ -156,9 +148,9 @@ interface Summarised {
  * otherwise groups of consecutive summaries, each fitting one combining prompt.
  */
 export function planCombine<P extends Summarised>(
-  env: PlanEnv,
+  env: TextModel,
   parts: P[],
-  params: TaskParams,
+  params: SummarizeParams,
 ): { final: true } | { final: false; groups: P[][]; partTokens: number } {
   const { model, style, contextSize } = env;
   const maxTokens = resolveMaxTokens(params.maxTokens, DEFAULT_SUMMARY_TOKENS, contextSize);

@@ -1,21 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import type { FlowJob, FlowProducer, Job } from 'bullmq';
 import { PermanentError, TransientError } from '../../../shared/errors.js';
-import type {
-  JobData,
-  PartSummary,
-  SummarizeOutput,
-  SummaryFlowState,
-  SummaryPart,
-} from '../../../shared/job-types.js';
+import type { JobData } from '../../../shared/job-types.js';
+import type { PartSummary, SummarizeOutput, SummaryFlowState, SummaryPart } from '../../../shared/tasks/summarize.js';
 import type { LoadedDocument } from '../../text/document-loader.js';
-import type { ModelHost, TaskRun } from '../../model/model-host.js';
 import { resolveMaxTokens } from '../../model/generation.js';
+import type { JobContext, TaskRun } from '../task.js';
 import { combinedText, DEFAULT_SUMMARY_TOKENS, planCombine, type SummaryPlan } from './summarize.js';
 
 /** Where a parent's run leaves it: waiting for its children, or with the document's summary. */
 export type FlowStep =
-  { waiting: true; parts: number; level: number } | { waiting: false; run: TaskRun; state: SummaryFlowState };
+  | { waiting: true; parts: number; level: number }
+  | { waiting: false; run: TaskRun<'summarize'>; state: SummaryFlowState };
 
 /**
  * Map-reduce summaries of long documents as BullMQ flows. The document's own job becomes the parent: its
@@ -28,13 +24,18 @@ export type FlowStep =
  * started document finishes before new documents start.
  */
 export class SummaryFlow {
+  private readonly job: Job<JobData>;
+
+  /** The flow of the context's job; `flows` adds its children. */
   constructor(
-    private readonly host: ModelHost,
+    private readonly ctx: JobContext<'summarize'>,
     private readonly flows: FlowProducer,
-  ) {}
+  ) {
+    this.job = ctx.job;
+  }
 
   /** The flow for a document too long for one context: adds the map round. */
-  async start(job: Job<JobData>, loaded: LoadedDocument, plan: SummaryPlan): Promise<SummaryFlowState> {
+  async start(loaded: LoadedDocument, plan: SummaryPlan): Promise<SummaryFlowState> {
     const round = newRound();
     const parts: SummaryPart[] = plan.chunks.map((c) => ({
       round,
@@ -58,7 +59,7 @@ export class SummaryFlow {
       tokensIn: 0,
       tokensOut: 0,
     };
-    await this.fanOut(job, state, parts);
+    await this.fanOut(state, parts);
     return state;
   }
 
@@ -66,18 +67,19 @@ export class SummaryFlow {
    * Moves the flow on: waits while children of the current round are pending, otherwise collects them and
    * either adds the next combining round or writes the final summary (in this run, on this worker's slot).
    */
-  async advance(job: Job<JobData>, token: string, state: SummaryFlowState, signal: AbortSignal): Promise<FlowStep> {
+  async advance(state: SummaryFlowState): Promise<FlowStep> {
+    const { job, token } = this.ctx;
     for (;;) {
-      if (await job.moveToWaitingChildren(token)) return { waiting: true, parts: state.parts, level: state.level };
-      const done = await this.collect(job, state);
+      if (await job.moveToWaitingChildren(token!)) return { waiting: true, parts: state.parts, level: state.level };
+      const done = await this.collect(state);
       state = {
         ...state,
         tokensIn: state.tokensIn + sum(done, 'tokensIn'),
         tokensOut: state.tokensOut + sum(done, 'tokensOut'),
       };
-      const env = this.host.planEnv!;
-      const next = planCombine(env, done, job.data.params);
-      if (next.final) return { waiting: false, run: await this.finish(job, state, done, signal), state };
+      const env = this.ctx.host.textModel;
+      const next = planCombine(env, done, this.ctx.params);
+      if (next.final) return { waiting: false, run: await this.finish(state, done), state };
       if (next.groups.length >= done.length) {
         throw new PermanentError(
           'bad-params',
@@ -89,7 +91,7 @@ export class SummaryFlow {
         combining(group, { round, level: state.level + 1, index, maxTokens: next.partTokens }),
       );
       state = { ...state, round, level: state.level + 1, parts: parts.length };
-      await this.fanOut(job, state, parts);
+      await this.fanOut(state, parts);
     }
   }
 
@@ -98,7 +100,8 @@ export class SummaryFlow {
    * run (work repeated, nothing lost), whereas the other order could leave it waiting for children that
    * were never added.
    */
-  private async fanOut(job: Job<JobData>, state: SummaryFlowState, parts: SummaryPart[]): Promise<void> {
+  private async fanOut(state: SummaryFlowState, parts: SummaryPart[]): Promise<void> {
+    const job = this.job;
     const { flow: _flow, ...data } = job.data;
     const opts = job.opts;
     const children: FlowJob[] = parts.map((part) => ({
@@ -125,7 +128,8 @@ export class SummaryFlow {
   }
 
   /** The current round's summaries in document order; a failed child fails the document. */
-  private async collect(job: Job<JobData>, state: SummaryFlowState): Promise<PartSummary[]> {
+  private async collect(state: SummaryFlowState): Promise<PartSummary[]> {
+    const job = this.job;
     const failures = Object.entries(await job.getIgnoredChildrenFailures()).filter(([key]) =>
       key.includes(`.${state.round}.`),
     );
@@ -152,24 +156,16 @@ export class SummaryFlow {
     return done;
   }
 
-  private async finish(
-    job: Job<JobData>,
-    state: SummaryFlowState,
-    done: PartSummary[],
-    signal: AbortSignal,
-  ): Promise<TaskRun> {
+  private async finish(state: SummaryFlowState, done: PartSummary[]): Promise<TaskRun<'summarize'>> {
+    const { ctx } = this;
     // The final step is a combining prompt with the document's own output budget.
-    const maxTokens = resolveMaxTokens(
-      job.data.params.maxTokens,
-      DEFAULT_SUMMARY_TOKENS,
-      this.host.planEnv!.contextSize,
-    );
+    const maxTokens = resolveMaxTokens(ctx.params.maxTokens, DEFAULT_SUMMARY_TOKENS, ctx.host.textModel.contextSize);
     const part = combining(done, { round: state.round, level: state.level + 1, index: 0, maxTokens });
-    const data: JobData = { ...job.data, part, flow: undefined };
-    const run = await this.host.runTask(data, { text: part.text, pageStarts: [0] }, signal);
-    const output = run.output as SummarizeOutput;
+    const data: JobData = { ...this.job.data, part, flow: undefined };
+    const { output, tokensIn, tokensOut, inferMs } = await ctx.run(data, { text: part.text, pageStarts: [0] });
     const sources = output.sources;
     return {
+      task: 'summarize',
       output: {
         summary: output.summary,
         truncated: output.truncated,
@@ -178,9 +174,9 @@ export class SummaryFlow {
         parts: state.chunks,
         levels: state.level + 1,
       },
-      tokensIn: run.tokensIn,
-      tokensOut: run.tokensOut,
-      inferMs: run.inferMs,
+      tokensIn,
+      tokensOut,
+      inferMs,
     };
   }
 }
