@@ -20,6 +20,11 @@ export type FailureCategory =
   | 'fetch-failed'
   | 'inference-failed'
   | 'stalled'
+  // Redis refused to store the outcome (out of memory, unreachable); the job is retried once it accepts writes
+  | 'redis-unavailable'
+  // this worker gave the job up: its lock may be another worker's now, or the worker is shutting down
+  | 'lock-lost'
+  | 'shutdown'
   | 'internal';
 
 /**

@@ -13,7 +13,8 @@ import { startHealthServer } from './health-server.js';
 import { createProcessor } from './queue/job-processor.js';
 import { ModelHost } from './model/model-host.js';
 import { PdfTextExtractor } from './text/pdf-text.js';
-import { QueueConsumer, SlotScheduler } from './queue/slot-scheduler.js';
+import { QueueConsumer } from './queue/queue-consumer.js';
+import { SlotScheduler } from './queue/slot-scheduler.js';
 import { SummaryFlow } from './tasks/summarize/summary-flow.js';
 import { WorkerMetrics } from './worker-metrics.js';
 
@@ -113,6 +114,7 @@ export class FleetWorker {
       log,
       load: (job, signal) => loadDocument(job.doc, limits, signal, extractor),
       flow: parts.flows && new SummaryFlow(host, parts.flows),
+      holdsLock: async (job, token) => (await job.extendLock(token, config.lockMs)) === 1,
     });
     const queues = queuesServedBy(host.role, config.tag);
     parts.consumers = queues.map(
@@ -167,7 +169,9 @@ export class FleetWorker {
       await Promise.all((parts.consumers ?? []).map((c) => c.close(true)));
       await parts.flows?.close();
       await parts.extractor?.close();
-      await parts.host?.dispose();
+      // A run that did not end when aborted may still be in the model; the process exits without disposing it.
+      if (parts.scheduler?.busy) log.warn({ running: parts.scheduler.busy }, 'runs did not end: model left loaded');
+      else await parts.host?.dispose();
       parts.redis?.disconnect();
       await parts.health?.close();
       log.info('worker stopped');

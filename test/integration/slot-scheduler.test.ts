@@ -2,7 +2,8 @@ import { DelayedError, Queue, WaitingChildrenError, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { connectRedis } from '../../src/shared/redis-connection.js';
-import { QueueConsumer, SlotScheduler } from '../../src/worker/queue/slot-scheduler.js';
+import { QueueConsumer } from '../../src/worker/queue/queue-consumer.js';
+import { SlotScheduler } from '../../src/worker/queue/slot-scheduler.js';
 import { freshPrefix, startRedis, type TestRedis } from '../helpers/redis.js';
 
 /** The worker's scheduler against a real Redis: two queues (a tag's and `any`), one pool of slots. */

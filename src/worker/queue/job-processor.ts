@@ -8,6 +8,7 @@ import type { ModelHost, TaskRun } from '../model/model-host.js';
 import type { SummaryFlow } from '../tasks/summarize/summary-flow.js';
 import { planSummary } from '../tasks/summarize/summarize.js';
 import type { WorkerMetrics } from '../worker-metrics.js';
+import { giveUpReason, handBack, JobGivenUpError, type GiveUpReason } from './queue-consumer.js';
 
 export interface ProcessorDeps {
   host: ModelHost;
@@ -18,6 +19,12 @@ export interface ProcessorDeps {
   load: (job: JobData, signal: AbortSignal) => Promise<LoadedDocument>;
   /** Map-reduce summaries of long documents; without it they are summarised from their start. */
   flow?: SummaryFlow;
+  /**
+   * Whether the job's lock is still this worker's (renewing it). Asked right before an outcome is stored: a
+   * worker that lost the lock (a Redis outage longer than the lock) must not record a job another worker runs.
+   * Without it, outcomes are stored unchecked.
+   */
+  holdsLock?: (job: Job, token: string) => Promise<boolean>;
 }
 
 /** What a processor hands BullMQ: documents' results go to the store; a flow's part goes to its parent. */
@@ -61,6 +68,13 @@ export function createProcessor(deps: ProcessorDeps) {
       log.info({ ...fields, outcome: 'cancelled' }, 'job skipped: batch cancelled');
       return { stored: true };
     }
+    /** This worker lets the job go without an outcome: whoever holds it now records one. */
+    const givingUp = async (reason: GiveUpReason) => {
+      metrics.jobFinished({ ...ended(job, started), outcome: 'retried', reason, part: !!data.part });
+      log.warn({ ...fields, outcome: 'given-up', reason, durationMs: Date.now() - started }, 'job given up');
+      if (reason === 'lock-lost') await handBack(job, token!);
+      return new JobGivenUpError(reason);
+    };
     metrics.jobStarted({ queue: job.queueName, task: data.task, waitSeconds: (started - job.timestamp) / 1000 });
     log.info({ ...fields, attempt: job.attemptsMade + 1 }, 'job started');
     try {
@@ -181,6 +195,7 @@ export function createProcessor(deps: ProcessorDeps) {
         timings: { fetchMs: doc.fetchMs, parseMs: doc.parseMs, inferMs: run.inferMs, totalMs },
         output: run.output,
       };
+      if (!(await holdsLock(deps, job, token))) throw new JobGivenUpError('lock-lost');
       await store.saveCompleted(job.id!, record, result);
       log.info(
         { ...fields, outcome: 'completed', durationMs: totalMs, pages: doc.pages, tokensIn, tokensOut },
@@ -189,11 +204,15 @@ export function createProcessor(deps: ProcessorDeps) {
       return { stored: true };
     } catch (err) {
       if (err instanceof WaitingChildrenError) throw err;
+      const gaveUp = giveUpReason(err, signal);
+      if (gaveUp) throw await givingUp(gaveUp);
       const category = categoryOf(err);
       const message = (err as Error).message;
       const final = isPermanent(err) || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-      if (final && !data.part)
+      if (final && !data.part) {
+        if (!(await holdsLock(deps, job, token))) throw await givingUp('lock-lost');
         await store.saveFailed(job.id!, record, { category, message, attempts: job.attemptsMade + 1 });
+      }
       const outcome = final ? 'failed' : 'retried';
       metrics.jobFinished({
         queue: job.queueName,
@@ -212,6 +231,22 @@ export function createProcessor(deps: ProcessorDeps) {
       );
       throw err;
     }
+  };
+}
+
+async function holdsLock(deps: ProcessorDeps, job: Job, token: string | undefined): Promise<boolean> {
+  return !deps.holdsLock || (await deps.holdsLock(job, token!));
+}
+
+/** The figures of an attempt that ends without output. */
+function ended(job: Job<JobData>, started: number) {
+  return {
+    queue: job.queueName,
+    task: job.data.task,
+    durationSeconds: (Date.now() - started) / 1000,
+    tokensIn: 0,
+    tokensOut: 0,
+    pages: 0,
   };
 }
 
