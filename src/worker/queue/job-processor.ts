@@ -87,6 +87,7 @@ export function createProcessor(deps: ProcessorDeps) {
       }
       if (data.part) {
         const run = await host.runTask(data, { text: data.part.text, pageStarts: [0] }, abort);
+        if (!(await holdsLock(deps, job, token))) throw new JobGivenUpError('lock-lost');
         const output = run.output as SummarizeOutput;
         const { round, level, index } = data.part;
         const durationSeconds = (Date.now() - started) / 1000;
