@@ -68,11 +68,11 @@ describe('fault injection', () => {
   /** The batch ends with one completed result per document, nothing active, and no job completed twice. */
   async function expectOneResultEach(batch: string, jobs: number): Promise<void> {
     const status = await waitForBatch(env, batch, BATCH_MS);
-    expect(status).toMatchObject({ total: jobs, completed: jobs, failed: 0, active: 0, missing: 0 });
     const lines = await readResults(env, batch);
+    expect(lines.filter((l) => l.status !== 'completed').map((l) => l.error as unknown)).toEqual([]);
+    expect(status).toMatchObject({ total: jobs, completed: jobs, failed: 0, active: 0, missing: 0 });
     expect(lines).toHaveLength(jobs);
     expect(new Set(lines.map((l) => l.jobId)).size).toBe(jobs);
-    expect(lines.filter((l) => l.status !== 'completed')).toEqual([]);
     const completions = new Map<unknown, number>();
     for (const l of logged('job completed')) completions.set(l.job, (completions.get(l.job) ?? 0) + 1);
     expect([...completions].filter(([, n]) => n > 1)).toEqual([]);
@@ -146,10 +146,11 @@ describe('fault injection', () => {
     'SIGTERM with jobs outliving the grace period: they are handed back, the worker exits 0',
     async () => {
       const first = await worker(['--grace-ms', '0', '--concurrency', '4']);
-      const { batch, jobs } = await submit([CONTRACTS], ['--no-map-reduce', '--max-tokens', '400']);
+      const { batch, jobs } = await submit([CONTRACTS], ['--no-map-reduce', '--max-tokens', '256']);
       await waitFor(() => logged('job started').length >= 2, 60_000, 'jobs to start');
       expect(await first.stop('SIGTERM')).toBe(0);
       expect(first.logs.some((l) => l.msg === 'grace period over: running jobs handed back to the queue')).toBe(true);
+      expect(first.logs.some((l) => l.msg === 'job given up' && l.reason === 'shutdown')).toBe(true);
       await worker();
       await expectOneResultEach(batch, jobs);
     },
