@@ -69,10 +69,10 @@ describe('fault injection', () => {
   async function expectOneResultEach(batch: string, jobs: number): Promise<void> {
     const status = await waitForBatch(env, batch, BATCH_MS);
     const lines = await readResults(env, batch);
-    expect(lines.filter((l) => l.status !== 'completed').map((l) => l.error as unknown)).toEqual([]);
+    expect(lines.filter((l) => l.status !== 'completed').map((l) => (l as { error?: unknown }).error)).toEqual([]);
     expect(status).toMatchObject({ total: jobs, completed: jobs, failed: 0, active: 0, missing: 0 });
     expect(lines).toHaveLength(jobs);
-    expect(new Set(lines.map((l) => l.jobId)).size).toBe(jobs);
+    expect(new Set(lines.map((l) => String(l.jobId))).size).toBe(jobs);
     const completions = new Map<unknown, number>();
     for (const l of logged('job completed')) completions.set(l.job, (completions.get(l.job) ?? 0) + 1);
     expect([...completions].filter(([, n]) => n > 1)).toEqual([]);
