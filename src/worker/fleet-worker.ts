@@ -14,6 +14,7 @@ import { createProcessor } from './queue/job-processor.js';
 import { ModelHost } from './model/model-host.js';
 import { PdfTextExtractor } from './text/pdf-text.js';
 import { QueueConsumer } from './queue/queue-consumer.js';
+import { RedisWriteWatch } from './queue/redis-write-watch.js';
 import { SlotScheduler } from './queue/slot-scheduler.js';
 import { SummaryFlow } from './tasks/summarize/summary-flow.js';
 import { WorkerMetrics } from './worker-metrics.js';
@@ -37,6 +38,7 @@ export class FleetWorker {
       flows?: FlowProducer;
       consumers?: QueueConsumer[];
       scheduler?: SlotScheduler;
+      writes?: RedisWriteWatch;
     },
   ) {}
 
@@ -97,6 +99,8 @@ export class FleetWorker {
 
     const redis = connectRedis(config.redisUrl);
     parts.redis = redis;
+    const writes = new RedisWriteWatch(redis, log, { probeKey: `${config.prefix}:probe:${workerName()}` });
+    parts.writes = writes;
     const store = new ResultStore(redis, config.prefix, Math.round(config.resultTtlDays * 86_400));
     const extractor = new PdfTextExtractor();
     parts.extractor = extractor;
@@ -114,7 +118,8 @@ export class FleetWorker {
       log,
       load: (job, signal) => loadDocument(job.doc, limits, signal, extractor),
       flow: parts.flows && new SummaryFlow(host, parts.flows),
-      holdsLock: async (job, token) => (await job.extendLock(token, config.lockMs)) === 1,
+      holdsLock: (job, token) => this.consumerOf(job.queueName).keepLock(job.id!, token),
+      writes,
     });
     const queues = queuesServedBy(host.role, config.tag);
     parts.consumers = queues.map(
@@ -122,7 +127,7 @@ export class FleetWorker {
         new QueueConsumer(queue, processor, {
           connection: redis,
           prefix: config.prefix,
-          name: `${os.hostname()}:${process.pid}`,
+          name: workerName(),
           lockDuration: config.lockMs,
           stalledInterval: Math.max(1_000, Math.round(config.lockMs / 2)),
           // A worker killed mid-job stalls it once; only a job that kills workers repeatedly fails.
@@ -133,14 +138,14 @@ export class FleetWorker {
         }),
     );
     for (const consumer of parts.consumers) {
-      consumer.on('error', (err) => log.error({ err }, 'queue error'));
+      consumer.on('error', (err) => writes.report(err) || log.error({ err }, 'queue error'));
       await consumer.waitUntilReady();
       await consumer.startBackground();
     }
     parts.scheduler = new SlotScheduler(
       parts.consumers,
       host.sequences,
-      (err) => log.error({ err }, 'scheduler error'),
+      (err) => writes.report(err) || log.error({ err }, 'scheduler error'),
       {
         connection: redis,
       },
@@ -149,8 +154,12 @@ export class FleetWorker {
     log.info({ queues, tag: config.tag, slots: host.sequences }, 'worker ready');
   }
 
+  private consumerOf(queue: string): QueueConsumer {
+    return this.parts.consumers!.find((c) => c.name === queue)!;
+  }
+
   private async ready(): Promise<boolean> {
-    if (!this.parts.scheduler || !this.parts.redis || this.closing) return false;
+    if (!this.parts.scheduler || !this.parts.redis || this.closing || this.parts.writes?.full) return false;
     return (await this.parts.redis.ping().catch(() => '')) === 'PONG';
   }
 
@@ -167,6 +176,7 @@ export class FleetWorker {
           );
       }
       await Promise.all((parts.consumers ?? []).map((c) => c.close(true)));
+      parts.writes?.close();
       await parts.flows?.close();
       await parts.extractor?.close();
       // A run that did not end when aborted may still be in the model; the process exits without disposing it.
@@ -178,6 +188,11 @@ export class FleetWorker {
     })();
     return this.closing;
   }
+}
+
+/** How this worker shows in BullMQ's client list and its own probe key. */
+function workerName(): string {
+  return `${os.hostname()}:${process.pid}`;
 }
 
 /**

@@ -8,6 +8,7 @@ import type { ModelHost, TaskRun } from '../model/model-host.js';
 import type { SummaryFlow } from '../tasks/summarize/summary-flow.js';
 import { planSummary } from '../tasks/summarize/summarize.js';
 import type { WorkerMetrics } from '../worker-metrics.js';
+import type { RedisWriteWatch } from './redis-write-watch.js';
 import { giveUpReason, handBack, JobGivenUpError, type GiveUpReason } from './queue-consumer.js';
 
 export interface ProcessorDeps {
@@ -25,6 +26,8 @@ export interface ProcessorDeps {
    * Without it, outcomes are stored unchecked.
    */
   holdsLock?: (job: Job, token: string) => Promise<boolean>;
+  /** Whether Redis accepts writes: an outcome Redis is too full to store is kept until it can be. */
+  writes?: RedisWriteWatch;
 }
 
 /** What a processor hands BullMQ: documents' results go to the store; a flow's part goes to its parent. */
@@ -196,8 +199,7 @@ export function createProcessor(deps: ProcessorDeps) {
         timings: { fetchMs: doc.fetchMs, parseMs: doc.parseMs, inferMs: run.inferMs, totalMs },
         output: run.output,
       };
-      if (!(await holdsLock(deps, job, token))) throw new JobGivenUpError('lock-lost');
-      await store.saveCompleted(job.id!, record, result);
+      await storeUnderLock(deps, job, token, signal, () => store.saveCompleted(job.id!, record, result));
       log.info(
         { ...fields, outcome: 'completed', durationMs: totalMs, pages: doc.pages, tokensIn, tokensOut },
         'job completed',
@@ -210,10 +212,18 @@ export function createProcessor(deps: ProcessorDeps) {
       const category = categoryOf(err);
       const message = (err as Error).message;
       const final = isPermanent(err) || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+      const attempts = job.attemptsMade + 1;
       if (final && !data.part) {
-        if (!(await holdsLock(deps, job, token))) throw await givingUp('lock-lost');
-        await store.saveFailed(job.id!, record, { category, message, attempts: job.attemptsMade + 1 });
+        const save = () => store.saveFailed(job.id!, record, { category, message, attempts });
+        try {
+          await storeUnderLock(deps, job, token, signal, save);
+        } catch (e) {
+          const reason = giveUpReason(e, signal);
+          throw reason ? await givingUp(reason) : e;
+        }
       }
+      // BullMQ can only schedule the retry once Redis takes writes again.
+      if (category === 'redis-unavailable') await deps.writes?.writable(signal);
       const outcome = final ? 'failed' : 'retried';
       metrics.jobFinished({
         queue: job.queueName,
@@ -233,6 +243,26 @@ export function createProcessor(deps: ProcessorDeps) {
       throw err;
     }
   };
+}
+
+/** Stores an outcome under the job's lock. A full Redis is waited for, so the work done is not lost. */
+async function storeUnderLock(
+  deps: ProcessorDeps,
+  job: Job,
+  token: string | undefined,
+  signal: AbortSignal | undefined,
+  save: () => Promise<unknown>,
+): Promise<void> {
+  for (;;) {
+    try {
+      if (!(await holdsLock(deps, job, token))) throw new JobGivenUpError('lock-lost');
+      await save();
+      return;
+    } catch (err) {
+      if (!deps.writes?.report(err) || signal?.aborted) throw err;
+      await deps.writes.writable(signal);
+    }
+  }
 }
 
 async function holdsLock(deps: ProcessorDeps, job: Job, token: string | undefined): Promise<boolean> {

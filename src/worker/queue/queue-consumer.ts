@@ -1,4 +1,6 @@
 import { WaitingError, Worker, type Job, type Processor, type WorkerOptions } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { isRedisOutOfMemory } from '../../shared/errors.js';
 import { FINISHED_JOB_RETENTION } from '../../shared/job-options.js';
 
 /**
@@ -6,7 +8,9 @@ import { FINISHED_JOB_RETENTION } from '../../shared/job-options.js';
  * fails when a BullMQ release changes what is used here (`bullmq` is pinned with `~` for the same reason):
  * - the private `blockUntil` (when the next delayed job is due, as the last empty fetch reported it);
  * - the protected `lockManager`, started here because the Worker's own main loop, which starts it, never runs;
- * - `extendJobLocks` and `callProcessJob`, overridden to learn when each running job's lock was last renewed.
+ * - `extendJobLocks` and `callProcessJob`, overridden to learn when each running job's lock was last renewed;
+ * - the keys of a job's lock, of the active list and of the stalled set, which `keepLock` reads and writes
+ *   through the backend's client, an ioredis one.
  */
 
 /** Why this worker gave up a running job; the processor's signal is aborted with it. */
@@ -41,19 +45,35 @@ export async function handBack(job: Job, token: string): Promise<void> {
 const LOCK_SAFETY = 0.8;
 
 /**
+ * Renews a job's lock if it is still the token's, or takes it again if it expired while the job is still active
+ * (nobody else fetched it, the stalled-job check has not moved it): a Redis that was down or full for longer
+ * than the lock leaves the job to the worker that runs it. Takes it off the stalled set as BullMQ's renewal does.
+ */
+const KEEP_LOCK = `
+local lock = redis.call('GET', KEYS[1])
+if lock == ARGV[1] or (not lock and redis.call('LPOS', KEYS[2], ARGV[3])) then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  redis.call('SREM', KEYS[3], ARGV[3])
+  return 1
+end
+return 0`;
+
+/**
  * A BullMQ Worker whose jobs we fetch ourselves. BullMQ's own main loop serves one queue with its
  * own concurrency; a docfleet worker serves two queues (its tag's and `any`) from ONE pool of
  * context sequences, so the fetching is done by the SlotScheduler and only lock renewal, the
  * stalled-job check and completion/failure bookkeeping stay with BullMQ, as does how long finished jobs
  * are kept (FINISHED_JOB_RETENTION unless `opts` says otherwise).
  *
- * A job whose lock this worker may have lost (its renewal refused, or not confirmed for most of the lock's
- * duration, as during a Redis outage) is given up: its processor's signal is aborted with `lock-lost`, so its
- * generation stops instead of finishing a job another worker may already run.
+ * A job whose lock this worker may have lost is given up: its processor's signal is aborted with `lock-lost`, so
+ * its generation stops instead of finishing a job another worker may run. That is a lock whose renewal was
+ * refused and which could not be kept (see KEEP_LOCK), or one not confirmed for most of its duration, as when
+ * Redis does not answer. A full Redis answers: it refuses the renewal but every other worker's fetch too, so the
+ * job stays, and its lock is kept once Redis accepts writes again.
  */
 export class QueueConsumer extends Worker {
-  /** Running jobs and when the request that last extended their lock was sent (ms since the epoch). */
-  private readonly renewedAt = new Map<string, number>();
+  /** Running jobs: their token, and when the request that last extended their lock was sent (ms since the epoch). */
+  private readonly held = new Map<string, { token: string; renewedAt: number }>();
   private lockTimer?: NodeJS.Timeout;
   private readonly lockMs: number;
 
@@ -90,21 +110,44 @@ export class QueueConsumer extends Worker {
     return this.cancelJob(jobId, reason);
   }
 
+  /** Renews `jobId`'s lock, or takes it again if it expired and nobody took the job; false if it is lost. */
+  async keepLock(jobId: string, token: string): Promise<boolean> {
+    // The Redis backend's client is the ioredis connection the consumer was given (or one it opened).
+    const client = (await this.backend.client) as unknown as Redis;
+    const lockKey = `${this.toKey(jobId)}:lock`;
+    const { active, stalled } = this.keys;
+    return (await client.eval(KEEP_LOCK, 3, lockKey, active!, stalled!, token, this.lockMs, jobId)) === 1;
+  }
+
   override async extendJobLocks(jobIds: string[], tokens: string[], duration: number): Promise<string[]> {
     const sentAt = Date.now();
-    const refused = await super.extendJobLocks(jobIds, tokens, duration);
-    for (const id of jobIds) if (!refused.includes(id) && this.renewedAt.has(id)) this.renewedAt.set(id, sentAt);
-    return refused;
+    let refused: string[];
+    try {
+      refused = await super.extendJobLocks(jobIds, tokens, duration);
+    } catch (err) {
+      if (isRedisOutOfMemory(err)) this.confirm(jobIds, sentAt);
+      throw err;
+    }
+    const lost: string[] = [];
+    for (const id of refused) {
+      const token = this.held.get(id)?.token;
+      if (!token || !(await this.keepLock(id, token).catch(() => false))) lost.push(id);
+    }
+    this.confirm(
+      jobIds.filter((id) => !lost.includes(id)),
+      sentAt,
+    );
+    return lost;
   }
 
   protected override async callProcessJob(job: Job, token: string, signal?: AbortSignal): Promise<unknown> {
     const id = job.id!;
     // The lock was taken when the job moved to active, at `processedOn` by this host's clock.
-    this.renewedAt.set(id, Math.min(Date.now(), job.processedOn ?? Date.now()));
+    this.held.set(id, { token, renewedAt: Math.min(Date.now(), job.processedOn ?? Date.now()) });
     try {
       return await super.callProcessJob(job, token, signal);
     } finally {
-      this.renewedAt.delete(id);
+      this.held.delete(id);
     }
   }
 
@@ -113,11 +156,18 @@ export class QueueConsumer extends Worker {
     await super.close(force);
   }
 
+  private confirm(jobIds: string[], at: number): void {
+    for (const id of jobIds) {
+      const job = this.held.get(id);
+      if (job) job.renewedAt = at;
+    }
+  }
+
   private checkLocks(): void {
     const limit = Date.now() - this.lockMs * LOCK_SAFETY;
-    for (const [id, at] of this.renewedAt) {
-      if (at < limit) {
-        this.renewedAt.delete(id);
+    for (const [id, job] of this.held) {
+      if (job.renewedAt < limit) {
+        this.held.delete(id);
         this.giveUp(id, 'lock-lost');
       }
     }
