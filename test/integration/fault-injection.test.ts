@@ -173,6 +173,10 @@ describe('fault injection', () => {
         await waitFor(() => readyz(w).then((s) => s === 200), 10_000, '/readyz to answer 200');
         await expectOneResultEach(batch, jobs);
         expect(logged('job failed')).toEqual([]);
+        // Kept, not given up; the refusal said once, not every second.
+        expect(logged('job given up')).toEqual([]);
+        expect(w.logs.filter((l) => /out of memory/.test(String(l.msg)))).toHaveLength(1);
+        expect(w.logs.filter((l) => /OOM/.test(JSON.stringify(l)))).toHaveLength(1);
       } finally {
         await admin.config('SET', 'maxmemory', '0').catch(() => undefined);
         admin.disconnect();

@@ -131,7 +131,9 @@ export class QueueConsumer extends Worker {
     const lost: string[] = [];
     for (const id of refused) {
       const token = this.held.get(id)?.token;
-      if (!token || !(await this.keepLock(id, token).catch(() => false))) lost.push(id);
+      // A full Redis refuses to take the lock again, but every other worker's fetch too: it is taken once it can.
+      const kept = token && (await this.keepLock(id, token).catch((err: unknown) => isRedisOutOfMemory(err)));
+      if (!kept) lost.push(id);
     }
     this.confirm(
       jobIds.filter((id) => !lost.includes(id)),
