@@ -51,7 +51,7 @@ describe('QueueConsumer: the BullMQ internals it relies on', () => {
     const proto = Worker.prototype as unknown as Record<string, unknown>;
     for (const name of ['startStalledCheckTimer', 'extendJobLocks', 'callProcessJob', 'processJob', 'cancelJob'])
       expect(typeof proto[name], `Worker.prototype.${name}`).toBe('function');
-    const c = consume(async () => undefined) as unknown as Record<string, unknown>;
+    const c = consume(() => Promise.resolve(undefined)) as unknown as Record<string, unknown>;
     expect(typeof c.blockUntil, 'Worker#blockUntil (private)').toBe('number');
     expect(typeof (c.lockManager as { start?: unknown } | undefined)?.start, 'Worker#lockManager.start').toBe(
       'function',
@@ -59,7 +59,7 @@ describe('QueueConsumer: the BullMQ internals it relies on', () => {
   });
 
   it('reads when the next delayed job is due from the last empty fetch, and the marker key', async () => {
-    const c = consume(async () => undefined);
+    const c = consume(() => Promise.resolve(undefined));
     await c.waitUntilReady();
     const due = Date.now() + 60_000;
     await queue.add('later', {}, { delay: due - Date.now() });
@@ -69,56 +69,50 @@ describe('QueueConsumer: the BullMQ internals it relies on', () => {
     expect(await connection.exists(c.markerKey)).toBe(1);
   });
 
-  it('renews the locks of running jobs, and aborts a job whose lock another worker took', async () => {
-    let seen: AbortSignal | undefined;
+  /** Starts a job on a consumer whose processor runs until its signal aborts. */
+  async function runUntilAborted() {
+    let signal: AbortSignal | undefined;
     const c = consume(
-      (_job, _token, signal) =>
+      (_job, _token, s) =>
         new Promise((resolve) => {
-          seen = signal;
-          signal!.addEventListener('abort', () => resolve(undefined));
+          signal = s;
+          s!.addEventListener('abort', () => resolve(undefined));
         }),
     );
     await c.waitUntilReady();
     await c.startBackground();
     await queue.add('one', {});
-    const job = (await c.getNextJob('mine', { block: false }))!;
+    const job = await c.getNextJob('mine', { block: false });
     const running = c.processJob(job, 'mine', () => false);
+    return { job, running, signal: () => signal };
+  }
+
+  it('renews the locks of running jobs, and aborts a job whose lock another worker took', async () => {
+    const { job, running, signal } = await runUntilAborted();
     // Renewed: the lock outlives its first duration.
     await new Promise((r) => setTimeout(r, LOCK_MS * 1.5));
     expect(await connection.get(`${prefix}:q:${job.id}:lock`)).toBe('mine');
-    expect(seen?.aborted).toBe(false);
+    expect(signal()?.aborted).toBe(false);
     // Another worker's lock now: the renewal is refused and cannot be kept.
     await connection.set(`${prefix}:q:${job.id}:lock`, 'theirs', 'PX', 60_000);
     await running;
-    expect(seen?.reason as GiveUpReason).toBe('lock-lost');
+    expect(signal()?.reason as GiveUpReason).toBe('lock-lost');
   });
 
   it('aborts a running job whose lock renewal goes unanswered for most of the lock', async () => {
-    let seen: AbortSignal | undefined;
-    const c = consume(
-      (_job, _token, signal) =>
-        new Promise((resolve) => {
-          seen = signal;
-          signal!.addEventListener('abort', () => resolve(undefined));
-        }),
-    );
-    await c.waitUntilReady();
-    await c.startBackground();
-    await queue.add('one', {});
-    const job = (await c.getNextJob('mine', { block: false }))!;
-    const running = c.processJob(job, 'mine', () => false);
+    const { running, signal } = await runUntilAborted();
     // Redis answers nobody for longer than the lock, as in an outage.
     await connection.call('CLIENT', 'PAUSE', String(LOCK_MS * 2), 'ALL');
     await new Promise((r) => setTimeout(r, LOCK_MS));
-    expect(seen?.reason as GiveUpReason).toBe('lock-lost');
+    expect(signal()?.reason as GiveUpReason).toBe('lock-lost');
     await running;
   });
 
   it('keeps a lock that expired while the job is still active, and not one another worker holds', async () => {
-    const c = consume(async () => undefined);
+    const c = consume(() => Promise.resolve(undefined));
     await c.waitUntilReady();
     await queue.add('one', {});
-    const job = (await c.getNextJob('mine', { block: false }))!;
+    const job = await c.getNextJob('mine', { block: false });
     const lockKey = `${prefix}:q:${job.id}:lock`;
     await connection.del(lockKey);
     expect(await c.keepLock(job.id!, 'mine')).toBe(true);
