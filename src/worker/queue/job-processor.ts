@@ -223,7 +223,7 @@ export function createProcessor(deps: ProcessorDeps) {
         }
       }
       // BullMQ can only schedule the retry once Redis takes writes again.
-      if (category === 'redis-unavailable') await deps.writes?.writable(signal);
+      if (category === 'redis-unavailable' && deps.writes?.report(err)) await deps.writes.writable(signal);
       const outcome = final ? 'failed' : 'retried';
       metrics.jobFinished({
         queue: job.queueName,
