@@ -8,6 +8,7 @@ import type { Logger } from '../shared/logger.js';
 import { queuesServedBy } from '../shared/queue-layout.js';
 import { connectRedis } from '../shared/redis-connection.js';
 import { ResultStore } from '../shared/result-store.js';
+import { settleWithin } from '../shared/settle-within.js';
 import { loadDocument } from './text/document-loader.js';
 import { startHealthServer } from './health-server.js';
 import { createProcessor } from './queue/job-processor.js';
@@ -175,9 +176,10 @@ export class FleetWorker {
             'grace period over: running jobs handed back to the queue',
           );
       }
-      await Promise.all((parts.consumers ?? []).map((c) => c.close(true)));
+      // BullMQ's close talks to Redis, which may be unreachable: the process exits anyway, Redis keeps the state.
+      const closing = Promise.all([...(parts.consumers ?? []).map((c) => c.close(true)), parts.flows?.close()]);
+      if (!(await settleWithin(closing, CLOSE_MS))) log.warn('queues not closed: Redis did not answer');
       parts.writes?.close();
-      await parts.flows?.close();
       await parts.extractor?.close();
       // A run that did not end when aborted may still be in the model; the process exits without disposing it.
       if (parts.scheduler?.busy) log.warn({ running: parts.scheduler.busy }, 'runs did not end: model left loaded');
@@ -189,6 +191,9 @@ export class FleetWorker {
     return this.closing;
   }
 }
+
+/** Longest a shutdown waits for BullMQ to close its queues. */
+const CLOSE_MS = 5_000;
 
 /** How this worker shows in BullMQ's client list and its own probe key. */
 function workerName(): string {

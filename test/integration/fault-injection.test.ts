@@ -158,6 +158,21 @@ describe('fault injection', () => {
   );
 
   it(
+    'SIGTERM while Redis is down: the worker exits 0, its jobs run elsewhere once Redis is back',
+    async () => {
+      const first = await worker(['--grace-ms', '1000']);
+      const { batch, jobs } = await submit([CONTRACTS]);
+      await waitFor(() => logged('job started').length >= 2, 60_000, 'jobs to start');
+      await redis.stop();
+      expect(await first.stop('SIGTERM')).toBe(0);
+      await redis.restart();
+      await worker();
+      await expectOneResultEach(batch, jobs);
+    },
+    BATCH_MS + 60_000,
+  );
+
+  it(
     'Redis at maxmemory (noeviction): workers report not ready and keep their jobs, then recover when memory frees',
     async () => {
       const w = await worker();

@@ -1,5 +1,6 @@
 import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { settleWithin } from '../../shared/settle-within.js';
 import type { QueueConsumer } from './queue-consumer.js';
 
 export interface SlotSchedulerOptions {
@@ -343,11 +344,14 @@ export class SlotScheduler {
     // Interrupts a blocking wait on the markers.
     this.replaceBlockingClient();
     await Promise.all(this.queues.map((q) => q.consumer.pause(true)));
-    await this.loop;
+    // A fetch waits for Redis while it is unreachable; a stop does not.
+    await settleWithin(this.loop ?? Promise.resolve(), abortMs);
     this.replaceBlockingClient();
     await this.lanesEnded(graceMs);
     const left = [...this.lanes.values()];
-    await Promise.all(left.map((l) => l.job.moveToWait(l.token).catch((err: Error) => this.onError(err))));
+    const handBack = left.map((l) => l.job.moveToWait(l.token).catch((err: Error) => this.onError(err)));
+    // Not handed back while Redis is unreachable: their locks expire and the stalled-job check moves them.
+    await settleWithin(Promise.all(handBack), abortMs);
     for (const l of left) l.queue.consumer.giveUp(l.job.id!, 'shutdown');
     await this.lanesEnded(abortMs);
     return left.length;
