@@ -199,7 +199,7 @@ describe('SlotScheduler', () => {
   it('on stop lets running jobs finish within the grace period, hands back the rest and ends their runs', async () => {
     const finished: string[] = [];
     await start(2, async (job, _token, signal) => {
-      await abortableSleep(job.data.ms as number, undefined, { signal });
+      await abortableSleep((job.data as { ms: number }).ms, undefined, { signal });
       finished.push(job.id!);
     });
     await queues[1]!.add('x', { ms: 100 }, { jobId: 'short' });
