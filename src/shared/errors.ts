@@ -20,6 +20,11 @@ export type FailureCategory =
   | 'fetch-failed'
   | 'inference-failed'
   | 'stalled'
+  // Redis refused to store the outcome (out of memory, unreachable); the job is retried once it accepts writes
+  | 'redis-unavailable'
+  // this worker gave the job up: its lock may be another worker's now, or the worker is shutting down
+  | 'lock-lost'
+  | 'shutdown'
   | 'internal';
 
 /**
@@ -56,7 +61,17 @@ export class ConfigError extends Error {
 
 export function categoryOf(err: unknown): FailureCategory {
   if (err instanceof PermanentError || err instanceof TransientError) return err.category;
+  if (isRedisOutOfMemory(err)) return 'redis-unavailable';
   return 'internal';
+}
+
+/**
+ * Redis at its `maxmemory` with `noeviction` refuses writes: `OOM command not allowed…`, or `EXECABORT` for a
+ * transaction with such a command in it.
+ */
+export function isRedisOutOfMemory(err: unknown): boolean {
+  const message = err instanceof Error ? err.message : '';
+  return message.startsWith('OOM ') || message.includes('OOM command not allowed') || message.startsWith('EXECABORT');
 }
 
 export function isPermanent(err: unknown): boolean {

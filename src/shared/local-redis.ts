@@ -1,26 +1,39 @@
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { Redis } from 'ioredis';
 
-/** A throwaway `redis-server` on a free loopback port, keeping nothing on disk (demo and tests). */
+/** A throwaway `redis-server` on a free loopback port (demo and tests). */
 export interface LocalRedis {
   url: string;
   port: number;
+  /** Stops the server (it stays stopped until `restart`); with `appendOnly`, its data survives to the restart. */
   stop(): Promise<void>;
   /** Starts it again on the same port (tests use this to simulate a Redis outage). */
   restart(): Promise<void>;
 }
 
-export async function startLocalRedis(): Promise<LocalRedis> {
+export interface LocalRedisOptions {
+  /**
+   * Keep the data in an append-only file in a temporary folder, written on every command, so that a `restart`
+   * finds what was there (as a production Redis with AOF would); otherwise nothing is kept on disk.
+   * @defaultValue false
+   */
+  appendOnly?: boolean;
+}
+
+export async function startLocalRedis(opts: LocalRedisOptions = {}): Promise<LocalRedis> {
   const port = await freePort();
   const url = `redis://127.0.0.1:${port}`;
+  const dir = opts.appendOnly ? mkdtempSync(path.join(tmpdir(), 'docfleet-redis-')) : undefined;
+  const persistence = dir ? ['--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no'];
   let child: ReturnType<typeof spawn> | undefined;
   const start = async () => {
-    const proc = spawn(
-      'redis-server',
-      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-      { stdio: 'ignore' },
-    );
+    const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence], {
+      stdio: 'ignore',
+    });
     child = proc;
     await new Promise((resolve, reject) => {
       proc.once('error', (err) =>
@@ -40,6 +53,8 @@ export async function startLocalRedis(): Promise<LocalRedis> {
     child.kill('SIGKILL');
     await exited;
   };
+  // The data must outlive `stop` for a `restart`; it goes with the process that made it.
+  if (dir) process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
   await start();
   return { url, port, stop, restart: async () => (await stop(), start()) };
 }

@@ -8,12 +8,15 @@ import type { Logger } from '../shared/logger.js';
 import { queuesServedBy } from '../shared/queue-layout.js';
 import { connectRedis } from '../shared/redis-connection.js';
 import { ResultStore } from '../shared/result-store.js';
+import { settleWithin } from '../shared/settle-within.js';
 import { loadDocument } from './text/document-loader.js';
 import { startHealthServer } from './health-server.js';
 import { createProcessor } from './queue/job-processor.js';
 import { ModelHost } from './model/model-host.js';
 import { PdfTextExtractor } from './text/pdf-text.js';
-import { QueueConsumer, SlotScheduler } from './queue/slot-scheduler.js';
+import { QueueConsumer } from './queue/queue-consumer.js';
+import { RedisWriteWatch } from './queue/redis-write-watch.js';
+import { SlotScheduler } from './queue/slot-scheduler.js';
 import { TaskRunner } from './tasks/task-runner.js';
 import { WorkerMetrics } from './worker-metrics.js';
 
@@ -36,6 +39,7 @@ export class FleetWorker {
       flows?: FlowProducer;
       consumers?: QueueConsumer[];
       scheduler?: SlotScheduler;
+      writes?: RedisWriteWatch;
     },
   ) {}
 
@@ -96,6 +100,8 @@ export class FleetWorker {
 
     const redis = connectRedis(config.redisUrl);
     parts.redis = redis;
+    const writes = new RedisWriteWatch(redis, log, { probeKey: `${config.prefix}:probe:${workerName()}` });
+    parts.writes = writes;
     const store = new ResultStore(redis, config.prefix, Math.round(config.resultTtlDays * 86_400));
     const extractor = new PdfTextExtractor();
     parts.extractor = extractor;
@@ -113,6 +119,8 @@ export class FleetWorker {
       log,
       load: (job, signal) => loadDocument(job.doc, limits, signal, extractor),
       flows: parts.flows,
+      holdsLock: (job, token) => this.consumerOf(job.queueName).keepLock(job.id!, token),
+      writes,
     });
     const queues = queuesServedBy(host.role, config.tag);
     parts.consumers = queues.map(
@@ -120,7 +128,7 @@ export class FleetWorker {
         new QueueConsumer(queue, processor, {
           connection: redis,
           prefix: config.prefix,
-          name: `${os.hostname()}:${process.pid}`,
+          name: workerName(),
           lockDuration: config.lockMs,
           stalledInterval: Math.max(1_000, Math.round(config.lockMs / 2)),
           // A worker killed mid-job stalls it once; only a job that kills workers repeatedly fails.
@@ -131,14 +139,14 @@ export class FleetWorker {
         }),
     );
     for (const consumer of parts.consumers) {
-      consumer.on('error', (err) => log.error({ err }, 'queue error'));
+      consumer.on('error', (err) => writes.report(err) || log.error({ err }, 'queue error'));
       await consumer.waitUntilReady();
       await consumer.startBackground();
     }
     parts.scheduler = new SlotScheduler(
       parts.consumers,
       host.sequences,
-      (err) => log.error({ err }, 'scheduler error'),
+      (err) => writes.report(err) || log.error({ err }, 'scheduler error'),
       {
         connection: redis,
       },
@@ -147,8 +155,12 @@ export class FleetWorker {
     log.info({ queues, tag: config.tag, slots: host.sequences }, 'worker ready');
   }
 
+  private consumerOf(queue: string): QueueConsumer {
+    return this.parts.consumers!.find((c) => c.name === queue)!;
+  }
+
   private async ready(): Promise<boolean> {
-    if (!this.parts.scheduler || !this.parts.redis || this.closing) return false;
+    if (!this.parts.scheduler || !this.parts.redis || this.closing || this.parts.writes?.full) return false;
     return (await this.parts.redis.ping().catch(() => '')) === 'PONG';
   }
 
@@ -164,16 +176,28 @@ export class FleetWorker {
             'grace period over: running jobs handed back to the queue',
           );
       }
-      await Promise.all((parts.consumers ?? []).map((c) => c.close(true)));
-      await parts.flows?.close();
+      // BullMQ's close talks to Redis, which may be unreachable: the process exits anyway, Redis keeps the state.
+      const closing = Promise.all([...(parts.consumers ?? []).map((c) => c.close(true)), parts.flows?.close()]);
+      if (!(await settleWithin(closing, CLOSE_MS))) log.warn('queues not closed: Redis did not answer');
+      parts.writes?.close();
       await parts.extractor?.close();
-      await parts.host?.dispose();
+      // A run that did not end when aborted may still be in the model; the process exits without disposing it.
+      if (parts.scheduler?.busy) log.warn({ running: parts.scheduler.busy }, 'runs did not end: model left loaded');
+      else await parts.host?.dispose();
       parts.redis?.disconnect();
       await parts.health?.close();
       log.info('worker stopped');
     })();
     return this.closing;
   }
+}
+
+/** Longest a shutdown waits for BullMQ to close its queues. */
+const CLOSE_MS = 5_000;
+
+/** How this worker shows in BullMQ's client list and its own probe key. */
+function workerName(): string {
+  return `${os.hostname()}:${process.pid}`;
 }
 
 /**

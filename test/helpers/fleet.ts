@@ -21,7 +21,15 @@ export interface FleetEnv {
   prefix: string;
 }
 
-export async function startWorker(env: FleetEnv, args: string[] = []): Promise<WorkerProcess> {
+/**
+ * Starts a worker and, unless `waitReady` is false (a worker started while Redis is down), waits for its
+ * `worker ready` line.
+ */
+export async function startWorker(
+  env: FleetEnv,
+  args: string[] = [],
+  { waitReady = true }: { waitReady?: boolean } = {},
+): Promise<WorkerProcess> {
   const metricsPort = await freePort();
   // A short context keeps the test model quick (its attention cost grows with the square of the prompt);
   // what these tests check is the fleet, not the summaries. Later flags in `args` win.
@@ -43,10 +51,12 @@ export async function startWorker(env: FleetEnv, args: string[] = []): Promise<W
   const exited = new Promise<number | string>((resolve) =>
     proc.once('exit', (code, signal) => resolve(code ?? signal ?? -1)),
   );
-  const ready = await Promise.race([
-    waitFor(() => logs.some((l) => l.msg === 'worker ready'), 60_000).then(() => true),
-    exited.then(() => false),
-  ]);
+  const ready =
+    !waitReady ||
+    (await Promise.race([
+      waitFor(() => logs.some((l) => l.msg === 'worker ready'), 60_000).then(() => true),
+      exited.then(() => false),
+    ]));
   if (!ready) throw new Error(`worker did not start:\n${stderr}\n${logs.map((l) => JSON.stringify(l)).join('\n')}`);
   return {
     proc,

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { startLocalRedis, type LocalRedis } from '../../src/shared/local-redis.js';
+import { startLocalRedis, type LocalRedis, type LocalRedisOptions } from '../../src/shared/local-redis.js';
 
 /**
  * The one way tests get a Redis: their own server on a free port, so a test can stop and restart it.
@@ -8,8 +8,12 @@ import { startLocalRedis, type LocalRedis } from '../../src/shared/local-redis.j
  */
 export type TestRedis = Omit<LocalRedis, 'url' | 'port'> & { url: string; port: number };
 
-export async function startRedis(): Promise<TestRedis> {
-  return dockerReachable() ? startContainer() : startLocalRedis();
+/**
+ * With `appendOnly`, `stop` then `restart` brings the same server back on the same port with its data, as a
+ * production Redis with AOF restarts (a container restart keeps its data too).
+ */
+export async function startRedis(opts: LocalRedisOptions = {}): Promise<TestRedis> {
+  return dockerReachable() ? startContainer() : startLocalRedis(opts);
 }
 
 /** A fresh key prefix per test, so tests never see each other's queues or results. */

@@ -1,8 +1,10 @@
+import { setTimeout as abortableSleep } from 'node:timers/promises';
 import { DelayedError, Queue, WaitingChildrenError, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { connectRedis } from '../../src/shared/redis-connection.js';
-import { QueueConsumer, SlotScheduler } from '../../src/worker/queue/slot-scheduler.js';
+import { QueueConsumer } from '../../src/worker/queue/queue-consumer.js';
+import { SlotScheduler } from '../../src/worker/queue/slot-scheduler.js';
 import { freshPrefix, startRedis, type TestRedis } from '../helpers/redis.js';
 
 /** The worker's scheduler against a real Redis: two queues (a tag's and `any`), one pool of slots. */
@@ -39,7 +41,7 @@ describe('SlotScheduler', () => {
     await redis?.stop();
   });
 
-  type Processor = (job: Job, token: string | undefined) => Promise<unknown>;
+  type Processor = (job: Job, token: string | undefined, signal?: AbortSignal) => Promise<unknown>;
   async function start(slots: number, processor: Processor, drainDelay = 5, probeMs?: number): Promise<SlotScheduler> {
     consumers = ['tag', 'any'].map(
       (name) =>
@@ -194,10 +196,10 @@ describe('SlotScheduler', () => {
     expect(errors).toEqual([]);
   });
 
-  it('on stop lets running jobs finish within the grace period and hands back the rest', async () => {
+  it('on stop lets running jobs finish within the grace period, hands back the rest and ends their runs', async () => {
     const finished: string[] = [];
-    await start(2, async (job) => {
-      await sleep(job.data.ms as number);
+    await start(2, async (job, _token, signal) => {
+      await abortableSleep((job.data as { ms: number }).ms, undefined, { signal });
       finished.push(job.id!);
     });
     await queues[1]!.add('x', { ms: 100 }, { jobId: 'short' });
@@ -205,6 +207,7 @@ describe('SlotScheduler', () => {
     await until(() => scheduler!.busy === 2, 3_000, 'both jobs to start');
     const handedBack = await scheduler!.stop(800);
     expect(handedBack).toBe(1);
+    expect(scheduler!.busy).toBe(0);
     expect(finished).toEqual(['short']);
     expect(await queues[1]!.getJobState('long')).toBe('waiting');
     expect(await queues[1]!.getJobState('short')).toBe('completed');

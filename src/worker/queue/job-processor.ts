@@ -7,6 +7,8 @@ import type { LoadedDocument } from '../text/document-loader.js';
 import type { DocFigures, TaskRun } from '../tasks/task.js';
 import type { TaskRunner } from '../tasks/task-runner.js';
 import type { WorkerMetrics } from '../worker-metrics.js';
+import type { RedisWriteWatch } from './redis-write-watch.js';
+import { giveUpReason, handBack, JobGivenUpError, type GiveUpReason } from './queue-consumer.js';
 
 export interface ProcessorDeps {
   runner: TaskRunner;
@@ -17,6 +19,14 @@ export interface ProcessorDeps {
   load: (job: JobData, signal: AbortSignal) => Promise<LoadedDocument>;
   /** Adds the part jobs of tasks that split long documents; without it such documents are run whole. */
   flows?: FlowProducer;
+  /**
+   * Whether the job's lock is still this worker's (renewing it). Asked right before an outcome is stored: a
+   * worker that lost the lock (a Redis outage longer than the lock) must not record a job another worker runs.
+   * Without it, outcomes are stored unchecked.
+   */
+  holdsLock?: (job: Job, token: string) => Promise<boolean>;
+  /** Whether Redis accepts writes: an outcome Redis is too full to store is kept until it can be. */
+  writes?: RedisWriteWatch;
 }
 
 /** What a processor hands BullMQ: documents' results go to the store; a flow's part goes to its parent. */
@@ -81,6 +91,13 @@ export function createProcessor(deps: ProcessorDeps) {
       log.info({ ...fields, outcome: 'cancelled' }, 'job skipped: batch cancelled');
       return { stored: true };
     }
+    /** This worker lets the job go without an outcome: whoever holds it now records one. */
+    const givingUp = async (reason: GiveUpReason) => {
+      metrics.jobFinished({ ...ended(job, started), outcome: 'retried', reason, part: !!data.part });
+      log.warn({ ...fields, outcome: 'given-up', reason, durationMs: Date.now() - started }, 'job given up');
+      if (reason === 'lock-lost') await handBack(job, token!);
+      return new JobGivenUpError(reason);
+    };
     metrics.jobStarted({ queue: job.queueName, task: data.task, waitSeconds: (started - job.timestamp) / 1000 });
     log.info({ ...fields, attempt: job.attemptsMade + 1 }, 'job started');
     try {
@@ -102,9 +119,11 @@ export function createProcessor(deps: ProcessorDeps) {
       // A document's result counts the tokens of its parts too; the metrics counted those as the parts ran.
       const tokensIn = run.tokensIn + (earlier?.tokensIn ?? 0);
       const tokensOut = run.tokensOut + (earlier?.tokensOut ?? 0);
-      if (!forParent) {
+      if (forParent) {
+        if (!(await holdsLock(deps, job, token))) throw new JobGivenUpError('lock-lost');
+      } else {
         const result = resultOf(run, doc, { model: runner.host.modelName, tokensIn, tokensOut, totalMs: durationMs });
-        await store.saveCompleted(job.id!, record, result);
+        await storeUnderLock(deps, job, token, signal, () => store.saveCompleted(job.id!, record, result));
       }
       end(
         { outcome: 'completed', durationMs, tokensIn: run.tokensIn, tokensOut: run.tokensOut, pages: doc.parsedNow },
@@ -114,11 +133,23 @@ export function createProcessor(deps: ProcessorDeps) {
       return forParent ?? { stored: true };
     } catch (err) {
       if (err instanceof WaitingChildrenError) throw err;
+      const gaveUp = giveUpReason(err, signal);
+      if (gaveUp) throw await givingUp(gaveUp);
       const category = categoryOf(err);
       const message = (err as Error).message;
       const final = isPermanent(err) || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-      if (final && !data.part)
-        await store.saveFailed(job.id!, record, { category, message, attempts: job.attemptsMade + 1 });
+      const attempts = job.attemptsMade + 1;
+      if (final && !data.part) {
+        const save = () => store.saveFailed(job.id!, record, { category, message, attempts });
+        try {
+          await storeUnderLock(deps, job, token, signal, save);
+        } catch (e) {
+          const reason = giveUpReason(e, signal);
+          throw reason ? await givingUp(reason) : e;
+        }
+      }
+      // BullMQ can only schedule the retry once Redis takes writes again.
+      if (category === 'redis-unavailable' && deps.writes?.report(err)) await deps.writes.writable(signal);
       const outcome = final ? 'failed' : 'retried';
       const durationMs = Date.now() - started;
       end(
@@ -128,6 +159,42 @@ export function createProcessor(deps: ProcessorDeps) {
       );
       throw err;
     }
+  };
+}
+
+/** Stores an outcome under the job's lock. A full Redis is waited for, so the work done is not lost. */
+async function storeUnderLock(
+  deps: ProcessorDeps,
+  job: Job,
+  token: string | undefined,
+  signal: AbortSignal | undefined,
+  save: () => Promise<unknown>,
+): Promise<void> {
+  for (;;) {
+    try {
+      if (!(await holdsLock(deps, job, token))) throw new JobGivenUpError('lock-lost');
+      await save();
+      return;
+    } catch (err) {
+      if (!deps.writes?.report(err) || signal?.aborted) throw err;
+      await deps.writes.writable(signal);
+    }
+  }
+}
+
+async function holdsLock(deps: ProcessorDeps, job: Job, token: string | undefined): Promise<boolean> {
+  return !deps.holdsLock || (await deps.holdsLock(job, token!));
+}
+
+/** The figures of an attempt that ends without output. */
+function ended(job: Job<JobData>, started: number) {
+  return {
+    queue: job.queueName,
+    task: job.data.task,
+    durationSeconds: (Date.now() - started) / 1000,
+    tokensIn: 0,
+    tokensOut: 0,
+    pages: 0,
   };
 }
 

@@ -1,38 +1,7 @@
-import { Worker, type Job, type Processor, type WorkerOptions } from 'bullmq';
+import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { FINISHED_JOB_RETENTION } from '../../shared/job-options.js';
-
-/**
- * A BullMQ Worker whose jobs we fetch ourselves. BullMQ's own main loop serves one queue with its
- * own concurrency; a docfleet worker serves two queues (its tag's and `any`) from ONE pool of
- * context sequences, so the fetching is done by the SlotScheduler and only lock renewal, the
- * stalled-job check and completion/failure bookkeeping stay with BullMQ, as does how long finished jobs
- * are kept (FINISHED_JOB_RETENTION unless `opts` says otherwise).
- */
-export class QueueConsumer extends Worker {
-  constructor(queue: string, processor: Processor, opts: WorkerOptions) {
-    super(queue, processor, { ...FINISHED_JOB_RETENTION, ...opts, autorun: false });
-  }
-
-  async startBackground(): Promise<void> {
-    await this.startStalledCheckTimer();
-    this.lockManager.start();
-  }
-
-  /** The sorted set BullMQ writes to wake idle workers of this queue (see `waitForJob` in BullMQ's Worker). */
-  get markerKey(): string {
-    return this.keys.marker ?? this.toKey('marker');
-  }
-
-  /**
-   * When this queue's next delayed job is due (ms since the epoch), as Redis reported it with the last
-   * fetch that found no job; 0 when none is known. BullMQ keeps it in the Worker's private `blockUntil`.
-   */
-  get delayedUntil(): number {
-    const value = (this as unknown as { blockUntil?: unknown }).blockUntil;
-    return typeof value === 'number' && value > 0 ? value : 0;
-  }
-}
+import { settleWithin } from '../../shared/settle-within.js';
+import type { QueueConsumer } from './queue-consumer.js';
 
 export interface SlotSchedulerOptions {
   /**
@@ -365,19 +334,32 @@ export class SlotScheduler {
 
   /**
    * Stops fetching and waits up to `graceMs` for running jobs. Jobs still running then are moved
-   * back to their queue at once, so another worker takes them without waiting for a lock to expire.
-   * Returns how many were handed back.
+   * back to their queue at once, so another worker takes them without waiting for a lock to expire,
+   * and their runs are aborted; it returns, with how many were handed back, once every run has ended
+   * (or `abortMs` later), so that nothing uses the model after it is disposed.
    */
-  async stop(graceMs: number): Promise<number> {
+  async stop(graceMs: number, abortMs = 10_000): Promise<number> {
     this.stopping = true;
     this.signal();
     // Interrupts a blocking wait on the markers.
     this.replaceBlockingClient();
     await Promise.all(this.queues.map((q) => q.consumer.pause(true)));
-    await this.loop;
+    // A fetch waits for Redis while it is unreachable; a stop does not.
+    await settleWithin(this.loop ?? Promise.resolve(), abortMs);
     this.replaceBlockingClient();
-    const deadline = Date.now() + graceMs;
-    // A lane may still take one job it asked for just before the stop; wait on lanes, not jobs.
+    await this.lanesEnded(graceMs);
+    const left = [...this.lanes.values()];
+    const handBack = left.map((l) => l.job.moveToWait(l.token).catch((err: Error) => this.onError(err)));
+    // Not handed back while Redis is unreachable: their locks expire and the stalled-job check moves them.
+    await settleWithin(Promise.all(handBack), abortMs);
+    for (const l of left) l.queue.consumer.giveUp(l.job.id!, 'shutdown');
+    await this.lanesEnded(abortMs);
+    return left.length;
+  }
+
+  /** Waits until no lane runs, at most `ms`. A lane may still take one job it asked for just before the stop. */
+  private async lanesEnded(ms: number): Promise<void> {
+    const deadline = Date.now() + ms;
     while (this.lanes.size > 0 && Date.now() < deadline) {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([
@@ -386,9 +368,6 @@ export class SlotScheduler {
       ]);
       clearTimeout(timer);
     }
-    const left = [...this.lanes.values()];
-    await Promise.all(left.map((l) => l.job.moveToWait(l.token).catch((err: Error) => this.onError(err))));
-    return left.length;
   }
 }
 
