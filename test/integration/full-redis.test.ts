@@ -55,7 +55,7 @@ describe('a Redis at maxmemory with noeviction', () => {
   }
 
   it('refuses a submission with one line and writes nothing, then accepts it once memory is freed', async () => {
-    const existing = await producer.submitDocuments(refs(0, 300), { tasks: ['summarize'] });
+    await producer.submitDocuments(refs(0, 300), { tasks: ['summarize'] });
     const before = await footprint();
     expect(before).toMatchObject({ batches: 1, queued: 300 });
 
