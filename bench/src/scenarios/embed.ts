@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
-import { EmbeddingPool } from '../../../dist/worker/embedding-pool.js';
-import { contextCount } from '../../../dist/worker/model-host.js';
-import { embed } from '../../../dist/worker/tasks/embed.js';
+import { EmbeddingPool } from '../../../dist/worker/model/embedding-pool.js';
+import { contextCount } from '../../../dist/worker/model/model-host.js';
+import { embed } from '../../../dist/worker/tasks/embed/embed.js';
 import { round } from '../common.js';
 import { loadTuned } from './tuned-model.js';
 

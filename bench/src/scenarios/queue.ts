@@ -8,7 +8,7 @@ import { connectRedis } from '../../../dist/shared/redis-connection.js';
 import { walkDocuments } from '../../../dist/producer/document-walker.js';
 import { documentJobOptions, FINISHED_JOB_RETENTION } from '../../../dist/shared/job-options.js';
 import { Producer } from '../../../dist/producer/producer.js';
-import { QueueConsumer, SlotScheduler } from '../../../dist/worker/slot-scheduler.js';
+import { QueueConsumer, SlotScheduler } from '../../../dist/worker/queue/slot-scheduler.js';
 import { round } from '../common.js';
 
 /** Counts the commands Redis executes from now on. */

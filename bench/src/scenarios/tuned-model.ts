@@ -1,6 +1,6 @@
 import { getLlama, LlamaLogLevel } from 'node-llama-cpp';
 import { detectCpuBudget } from '../../../dist/shared/cpu-budget.js';
-import { chooseThreads } from '../../../dist/worker/thread-tuner.js';
+import { chooseThreads } from '../../../dist/worker/model/thread-tuner.js';
 
 /** The model on the CPU with no library-wide thread cap, and docfleet's own tuner's choice of threads. */
 export async function loadTuned(input: { modelPath: string; tuneCacheDir: string }, role: 'generate' | 'embed') {
