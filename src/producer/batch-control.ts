@@ -134,16 +134,13 @@ export async function cancelBatch(p: Producer, id: string): Promise<{ cancelled:
     const open = [...new Map(page.filter((l) => !l.result).map((l) => [l.jobId, l])).values()];
     const coverage = await p.store.batches.coverage(open.map((l) => l.jobId));
     const own = open.filter((_, i) => coverage[i] === 1);
-    const present = await Promise.all(own.map((l) => p.queue(l.line.queue).getJobState(l.jobId)));
     const outcomes = await Promise.all(
-      own.map(async (l, i) => {
-        const state = pendingState(present[i]);
-        if (state === 'active') return 'running';
-        if (state !== 'waiting' && state !== 'delayed') return 'skipped';
-        // 0: a worker took it between our look and the removal.
+      own.map(async (l) => {
+        // 0: a worker holds the job's lock (it is running); jobs not in the queue any more are removed as no-ops.
         if ((await p.queue(l.line.queue).remove(l.jobId)) !== 1) return 'running';
         const data: JobData = { batchId: id, doc: l.doc, task: l.line.task, params: meta.params };
-        return (await p.store.saveCancelled(l.jobId, data, { unfinished: true })) ? 'cancelled' : 'skipped';
+        // A job that ended between our look and the removal keeps its outcome.
+        return (await p.store.saveCancelled(l.jobId, data, { unfinished: true })) ? 'cancelled' : 'finished';
       }),
     );
     cancelled += outcomes.filter((o) => o === 'cancelled').length;
