@@ -14,6 +14,7 @@ import { Producer } from '../../src/producer/producer.js';
 import { loadProducerConfig } from '../../src/shared/config.js';
 import { jobIdFor } from '../../src/shared/job-id.js';
 import type { DocumentRef, JobData, JobResult } from '../../src/shared/job-types.js';
+import { cliJson, readResults, startWorker, waitForBatch, type FleetEnv } from '../helpers/fleet.js';
 import { freshPrefix, startRedis, type TestRedis } from '../helpers/redis.js';
 
 /** A reference as a document store would hand it over: no file behind it, the workers are simulated. */
@@ -84,6 +85,33 @@ describe('batch bookkeeping', () => {
     ]);
     expect(out[0]!.jobId).toBe(out[1]!.jobId);
     expect(out[0]!.job?.doc.uri).not.toBe(out[1]!.job?.doc.uri);
+  });
+
+  it('gets a result line per file from a real worker, and counters that end the batch', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'books-worker-'));
+    writeFileSync(path.join(dir, 'a.txt'), 'Lily went to the park with Tom. They found a red ball.');
+    writeFileSync(path.join(dir, 'copy-of-a.txt'), 'Lily went to the park with Tom. They found a red ball.');
+    const env: FleetEnv = { url: redis.url, prefix: producer.config.prefix };
+    const worker = await startWorker(env, ['--concurrency', '1']);
+    try {
+      const submitted = await cliJson<{ batch: string; jobs: number }>(env, [
+        'submit',
+        '--task',
+        'summarize',
+        '--max-tokens',
+        '8',
+        dir,
+      ]);
+      expect(submitted.jobs).toBe(1);
+      expect(await waitForBatch(env, submitted.batch, 120_000)).toMatchObject({ total: 2, completed: 2, done: true });
+      const out = await readResults(env, submitted.batch);
+      expect(out.map((l) => [path.basename(l.job.doc.name as string), l.status])).toEqual([
+        ['a.txt', 'completed'],
+        ['copy-of-a.txt', 'completed'],
+      ]);
+    } finally {
+      await worker.stop();
+    }
   });
 
   it('keeps the counters of every batch that covers a job, across resubmission and retry', async () => {
