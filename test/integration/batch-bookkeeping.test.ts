@@ -104,8 +104,8 @@ describe('batch bookkeeping', () => {
       ]);
       expect(submitted.jobs).toBe(1);
       expect(await waitForBatch(env, submitted.batch, 120_000)).toMatchObject({ total: 2, completed: 2, done: true });
-      const out = await readResults(env, submitted.batch);
-      expect(out.map((l) => [path.basename(l.job.doc.name as string), l.status])).toEqual([
+      const out = (await readResults(env, submitted.batch)) as ResultLine[];
+      expect(out.map((l) => [path.basename(l.job!.doc.name), l.status])).toEqual([
         ['a.txt', 'completed'],
         ['copy-of-a.txt', 'completed'],
       ]);
