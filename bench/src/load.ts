@@ -40,13 +40,17 @@ const RESULT: JobResult = {
   },
 };
 
-function refs(from: number, count: number): DocumentRef[] {
-  return Array.from({ length: count }, (_, k) => ({
-    uri: `/data/contracts/2026/contract-${String(from + k).padStart(6, '0')}.txt`,
-    name: `contracts/2026/contract-${String(from + k).padStart(6, '0')}.txt`,
-    sha256: (from + k).toString(16).padStart(64, '0'),
-    bytes: 300,
-  }));
+/** References made as they are consumed, so the process's memory is the producer's, not the input's. */
+function* refs(from: number, count: number): Generator<DocumentRef> {
+  for (let i = from; i < from + count; i++) {
+    const n = String(i).padStart(7, '0');
+    yield {
+      uri: `/data/contracts/2026/contract-${n}.txt`,
+      name: `contracts/2026/contract-${n}.txt`,
+      sha256: i.toString(16).padStart(64, '0'),
+      bytes: 300,
+    };
+  }
 }
 
 /** Runs `fn` while sampling this process's memory: the step's time and its peak heap and RSS. */
@@ -76,6 +80,27 @@ export async function load(redisUrl: string) {
   const usedMemory = async () => Number(/^used_memory:(\d+)/m.exec(await admin.info('memory'))![1]);
   const producer = new Producer(loadProducerConfig({}, { REDIS_URL: redisUrl, DOCFLEET_PREFIX: 'load' }));
   try {
+    // The finished batch and the small ones come first: in a queue, a batch's jobs sit behind those queued
+    // before it, and the cancelled batch is the latest, as a batch cancelled soon after its submission is.
+    log(`the finished batch: ${LOAD.finished} documents submitted, their results written`);
+    const finished = (
+      await producer.submitDocuments(refs(2_000_000, LOAD.finished), { tasks: ['summarize'], name: 'load-finished' })
+    ).batch;
+    const page: Promise<unknown>[] = [];
+    for (const doc of refs(2_000_000, LOAD.finished)) {
+      const data: JobData = { batchId: finished, doc, task: 'summarize', params: {} };
+      page.push(producer.store.saveCompleted(jobIdFor(doc.sha256, 'summarize', {}), data, RESULT));
+      if (page.length === 500) await Promise.all(page.splice(0));
+    }
+    await Promise.all(page);
+    // Finished jobs are out of the wait list (BullMQ keeps them as completed): results were written by hand, so
+    // the jobs are taken out here.
+    await producer.queue('docfleet-generate-any').drain();
+
+    log(`${LOAD.smallBatches} small batches`);
+    for (let i = 0; i < LOAD.smallBatches; i++)
+      await producer.submitDocuments(refs(1_000_000 + i * 5, 5), { tasks: ['summarize'], name: `small-${i}` });
+
     const before = await usedMemory();
     log(`submitting ${LOAD.queued} documents`);
     const submit = await step(() =>
@@ -83,7 +108,7 @@ export async function load(redisUrl: string) {
     );
     const bytesPerJob = ((await usedMemory()) - before) / LOAD.queued;
     const queued = submit.value.batch;
-    const sampleId = jobIdFor(refs(0, 1)[0]!.sha256, 'summarize', {});
+    const sampleId = jobIdFor('0'.padStart(64, '0'), 'summarize', {});
     const usage = async (key: string) => Number(await admin.call('MEMORY', 'USAGE', key, 'SAMPLES', '0'));
     const breakdown = {
       bullmqJobHash: await usage(`load:docfleet-generate-any:${sampleId}`),
@@ -95,24 +120,10 @@ export async function load(redisUrl: string) {
     const statusRuns = [];
     for (let i = 0; i < 5; i++) statusRuns.push(await step(() => batchStatus(producer, queued)));
 
-    log(`${LOAD.smallBatches} small batches, then the listing`);
-    for (let i = 0; i < LOAD.smallBatches; i++)
-      await producer.submitDocuments(refs(1_000_000 + i * 5, 5), { tasks: ['summarize'], name: `small-${i}` });
+    log('the listing');
     const listRuns = [];
     for (let i = 0; i < 5; i++) listRuns.push(await step(() => recentBatches(producer, LOAD.listLimit)));
 
-    log(`the finished batch: ${LOAD.finished} documents submitted, their results written`);
-    const finishedDocs = refs(2_000_000, LOAD.finished);
-    const finished = (await producer.submitDocuments(finishedDocs, { tasks: ['summarize'], name: 'load-finished' }))
-      .batch;
-    for (let i = 0; i < finishedDocs.length; i += 500) {
-      await Promise.all(
-        finishedDocs.slice(i, i + 500).map((doc) => {
-          const data: JobData = { batchId: finished, doc, task: 'summarize', params: {} };
-          return producer.store.saveCompleted(jobIdFor(doc.sha256, 'summarize', {}), data, RESULT);
-        }),
-      );
-    }
     const finishedStatus = await step(() => batchStatus(producer, finished));
     log('results of the finished batch');
     const results = await step(async () => {

@@ -50,9 +50,9 @@ interface Line {
  * Walks a batch a page of documents at a time, one line per document and task: only a page is held in
  * memory, so a batch of any size can be read. A job answering several lines is read once per page.
  */
-async function* walkLines(p: Producer, meta: BatchMeta): AsyncGenerator<Line[]> {
+async function* walkLines(p: Producer, meta: BatchMeta, opts: { newestFirst?: boolean } = {}): AsyncGenerator<Line[]> {
   const lines = batchTaskLines(meta);
-  for await (const docs of p.store.batches.documents(meta.id)) {
+  for await (const docs of p.store.batches.documents(meta.id, opts)) {
     const page = docs.flatMap((doc) => lines.map((line) => ({ doc, line, jobId: line.idOf(doc.sha256) })));
     const ids = [...new Set(page.map((l) => l.jobId))];
     const results = new Map((await p.store.get(ids)).map((r, i) => [ids[i]!, r]));
@@ -123,14 +123,16 @@ export async function* batchResults(p: Producer, id: string): AsyncGenerator<Res
 
 /**
  * Removes the batch's queued jobs and marks the batch cancelled so that workers skip any job of it they have
- * not started. Running jobs finish. Jobs another batch also covers are left to it. A page at a time.
+ * not started. Running jobs finish. Jobs another batch also covers are left to it. A page at a time, newest
+ * documents first: BullMQ's removal looks for a waiting job from the newest end of the queue, so this order
+ * keeps each removal's search to the jobs queued after the batch.
  */
 export async function cancelBatch(p: Producer, id: string): Promise<{ cancelled: number; running: number }> {
   const { meta } = await requireBatch(p, id);
   await p.store.batches.update({ ...meta, cancelled: true });
   let cancelled = 0;
   let running = 0;
-  for await (const page of walkLines(p, meta)) {
+  for await (const page of walkLines(p, meta, { newestFirst: true })) {
     const open = [...new Map(page.filter((l) => !l.result).map((l) => [l.jobId, l])).values()];
     const coverage = await p.store.batches.coverage(open.map((l) => l.jobId));
     const own = open.filter((_, i) => coverage[i] === 1);

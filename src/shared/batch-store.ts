@@ -163,12 +163,15 @@ export class BatchStore {
     return reply as string[];
   }
 
-  /** The batch's documents a page at a time, in submission order. */
-  async *documents(id: string, pageSize = BATCH_PAGE): AsyncGenerator<DocumentRef[]> {
-    for (let start = 0; ; start += pageSize) {
-      const page = await this.redis.lrange(this.keys.batchDocuments(id), start, start + pageSize - 1);
+  /** The batch's documents a page at a time, in submission order, or the newest first. */
+  async *documents(id: string, opts: { newestFirst?: boolean } = {}): AsyncGenerator<DocumentRef[]> {
+    const key = this.keys.batchDocuments(id);
+    for (let start = 0; ; start += BATCH_PAGE) {
+      const page = opts.newestFirst
+        ? (await this.redis.lrange(key, -start - BATCH_PAGE, -start - 1)).reverse()
+        : await this.redis.lrange(key, start, start + BATCH_PAGE - 1);
       if (page.length > 0) yield page.map((d) => JSON.parse(d) as DocumentRef);
-      if (page.length < pageSize) return;
+      if (page.length < BATCH_PAGE) return;
     }
   }
 
