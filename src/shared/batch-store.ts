@@ -121,13 +121,13 @@ export class BatchStore {
   }
 
   async meta(id: string): Promise<BatchMeta | undefined> {
-    const raw = await this.redis.hget(this.keys.batch(id), 'meta');
+    const raw = await this.redis.hget(this.keys.batch(id), 'meta').catch(unlessOlderFormat);
     return raw ? (JSON.parse(raw) as BatchMeta) : undefined;
   }
 
   /** The description and counters in one read, whatever the batch's size. */
   async summary(id: string): Promise<BatchSummary | undefined> {
-    return toSummary(await this.redis.hgetall(this.keys.batch(id)));
+    return toSummary(await this.redis.hgetall(this.keys.batch(id)).catch(unlessOlderFormat));
   }
 
   /** The most recent batches, newest first, from the index (no key scan). */
@@ -191,6 +191,15 @@ export class BatchStore {
       .zrem(this.keys.batchIndex(), id)
       .exec();
   }
+}
+
+/**
+ * A batch written by a docfleet that kept it as one JSON string reads as no batch: its jobs still run (their
+ * workers find no cancel), and `status` says it cannot be found rather than failing on the key's type.
+ */
+function unlessOlderFormat(err: unknown): null {
+  if (err instanceof Error && err.message.startsWith('WRONGTYPE')) return null;
+  throw err;
 }
 
 function toSummary(raw: Record<string, string> | null): BatchSummary | undefined {

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   batchResults,
+  BatchNotFoundError,
   batchStatus,
   cancelBatch,
   recentBatches,
@@ -165,5 +166,11 @@ describe('batch bookkeeping', () => {
       [r.batch, 'large', 1_200],
       [shared.batch, undefined, 1],
     ]);
+  });
+
+  it('reads a batch kept in the earlier one-string form as no batch, without failing on its type', async () => {
+    await producer.redis.set(producer.store.keys.batch('20260101-old'), JSON.stringify({ id: '20260101-old' }));
+    expect(await producer.store.batch('20260101-old')).toBeUndefined();
+    await expect(batchStatus(producer, '20260101-old')).rejects.toThrow(BatchNotFoundError);
   });
 });
