@@ -25,15 +25,22 @@ export interface StoredResult {
 /**
  * Writes a job's outcome and moves the counters of every batch that covers the job, atomically: a status
  * read, a result written and counters moved can never disagree. An outcome replacing an earlier one (a retry)
- * moves the count from the old status to the new.
+ * moves the count from the old status to the new, and leaves none of the old outcome's fields behind (a
+ * retried job must not keep an earlier attempt's error beside its result).
  * KEYS: result, job-batches. ARGV: status, ttl, batch key prefix, 'keep' to leave an outcome already there
  * alone (else 'replace'), then the result's field/value pairs. Returns 0 when it kept an outcome, else 1.
  */
 const RECORD_OUTCOME = `
 local old = redis.call('HGET', KEYS[1], 'status')
 if old and ARGV[4] == 'keep' then return 0 end
-redis.call('DEL', KEYS[1])
+local earlier = redis.call('HKEYS', KEYS[1])
+-- HSET is the first write: a Redis out of memory refuses it before anything has changed.
 redis.call('HSET', KEYS[1], unpack(ARGV, 5))
+local fields = {}
+for i = 5, #ARGV, 2 do fields[ARGV[i]] = true end
+for _, field in ipairs(earlier) do
+  if not fields[field] then redis.call('HDEL', KEYS[1], field) end
+end
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 local covering = redis.call('HGETALL', KEYS[2])
 for i = 1, #covering, 2 do
@@ -47,18 +54,19 @@ return 1
 `;
 
 /**
- * Drops a job's outcome (before a retry) and takes it off the counters of the batches that cover the job.
+ * Drops a job's outcome (before a retry) and takes it off the counters of the batches that cover the job; the
+ * counters first, so that a Redis out of memory refuses the script before it has deleted anything.
  * KEYS: result, job-batches. ARGV: batch key prefix.
  */
 const FORGET_OUTCOME = `
 local old = redis.call('HGET', KEYS[1], 'status')
 if not old then return 0 end
-redis.call('DEL', KEYS[1])
 local covering = redis.call('HGETALL', KEYS[2])
 for i = 1, #covering, 2 do
   local batch = ARGV[1] .. covering[i]
   if redis.call('EXISTS', batch) == 1 then redis.call('HINCRBY', batch, old, -covering[i + 1]) end
 end
+redis.call('DEL', KEYS[1])
 return 1
 `;
 
@@ -116,8 +124,8 @@ export class ResultStore {
   }
 
   /**
-   * The one write of a job's outcome: the result hash replaced (never merged: a retried job must not keep an
-   * earlier attempt's error beside its result) and the counters of each batch covering the job moved with it.
+   * The one write of a job's outcome: the result hash replaced and the counters of each batch covering the job
+   * moved with it, atomically (a Redis out of memory refuses all of it).
    */
   async recordOutcome(
     jobId: string,

@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { batchStatus } from '../../src/producer/batch-control.js';
 import { Producer } from '../../src/producer/producer.js';
 import { loadProducerConfig } from '../../src/shared/config.js';
-import type { DocumentRef } from '../../src/shared/job-types.js';
+import { jobIdFor } from '../../src/shared/job-id.js';
+import type { DocumentRef, JobData } from '../../src/shared/job-types.js';
 import { RedisOutOfMemoryError } from '../../src/shared/redis-out-of-memory.js';
 import { runCli, type FleetEnv } from '../helpers/fleet.js';
 import { freshPrefix, startRedis, type TestRedis } from '../helpers/redis.js';
@@ -87,5 +88,22 @@ describe('a Redis at maxmemory with noeviction', () => {
     }
     const again = await producer.submitDocuments(refs(10_000, 5_000), { tasks: ['summarize'] });
     expect(again).toMatchObject({ jobs: 5_000 });
+  });
+
+  it('refuses an outcome as a whole: the earlier one and the counters stay as they were', async () => {
+    const [doc] = refs(20_000, 1);
+    const { batch } = await producer.submitDocuments([doc!], { tasks: ['summarize'] });
+    const jobId = jobIdFor(doc!.sha256, 'summarize', {});
+    const data: JobData = { batchId: batch, doc: doc!, task: 'summarize', params: {} };
+    await producer.store.saveFailed(jobId, data, { category: 'fetch-failed', message: 'timeout', attempts: 3 });
+    await admin.config('SET', 'maxmemory', String(Math.floor((await usedMemory()) / 2)));
+    try {
+      await expect(producer.store.saveCancelled(jobId, data)).rejects.toThrow(/OOM/);
+    } finally {
+      await admin.config('SET', 'maxmemory', '0');
+    }
+    const [stored] = await producer.store.get([jobId]);
+    expect(stored).toMatchObject({ status: 'failed', error: { message: 'timeout' } });
+    expect(await batchStatus(producer, batch)).toMatchObject({ failed: 1, cancelled: 0 });
   });
 });
