@@ -115,6 +115,26 @@ describe('batch bookkeeping', () => {
     }
   });
 
+  it('records a job BullMQ fails for stalling too often, so that its batch ends', async () => {
+    const env: FleetEnv = { url: redis.url, prefix: producer.config.prefix };
+    const { batch } = await producer.submitDocuments([ref(7)], { tasks: ['summarize'] });
+    const jobId = jobIdFor(ref(7).sha256, 'summarize', {});
+    // What BullMQ's stalled check leaves on a job past maxStalledCount: the next worker to take it fails it.
+    await producer.redis.hset(
+      `${env.prefix}:docfleet-generate-any:${jobId}`,
+      'defa',
+      'job stalled more than allowable limit',
+    );
+    const worker = await startWorker(env, ['--concurrency', '1']);
+    try {
+      expect(await waitForBatch(env, batch, 60_000)).toMatchObject({ total: 1, failed: 1, done: true });
+      const [line] = await lines(batch);
+      expect(line).toMatchObject({ status: 'failed', error: { category: 'stalled' } });
+    } finally {
+      await worker.stop();
+    }
+  });
+
   it('keeps the counters of every batch that covers a job, across resubmission and retry', async () => {
     const first = await producer.submitDocuments([ref(1), ref(2)], { tasks: ['summarize'] });
     await finish(ref(1));
