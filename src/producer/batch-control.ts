@@ -41,7 +41,7 @@ export function recentBatches(p: Producer, limit: number): Promise<BatchSummary[
 
 interface Line {
   doc: DocumentRef;
-  line: TaskLine;
+  taskLine: TaskLine;
   jobId: string;
   result?: StoredResult;
 }
@@ -53,7 +53,7 @@ interface Line {
 async function* walkLines(p: Producer, meta: BatchMeta, opts: { newestFirst?: boolean } = {}): AsyncGenerator<Line[]> {
   const lines = batchTaskLines(meta);
   for await (const docs of p.store.batches.documents(meta.id, opts)) {
-    const page = docs.flatMap((doc) => lines.map((line) => ({ doc, line, jobId: line.idOf(doc.sha256) })));
+    const page = docs.flatMap((doc) => lines.map((taskLine) => ({ doc, taskLine, jobId: taskLine.idOf(doc.sha256) })));
     const ids = [...new Set(page.map((l) => l.jobId))];
     const results = new Map((await p.store.get(ids)).map((r, i) => [ids[i]!, r]));
     yield page.map((l) => ({ ...l, result: results.get(l.jobId) }));
@@ -61,8 +61,11 @@ async function* walkLines(p: Producer, meta: BatchMeta, opts: { newestFirst?: bo
 }
 
 /** An unfinished job where the batch put it, or in another queue of its role (an earlier batch's tag). */
-async function findJob(p: Producer, meta: BatchMeta, l: Line): Promise<Job | undefined> {
-  const queues = [l.line.queue, ...queuesForRole(roleForTask(l.line.task)).filter((q) => q !== l.line.queue)];
+async function findJob(p: Producer, l: Line): Promise<Job | undefined> {
+  const queues = [
+    l.taskLine.queue,
+    ...queuesForRole(roleForTask(l.taskLine.task)).filter((q) => q !== l.taskLine.queue),
+  ];
   for (const queue of queues) {
     const job = await p.queue(queue).getJob(l.jobId);
     if (job) return job;
@@ -92,7 +95,7 @@ function pendingState(
 export async function* batchResults(p: Producer, id: string): AsyncGenerator<ResultLine> {
   const { meta } = await requireBatch(p, id);
   for await (const page of walkLines(p, meta)) {
-    const unfinished = await Promise.all(page.map(async (l) => (l.result ? undefined : findJob(p, meta, l))));
+    const unfinished = await Promise.all(page.map(async (l) => (l.result ? undefined : findJob(p, l))));
     const states = await Promise.all(unfinished.map(async (job) => job?.getState()));
     for (const [i, l] of page.entries()) {
       const own = (job: JobData): JobData => ({ ...job, doc: l.doc });
@@ -139,8 +142,8 @@ export async function cancelBatch(p: Producer, id: string): Promise<{ cancelled:
     const outcomes = await Promise.all(
       own.map(async (l) => {
         // 0: a worker holds the job's lock (it is running); jobs not in the queue any more are removed as no-ops.
-        if ((await p.queue(l.line.queue).remove(l.jobId)) !== 1) return 'running';
-        const data: JobData = { batchId: id, doc: l.doc, task: l.line.task, params: meta.params };
+        if ((await p.queue(l.taskLine.queue).remove(l.jobId)) !== 1) return 'running';
+        const data: JobData = { batchId: id, doc: l.doc, task: l.taskLine.task, params: meta.params };
         // A job that ended between our look and the removal keeps its outcome.
         return (await p.store.saveCancelled(l.jobId, data, { unfinished: true })) ? 'cancelled' : 'finished';
       }),
@@ -159,7 +162,7 @@ export async function retryBatch(p: Producer, id: string): Promise<{ retried: nu
   for await (const page of walkLines(p, meta)) {
     for (const l of page) {
       if (seen.has(l.jobId) || (l.result && l.result.status !== 'failed')) continue;
-      const existing = await findJob(p, meta, l);
+      const existing = await findJob(p, l);
       const state = await existing?.getState();
       if (!l.result && state !== 'failed') continue;
       seen.add(l.jobId);
@@ -170,7 +173,7 @@ export async function retryBatch(p: Producer, id: string): Promise<{ retried: nu
       else {
         // BullMQ has already dropped the job (retention); enqueue it again from the stored copy.
         await existing?.remove().catch(() => undefined);
-        await p.queue(l.line.queue).add(l.line.task, l.result!.job, p.jobOptions(l.jobId));
+        await p.queue(l.taskLine.queue).add(l.taskLine.task, l.result!.job, p.jobOptions(l.jobId));
       }
       retried++;
     }

@@ -84,7 +84,7 @@ return orphans
 `;
 
 /** Documents per page when walking a batch. */
-export const BATCH_PAGE = 500;
+const BATCH_PAGE = 500;
 
 /**
  * A batch in Redis: a hash (description and counters), the list of its documents, and its place in the index
