@@ -25,9 +25,12 @@ export function isOutOfMemory(err: unknown): boolean {
   return Array.isArray(previous) && previous.some(isOutOfMemory);
 }
 
-/** Whether Redis is at its memory limit now (no limit set: never). */
+/**
+ * Whether Redis is at its memory limit now (no limit set: never). A Redis that does not answer INFO (an ACL
+ * without it) is not asked: a full one then refuses the first write, and the submission is rolled back.
+ */
 export async function atMemoryLimit(redis: Redis): Promise<boolean> {
-  const info = await redis.info('memory');
+  const info = await redis.info('memory').catch(() => '');
   const field = (name: string) => Number(new RegExp(`^${name}:(\\d+)`, 'm').exec(info)?.[1] ?? 0);
   const max = field('maxmemory');
   return max > 0 && field('used_memory') >= max;
