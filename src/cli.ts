@@ -25,5 +25,11 @@ try {
     process.stderr.write(`docfleet: ${err.message}\n`);
     process.exit(2);
   }
+  // Errors that know their exit code (a Redis out of memory: 3, try again later).
+  const exitCode = (err as { exitCode?: unknown } | undefined)?.exitCode;
+  if (err instanceof Error && typeof exitCode === 'number') {
+    process.stderr.write(`docfleet: ${err.message}\n`);
+    process.exit(exitCode);
+  }
   throw err;
 }

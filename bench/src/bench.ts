@@ -8,13 +8,14 @@ import { startLocalRedis } from '../../dist/shared/local-redis.js';
 import { DISTURBED_CORES, disturbanceReport, type Context } from './bench-context.js';
 import { CLI, DEFAULT_MODEL, ForeignCpuMeter, log, RESULTS_DIR, round, WORKLOAD, writeDocuments } from './common.js';
 import { embedding } from './embedding.js';
+import { load } from './load.js';
 import { longDocuments } from './long-documents.js';
 import { queueOverhead } from './queue-overhead.js';
 import { scaling } from './scaling.js';
 import { throughput } from './throughput.js';
 
 /**
- * `npm run bench -- throughput|queue|scaling|embed|long|all`: measures docfleet against node-llama-cpp
+ * `npm run bench -- throughput|queue|scaling|embed|long|load|all` (`load` is not part of `all`): measures docfleet against node-llama-cpp
  * driven directly (the ceiling), against a naive BullMQ worker, and its queue paths against plain BullMQ;
  * prints tables and writes bench/results/*.json. Everything runs on one throwaway Redis.
  */
@@ -29,11 +30,12 @@ async function writeJson(name: string, data: unknown): Promise<string> {
 
 async function main(): Promise<void> {
   const mode = process.argv[2] ?? 'all';
-  if (!['throughput', 'scaling', 'long', 'queue', 'embed', 'all'].includes(mode)) {
-    process.stderr.write('usage: npm run bench -- [throughput|scaling|long|queue|embed|all]\n');
+  if (!['throughput', 'scaling', 'long', 'queue', 'embed', 'load', 'all'].includes(mode)) {
+    process.stderr.write('usage: npm run bench -- [throughput|scaling|long|queue|embed|load|all]\n');
     process.exit(2);
   }
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build first`);
+  if (mode === 'load') return loadRun();
   const modelPath = path.resolve(process.env.BENCH_MODEL_PATH || process.env.TEST_MODEL_PATH || DEFAULT_MODEL);
   if (!existsSync(modelPath)) throw new Error(`model ${modelPath} not found (BENCH_MODEL_PATH to use another)`);
 
@@ -133,6 +135,27 @@ async function main(): Promise<void> {
     );
   } finally {
     await stopAll();
+  }
+}
+
+/** The load run needs no model: its own Redis, the producer and the batch commands. */
+async function loadRun(): Promise<void> {
+  const redis = await startLocalRedis();
+  process.once('SIGINT', () => void redis.stop().then(() => process.exit(130)));
+  try {
+    log(`Redis ${redis.url}; ${os.cpus().length} CPUs`);
+    const l = await load(redis.url);
+    const meta = {
+      date: new Date().toISOString(),
+      node: process.version,
+      cpu: os.cpus()[0]?.model.trim(),
+      cpus: os.cpus().length,
+      command: 'npm run bench -- load',
+    };
+    log(`wrote ${await writeJson('load.json', { meta, ...l.json })}`);
+    process.stdout.write(`\n${l.text}\n`);
+  } finally {
+    await redis.stop();
   }
 }
 

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { loadProducerConfig } from '../../dist/shared/config.js';
+import { jobIdFor } from '../../dist/shared/job-id.js';
 import { freePort } from '../../dist/shared/local-redis.js';
 import { queueName } from '../../dist/shared/queue-layout.js';
 import type { StoredResult } from '../../dist/shared/result-store.js';
@@ -122,7 +123,8 @@ export async function submitAndWait(
     await queue.resume();
   }
   const ids: string[] = [];
-  for await (const page of producer.store.batchEntries(submitted.batch)) ids.push(...page.map((e) => e.jobId));
+  for await (const docs of producer.store.batches.documents(submitted.batch))
+    ids.push(...docs.map((d) => jobIdFor(d.sha256, 'summarize', { maxTokens })));
   const deadline = t0 + timeoutMs;
   // The workers record when each job finished, so polling often only costs them Redis time.
   const pollMs = ids.length > 200 ? 500 : 100;

@@ -6,7 +6,8 @@ import cliProgress from 'cli-progress';
 import { loadProducerConfig, type Flags } from '../shared/config.js';
 import { ConfigError } from '../shared/errors.js';
 import { TAGS, TASKS, type TaskName, type TaskParams } from '../shared/job-types.js';
-import { batchResults, batchStatus, cancelBatch, retryBatch } from './batch-control.js';
+import { batchResults, batchStatus, cancelBatch, recentBatches, retryBatch } from './batch-control.js';
+import { batchListing, formatBatches } from './batch-listing.js';
 import { Producer } from './producer.js';
 import { startQueueExporter } from './queue-exporter.js';
 import { VectorExportError, VectorWriter, omitVectors } from './vector-export.js';
@@ -77,6 +78,7 @@ export function registerProducerCommands(program: Command): void {
     .option('--model <name>', 'the model (file name without .gguf) the results must come from; part of the job id')
     .option('--max-document-mb <n>', 'refuse documents larger than this (env DOCFLEET_MAX_DOCUMENT_MB, default 50)')
     .option('--attempts <n>', 'attempts per job for transient failures (env DOCFLEET_ATTEMPTS, default 3)')
+    .option('--name <name>', 'a label for the batch in `docfleet batches`')
     .option('--json', 'print {"batch","jobs","duplicates","refused"} as JSON')
     .action(async (inputs: string[], flags: Flags) => {
       const params: TaskParams = {};
@@ -98,6 +100,7 @@ export function registerProducerCommands(program: Command): void {
           tag: flags.tag as (typeof TAGS)[number],
           priority: flags.priority as number | undefined,
           params,
+          ...(typeof flags.name === 'string' ? { name: flags.name } : {}),
           onDocument: (ref) => bar?.increment(1, { name: ref.name }),
           onRefused: (input, reason) => process.stderr.write(`refused ${input}: ${reason}\n`),
         }),
@@ -113,7 +116,7 @@ export function registerProducerCommands(program: Command): void {
     });
 
   withConnection(program.command('status'))
-    .description('counts of a batch: total / waiting / active / completed / failed')
+    .description('counts of a batch: total / completed / failed / cancelled / pending')
     .argument('<batch>')
     .option('--json', 'print as JSON')
     .action(async (batch: string, flags: Flags) => {
@@ -121,10 +124,20 @@ export function registerProducerCommands(program: Command): void {
       if (flags.json) print(s);
       else
         process.stdout.write(
-          `batch ${s.batch}: total ${s.total}, waiting ${s.waiting}, active ${s.active}, delayed ${s.delayed}, ` +
-            `completed ${s.completed}, failed ${s.failed}, cancelled ${s.cancelled}${s.missing ? `, missing ${s.missing}` : ''}` +
-            `${s.done ? ' (done)' : ''}\n`,
+          `batch ${s.batch}${s.name ? ` (${s.name})` : ''}: total ${s.total}, completed ${s.completed}, ` +
+            `failed ${s.failed}, cancelled ${s.cancelled}, pending ${s.pending}` +
+            `${s.submitting ? ' (still being submitted)' : s.done ? ' (done)' : ''}\n`,
         );
+    });
+
+  withConnection(program.command('batches'))
+    .description('the most recent batches, newest first, with their counts and age')
+    .option('--limit <n>', 'how many (default 20)', parsePositive)
+    .option('--json', 'one JSON line per batch')
+    .action(async (flags: Flags) => {
+      const list = await withProducer(flags, (p) => recentBatches(p, (flags.limit as number | undefined) ?? 20));
+      if (flags.json) for (const b of list) print(batchListing(b));
+      else process.stdout.write(formatBatches(list.map(batchListing), Date.now()));
     });
 
   withConnection(program.command('results'))

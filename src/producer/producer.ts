@@ -3,11 +3,13 @@ import { Queue, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { MiB, type ProducerConfig } from '../shared/config.js';
 import { ConfigError } from '../shared/errors.js';
-import { jobIdsFor } from '../shared/job-id.js';
 import type { DocumentRef, JobData, Tag, TaskName, TaskParams } from '../shared/job-types.js';
-import { queueName, queuesForRole, roleForTask, type ModelRole } from '../shared/queue-layout.js';
+import type { BatchMeta } from '../shared/batch-store.js';
+import { queuesForRole, roleForTask, type ModelRole } from '../shared/queue-layout.js';
 import { connectRedis } from '../shared/redis-connection.js';
-import { ResultStore, type BatchMeta } from '../shared/result-store.js';
+import { atMemoryLimit, isOutOfMemory, RedisOutOfMemoryError } from '../shared/redis-out-of-memory.js';
+import { ResultStore } from '../shared/result-store.js';
+import { taskLines, type TaskLine } from './task-lines.js';
 import { checkParams } from '../shared/tasks/task-catalog.js';
 import { walkDocuments, type WalkItem } from './document-walker.js';
 import { documentJobOptions } from '../shared/job-options.js';
@@ -23,13 +25,20 @@ export interface SubmitOptions {
   onRefused?: (input: string, reason: string) => void;
   /** Called after each document is enqueued (for progress bars). */
   onDocument?: (ref: DocumentRef) => void;
+  /** A label for `docfleet batches`. */
+  name?: string;
+  /** What was submitted, for `docfleet batches` (`submit` fills it in from its inputs). */
+  inputs?: BatchMeta['inputs'];
 }
 
 export interface SubmitResult {
   batch: string;
   /** Jobs created by this submission. */
   jobs: number;
-  /** Jobs this submission found already queued or done (same content, task and parameters). */
+  /**
+   * Lines (document × task) that needed no new job: the same content, task and parameters were already queued
+   * or done, or came twice in this submission. Every line still gets its result.
+   */
   duplicates: number;
   refused: number;
 }
@@ -58,6 +67,8 @@ for i = 1, #ARGV do
 end
 return table.concat(found)
 `;
+/** Inputs a batch lists in `docfleet batches`. */
+const INPUTS_LISTED = 3;
 /** Flushes in flight at once; the walk waits for one to finish beyond that. */
 const FLUSHES_AT_ONCE = 3;
 
@@ -86,7 +97,10 @@ export class Producer {
 
   /** Enqueues the documents named by `inputs` (files, directories walked recursively, http(s) URLs) as one batch. */
   submit(inputs: string[], opts: SubmitOptions): Promise<SubmitResult> {
-    return this.submitItems(walkDocuments(inputs, this.config.maxDocumentMb * MiB), opts);
+    return this.submitItems(walkDocuments(inputs, this.config.maxDocumentMb * MiB), {
+      inputs: { first: inputs.slice(0, INPUTS_LISTED), count: inputs.length },
+      ...opts,
+    });
   }
 
   /**
@@ -109,53 +123,82 @@ export class Producer {
       const checked = checkParams(task, params);
       if (!checked.ok) throw new ConfigError(`invalid parameters for ${checked.problem}`);
     }
-    const perTask = opts.tasks.map((task) => ({
-      task,
-      idOf: jobIdsFor(task, params),
-      queue: queueName(roleForTask(task), tag),
-    }));
+    const lines = taskLines(opts.tasks, tag, params);
     const meta: BatchMeta = {
       id: newBatchId(),
+      ...(opts.name ? { name: opts.name } : {}),
       createdAt: Date.now(),
       tasks: opts.tasks,
       tag,
+      params,
+      inputs: opts.inputs ?? { first: [], count: 0 },
+      documents: 0,
       jobs: 0,
       duplicates: 0,
       refused: 0,
       cancelled: false,
+      submitting: true,
     };
-    // Saved first so that workers and `status` see the batch while it is still being submitted.
-    await this.store.saveBatch(meta);
-    let pending: PendingJob[] = [];
+    // A Redis already full would take part of the batch and refuse the rest: better to write nothing.
+    if (await atMemoryLimit(this.redis)) throw new RedisOutOfMemoryError('no batch was created');
+    try {
+      // Created first so that workers and `status` see the batch while it is still being submitted.
+      await this.store.batches.create(meta);
+      await this.submitLines(meta, lines, items, opts);
+      meta.submitting = false;
+      await this.store.batches.update(meta);
+    } catch (err) {
+      // Whatever failed, no half batch stays behind: nobody would know its id.
+      const undone = this.discardBatch(meta, lines);
+      if (!isOutOfMemory(err)) {
+        await undone.catch(() => undefined);
+        throw err;
+      }
+      const clean = await undone.then(
+        () => true,
+        () => false,
+      );
+      throw new RedisOutOfMemoryError(
+        clean ? 'the batch was not created' : `batch ${meta.id} is incomplete (its cleanup failed too)`,
+        { cause: err },
+      );
+    }
+    return { batch: meta.id, jobs: meta.jobs, duplicates: meta.duplicates, refused: meta.refused };
+  }
+
+  /** Records every document of the walk in the batch and enqueues the jobs that do not exist yet. */
+  private async submitLines(meta: BatchMeta, lines: TaskLine[], items: AsyncIterable<WalkItem>, opts: SubmitOptions) {
+    let docs: DocumentRef[] = [];
     // Several flushes run at once, so Node builds the next one while Redis writes the last. Redis may not
     // have a running flush's jobs yet, so their ids are checked here: a later flush leaves them out.
     const running = new Set<Promise<void>>();
     const runningIds = new Set<string>();
     let flushAt = FIRST_FLUSH;
-    let failed: unknown;
+    let failed: Error | undefined;
     const flush = () => {
-      const own: PendingJob[] = [];
-      for (const j of pending) {
-        if (runningIds.has(j.id)) {
-          meta.duplicates++;
-          continue;
+      const lineIds: string[] = [];
+      const candidates: PendingJob[] = [];
+      for (const doc of docs) {
+        for (const { task, idOf, queue } of lines) {
+          const id = idOf(doc.sha256);
+          lineIds.push(id);
+          if (runningIds.has(id)) continue;
+          runningIds.add(id);
+          candidates.push({ id, queue, data: { batchId: meta.id, doc, task, params: meta.params } });
         }
-        runningIds.add(j.id);
-        own.push(j);
       }
-      pending = [];
+      const own = docs;
+      docs = [];
       if (own.length === 0) return;
-      const done: Promise<void> = this.enqueue(meta.id, own, opts.priority)
+      meta.documents += own.length;
+      const done: Promise<void> = this.enqueue(meta.id, own, lineIds, candidates, opts.priority)
         .then(
-          ({ created, duplicates }) => {
-            meta.jobs += created;
-            meta.duplicates += duplicates;
-          },
-          (err: unknown) => void (failed ??= err),
+          (created) => void (meta.jobs += created),
+          (err: unknown) => void (failed ??= err instanceof Error ? err : new Error(String(err))),
         )
         .finally(() => {
           // Written (or failed): from now on Redis answers for these ids.
-          for (const j of own) runningIds.delete(j.id);
+          for (const j of candidates) runningIds.delete(j.id);
           running.delete(done);
         });
       running.add(done);
@@ -167,46 +210,62 @@ export class Producer {
         opts.onRefused?.(item.refused, item.reason);
         continue;
       }
-      for (const { task, idOf, queue } of perTask) {
-        pending.push({ id: idOf(item.ref.sha256), queue, data: { batchId: meta.id, doc: item.ref, task, params } });
-      }
+      docs.push(item.ref);
       opts.onDocument?.(item.ref);
-      if (pending.length >= flushAt) {
+      if (docs.length * lines.length >= flushAt) {
         flushAt = Math.min(FLUSH_EVERY, flushAt * 2);
         flush();
         if (running.size >= FLUSHES_AT_ONCE) await Promise.race(running);
       }
     }
-    flush();
+    if (failed === undefined) flush();
     await Promise.all(running);
     if (failed !== undefined) throw failed;
-    await this.store.saveBatch(meta);
-    return { batch: meta.id, jobs: meta.jobs, duplicates: meta.duplicates, refused: meta.refused };
+    meta.duplicates = meta.documents * lines.length - meta.jobs;
   }
 
-  /** Adds the jobs that do not exist yet; every job, new or not, joins the batch. */
-  private async enqueue(batchId: string, jobs: PendingJob[], priority?: number) {
-    const known = await this.existing(jobs);
-    const fresh = jobs.filter((_, i) => !known[i]);
+  /**
+   * Records the documents and their lines first, so that a job a worker finishes at once already counts
+   * for this batch; then adds the jobs that do not exist yet. Returns how many it created.
+   */
+  private async enqueue(
+    batchId: string,
+    docs: DocumentRef[],
+    lineIds: string[],
+    candidates: PendingJob[],
+    priority?: number,
+  ): Promise<number> {
+    await this.store.batches.addLines(batchId, docs, lineIds);
+    const known = await this.existing(candidates);
+    const fresh = candidates.filter((_, i) => !known[i]);
     const byQueue = new Map<string, PendingJob[]>();
     for (const j of fresh) {
       const list = byQueue.get(j.queue) ?? [];
       list.push(j);
       byQueue.set(j.queue, list);
     }
-    // Independent writes, so in parallel: each queue's jobs (one MULTI each) and the batch's job list.
-    await Promise.all([
-      ...[...byQueue].map(([name, list]) =>
+    // Each queue's jobs in one MULTI, the queues in parallel.
+    await Promise.all(
+      [...byQueue].map(([name, list]) =>
         this.queue(name).addBulk(
           list.map((j) => ({ name: j.data.task, data: j.data, opts: this.jobOptions(j.id, priority) })),
         ),
       ),
-      this.store.addToBatch(
-        batchId,
-        jobs.map((j) => ({ jobId: j.id, queue: j.queue })),
-      ),
-    ]);
-    return { created: fresh.length, duplicates: jobs.length - fresh.length };
+    );
+    return fresh.length;
+  }
+
+  /**
+   * Undoes a submission page by page: the batch no longer covers its jobs, the jobs no other batch covers
+   * and that have not finished are removed from its queues, then the batch itself goes.
+   */
+  private async discardBatch(meta: BatchMeta, lines: TaskLine[]): Promise<void> {
+    for await (const page of this.store.batches.documents(meta.id)) {
+      const queueOf = new Map(page.flatMap((doc) => lines.map((l) => [l.idOf(doc.sha256), l.queue] as const)));
+      const orphans = await this.store.batches.removeLines(meta.id, [...queueOf.keys()]);
+      await Promise.all(orphans.map((id) => this.queue(queueOf.get(id)!).remove(id)));
+    }
+    await this.store.batches.delete(meta.id);
   }
 
   /**

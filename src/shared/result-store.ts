@@ -1,6 +1,8 @@
 import type { Redis } from 'ioredis';
 import type { FailureCategory } from './errors.js';
-import type { EmbedOutput, JobData, JobResult, Tag, TaskName } from './job-types.js';
+import { BatchStore, type BatchMeta } from './batch-store.js';
+import type { EmbedOutput, JobData, JobResult } from './job-types.js';
+import { StoreKeys } from './store-keys.js';
 
 export type ResultStatus = 'completed' | 'failed' | 'cancelled';
 
@@ -20,88 +22,81 @@ export interface StoredResult {
   finishedAt: number;
 }
 
-export interface BatchMeta {
-  id: string;
-  createdAt: number;
-  tasks: TaskName[];
-  tag: Tag;
-  /** Jobs this submission created, and ones it found already queued or done. */
-  jobs: number;
-  duplicates: number;
-  refused: number;
-  cancelled: boolean;
-}
-
-export interface BatchEntry {
-  jobId: string;
-  queue: string;
-}
+/**
+ * Writes a job's outcome and moves the counters of every batch that covers the job, atomically: a status
+ * read, a result written and counters moved can never disagree. An outcome replacing an earlier one (a retry)
+ * moves the count from the old status to the new, and leaves none of the old outcome's fields behind (a
+ * retried job must not keep an earlier attempt's error beside its result).
+ * KEYS: result, job-batches. ARGV: status, ttl, batch key prefix, 'keep' to leave an outcome already there
+ * alone (else 'replace'), then the result's field/value pairs. Returns 0 when it kept an outcome, else 1.
+ */
+const RECORD_OUTCOME = `
+local old = redis.call('HGET', KEYS[1], 'status')
+if old and ARGV[4] == 'keep' then return 0 end
+local earlier = redis.call('HKEYS', KEYS[1])
+-- HSET is the first write: a Redis out of memory refuses it before anything has changed.
+redis.call('HSET', KEYS[1], unpack(ARGV, 5))
+local fields = {}
+for i = 5, #ARGV, 2 do fields[ARGV[i]] = true end
+for _, field in ipairs(earlier) do
+  if not fields[field] then redis.call('HDEL', KEYS[1], field) end
+end
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+local covering = redis.call('HGETALL', KEYS[2])
+for i = 1, #covering, 2 do
+  local batch = ARGV[3] .. covering[i]
+  if redis.call('EXISTS', batch) == 1 then
+    if old then redis.call('HINCRBY', batch, old, -covering[i + 1]) end
+    redis.call('HINCRBY', batch, ARGV[1], covering[i + 1])
+  end
+end
+return 1
+`;
 
 /**
- * Results live in Redis under `{prefix}:result:{jobId}`, apart from BullMQ's job hashes, so they
- * outlive BullMQ's retention and any worker. A batch is a hash of its job ids (→ queue), so a
- * document submitted again joins the new batch without a second job. Embedding vectors are stored
- * as raw little-endian Float32 (4 bytes per dimension), not as JSON text.
+ * Drops a job's outcome (before a retry) and takes it off the counters of the batches that cover the job; the
+ * counters first, so that a Redis out of memory refuses the script before it has deleted anything.
+ * KEYS: result, job-batches. ARGV: batch key prefix.
+ */
+const FORGET_OUTCOME = `
+local old = redis.call('HGET', KEYS[1], 'status')
+if not old then return 0 end
+local covering = redis.call('HGETALL', KEYS[2])
+for i = 1, #covering, 2 do
+  local batch = ARGV[1] .. covering[i]
+  if redis.call('EXISTS', batch) == 1 then redis.call('HINCRBY', batch, old, -covering[i + 1]) end
+end
+redis.call('DEL', KEYS[1])
+return 1
+`;
+
+/**
+ * Results live in Redis under `{prefix}:result:{jobId}`, apart from BullMQ's job hashes, so they outlive
+ * BullMQ's retention and any worker. A job is done once however many documents and batches ask for it; the
+ * batches (BatchStore) record their documents and which jobs answer them. Embedding vectors are stored as raw
+ * little-endian Float32 (4 bytes per dimension), not as JSON text.
  */
 export class ResultStore {
+  readonly keys: StoreKeys;
+  readonly batches: BatchStore;
+
   constructor(
     private readonly redis: Redis,
-    private readonly prefix: string,
+    prefix: string,
     private readonly ttlSeconds: number,
-  ) {}
-
-  private batchKey(id: string) {
-    return `${this.prefix}:batch:${id}`;
-  }
-  private batchJobsKey(id: string) {
-    return `${this.prefix}:batch:${id}:jobs`;
-  }
-  private resultKey(jobId: string) {
-    return `${this.prefix}:result:${jobId}`;
+  ) {
+    this.keys = new StoreKeys(prefix);
+    this.batches = new BatchStore(redis, this.keys, ttlSeconds);
   }
 
   /** The Redis key of a job's stored result (every stored result has a status; its key exists iff it does). */
   resultKeyOf(jobId: string): string {
-    return this.resultKey(jobId);
+    return this.keys.result(jobId);
   }
 
-  async saveBatch(meta: BatchMeta): Promise<void> {
-    await this.redis
-      .multi()
-      .set(this.batchKey(meta.id), JSON.stringify(meta), 'EX', this.ttlSeconds)
-      .expire(this.batchJobsKey(meta.id), this.ttlSeconds)
-      .exec();
-  }
-
-  async batch(id: string): Promise<BatchMeta | undefined> {
-    const raw = await this.redis.get(this.batchKey(id));
-    return raw ? (JSON.parse(raw) as BatchMeta) : undefined;
-  }
-
-  async addToBatch(id: string, entries: BatchEntry[]): Promise<void> {
-    if (entries.length === 0) return;
-    const pairs = entries.flatMap((e) => [e.jobId, e.queue]);
-    await this.redis
-      .multi()
-      .hset(this.batchJobsKey(id), ...pairs)
-      .expire(this.batchJobsKey(id), this.ttlSeconds)
-      .exec();
-  }
-
-  async batchSize(id: string): Promise<number> {
-    return this.redis.hlen(this.batchJobsKey(id));
-  }
-
-  /** The batch's jobs a page at a time, so memory does not grow with the batch. */
-  async *batchEntries(id: string, pageSize = 500): AsyncGenerator<BatchEntry[]> {
-    let cursor = '0';
-    do {
-      const [next, flat] = await this.redis.hscan(this.batchJobsKey(id), cursor, 'COUNT', pageSize);
-      cursor = next;
-      const page: BatchEntry[] = [];
-      for (let i = 0; i < flat.length; i += 2) page.push({ jobId: flat[i]!, queue: flat[i + 1]! });
-      if (page.length > 0) yield page;
-    } while (cursor !== '0');
+  /** The batch's description (the worker asks whether it was cancelled). */
+  batch(id: string): Promise<BatchMeta | undefined> {
+    return this.batches.meta(id);
   }
 
   async saveCompleted(jobId: string, job: JobData, result: JobResult): Promise<void> {
@@ -113,49 +108,76 @@ export class ResultStore {
     } else {
       fields.result = JSON.stringify(result);
     }
-    await this.write(jobId, fields);
+    await this.recordOutcome(jobId, 'completed', fields);
   }
 
   async saveFailed(jobId: string, job: JobData, error: JobFailure): Promise<void> {
-    await this.write(jobId, { ...this.common(jobId, 'failed', job), error: JSON.stringify(error) });
+    await this.recordOutcome(jobId, 'failed', { ...this.common(jobId, 'failed', job), error: JSON.stringify(error) });
   }
 
-  async saveCancelled(jobId: string, job: JobData): Promise<void> {
-    await this.write(jobId, this.common(jobId, 'cancelled', job));
+  /**
+   * With `unfinished`, only a job that has no outcome yet is recorded as cancelled (a cancel racing the job's
+   * end leaves the real outcome); returns whether it was recorded.
+   */
+  async saveCancelled(jobId: string, job: JobData, opts: { unfinished?: boolean } = {}): Promise<boolean> {
+    return this.recordOutcome(jobId, 'cancelled', this.common(jobId, 'cancelled', job), opts.unfinished);
+  }
+
+  /**
+   * The one write of a job's outcome: the result hash replaced and the counters of each batch covering the job
+   * moved with it, atomically (a Redis out of memory refuses all of it).
+   */
+  async recordOutcome(
+    jobId: string,
+    status: ResultStatus,
+    fields: Record<string, string | Buffer>,
+    keepFinished = false,
+  ): Promise<boolean> {
+    const written = await this.redis.eval(
+      RECORD_OUTCOME,
+      2,
+      this.keys.result(jobId),
+      this.keys.jobBatches(jobId),
+      status,
+      this.ttlSeconds,
+      this.keys.batch(''),
+      keepFinished ? 'keep' : 'replace',
+      ...Object.entries(fields).flat(),
+    );
+    return written === 1;
   }
 
   /** Status of each job that has finished; undefined for jobs still queued or running. */
   async statuses(jobIds: string[]): Promise<(ResultStatus | undefined)[]> {
     const pipe = this.redis.pipeline();
-    for (const id of jobIds) pipe.hget(this.resultKey(id), 'status');
+    for (const id of jobIds) pipe.hget(this.keys.result(id), 'status');
     const replies = (await pipe.exec()) ?? [];
     return replies.map(([, v]) => (v ?? undefined) as ResultStatus | undefined);
   }
 
   async get(jobIds: string[]): Promise<(StoredResult | undefined)[]> {
     const pipe = this.redis.pipeline();
-    for (const id of jobIds) pipe.hgetallBuffer(this.resultKey(id));
+    for (const id of jobIds) pipe.hgetallBuffer(this.keys.result(id));
     const replies = (await pipe.exec()) ?? [];
     return replies.map(([, raw], i) => decode(jobIds[i]!, raw as Record<string, Buffer> | null));
   }
 
+  /** Drops the outcomes (a retry), taking them off their batches' counters. */
   async remove(jobIds: string[]): Promise<void> {
-    if (jobIds.length > 0) await this.redis.del(...jobIds.map((id) => this.resultKey(id)));
+    await Promise.all(
+      jobIds.map((id) =>
+        this.redis.eval(FORGET_OUTCOME, 2, this.keys.result(id), this.keys.jobBatches(id), this.keys.batch('')),
+      ),
+    );
   }
 
   /** Bytes Redis spends on one stored result (for the README's sizing figures). */
   async memoryUsage(jobId: string): Promise<number> {
-    return Number((await this.redis.call('MEMORY', 'USAGE', this.resultKey(jobId), 'SAMPLES', '0')) ?? 0);
+    return Number((await this.redis.call('MEMORY', 'USAGE', this.keys.result(jobId), 'SAMPLES', '0')) ?? 0);
   }
 
   private common(jobId: string, status: ResultStatus, job: JobData) {
     return { jobId, status, job: JSON.stringify(job), finishedAt: String(Date.now()) };
-  }
-
-  private async write(jobId: string, fields: Record<string, string | Buffer>): Promise<void> {
-    const key = this.resultKey(jobId);
-    // Replace, never merge: a retried job must not keep an earlier attempt's error beside its result.
-    await this.redis.multi().del(key).hset(key, fields).expire(key, this.ttlSeconds).exec();
   }
 }
 

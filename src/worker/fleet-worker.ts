@@ -1,9 +1,10 @@
 import os from 'node:os';
-import { FlowProducer } from 'bullmq';
+import { FlowProducer, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { MiB, type WorkerConfig } from '../shared/config.js';
 import { detectCpuBudget } from '../shared/cpu-budget.js';
 import type { HttpEndpoint } from '../shared/http-endpoint.js';
+import type { JobData } from '../shared/job-types.js';
 import type { Logger } from '../shared/logger.js';
 import { queuesServedBy } from '../shared/queue-layout.js';
 import { connectRedis } from '../shared/redis-connection.js';
@@ -140,6 +141,7 @@ export class FleetWorker {
     );
     for (const consumer of parts.consumers) {
       consumer.on('error', (err) => writes.report(err) || log.error({ err }, 'queue error'));
+      consumer.on('failed', (job, err) => recordStalledOut(store, log, job, err));
       await consumer.waitUntilReady();
       await consumer.startBackground();
     }
@@ -210,4 +212,17 @@ function hostLog(log: Logger) {
     else if (level === 'error' || level === 'fatal') log.warn(fields, msg);
     else log.debug(fields, msg);
   };
+}
+
+/**
+ * A job that stalled more often than allowed is failed by BullMQ when a worker next takes it, without the
+ * processor running: its outcome is stored here, so that it has a result line and its batches' counters end.
+ */
+function recordStalledOut(store: ResultStore, log: Logger, job: Job | undefined, err: Error): void {
+  const data = job?.data as JobData | undefined;
+  if (!job?.id || !job.deferredFailure || !data || data.part) return;
+  const failure = { category: 'stalled' as const, message: err.message, attempts: job.attemptsMade };
+  store
+    .saveFailed(job.id, { ...data, flow: undefined }, failure)
+    .catch((e: unknown) => log.error({ err: e, job: job.id }, 'cannot store the outcome of a job that stalled out'));
 }

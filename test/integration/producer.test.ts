@@ -35,7 +35,7 @@ describe('producer against a real Redis', () => {
     const waiting = await producer.queue('docfleet-generate-any').getJobCounts('waiting');
     expect(waiting.waiting).toBe(30);
     expect(await producer.queue('docfleet-embed-any').count()).toBe(30);
-    expect(await batchStatus(producer, r.batch)).toMatchObject({ total: 60, waiting: 60, done: false });
+    expect(await batchStatus(producer, r.batch)).toMatchObject({ total: 62, pending: 62, done: false });
   });
 
   it('is idempotent: a second submission creates no job and still covers every document', async () => {
@@ -43,7 +43,7 @@ describe('producer against a real Redis', () => {
     const second = await producer.submit([dir], { tasks: ['extract'], tag: 'gpu' });
     expect(first.jobs).toBe(30);
     expect(second).toMatchObject({ jobs: 0, duplicates: 31 });
-    expect((await batchStatus(producer, second.batch)).total).toBe(30);
+    expect((await batchStatus(producer, second.batch)).total).toBe(31);
     expect(await producer.queue('docfleet-generate-gpu').count()).toBe(0);
   });
 
@@ -75,7 +75,7 @@ describe('producer against a real Redis', () => {
     const r = await producer.submitDocuments(Array.from({ length: 20 }, () => refs).flat(), { tasks: ['summarize'] });
     expect(r).toMatchObject({ jobs: 16, duplicates: 19 * 16, refused: 0 });
     expect(await producer.queue('docfleet-generate-any').count()).toBe(16);
-    expect((await batchStatus(producer, r.batch)).total).toBe(16);
+    expect((await batchStatus(producer, r.batch)).total).toBe(320);
   });
 
   it('carries a reference to the document, never its bytes, with priority and attempts', async () => {
@@ -92,7 +92,7 @@ describe('producer against a real Redis', () => {
   it('cancels the queued jobs of a batch', async () => {
     const r = await producer.submit([dir], { tasks: ['summarize'] });
     expect(await cancelBatch(producer, r.batch)).toEqual({ cancelled: 30, running: 0 });
-    expect(await batchStatus(producer, r.batch)).toMatchObject({ total: 30, cancelled: 30, waiting: 0, done: true });
+    expect(await batchStatus(producer, r.batch)).toMatchObject({ total: 31, cancelled: 31, pending: 0, done: true });
     const lines = [];
     for await (const line of batchResults(producer, r.batch)) lines.push(line);
     expect(lines.every((l) => l.status === 'cancelled')).toBe(true);

@@ -103,15 +103,19 @@ describe('failures inside a summary flow', () => {
       task: 'summarize',
       params: { maxTokens: 48 },
     };
-    await store.saveBatch({
+    await store.batches.create({
       id: 'b',
       createdAt: Date.now(),
       tasks: ['summarize'],
       tag: 'any',
+      params: data.params,
+      inputs: { first: ['/x.pdf'], count: 1 },
+      documents: 1,
       jobs: 1,
       duplicates: 0,
       refused: 0,
       cancelled: false,
+      submitting: false,
     });
     await queue.add('summarize', data, { jobId: 'doc1', attempts: 3, backoff: { type: 'fixed', delay: 50 } });
     try {
