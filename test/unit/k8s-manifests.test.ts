@@ -5,6 +5,7 @@ import { parse } from 'yaml';
 // Type-only imports inside: loads no native module.
 import { allQueueNames, queuesServedBy, type ModelRole, type WorkerTag } from '../../src/shared/queue-layout.js';
 import { Fleet, SETTINGS, flags, isSetting, isSettingFlag, portNumber, type ScaledObject, type ServiceObject } from '../helpers/k8s-fleet.js';
+import { expectedJob, podTargets, relabel, type RelabelRule } from '../helpers/scrape-targets.js';
 import { OVERLAYS, renderOverlay } from '../helpers/kustomize.js';
 import { ROOT } from '../helpers/paths.js';
 
@@ -138,15 +139,23 @@ describe.each(OVERLAYS)('k8s/overlays/%s', (overlay) => {
     }
   });
 
-  it('names every worker pod in DNS through the headless Service deploy/prometheus/prometheus.yml discovers', () => {
-    const prometheus = readFileSync(path.join(ROOT, 'deploy/prometheus/prometheus.yml'), 'utf8');
-    for (const { obj } of workers) {
-      const subdomain = obj.spec.template.spec.subdomain;
-      const svc = fleet.named<ServiceObject>('Service', subdomain ?? '');
-      expect(svc?.spec.clusterIP, `${obj.metadata.name}: Service ${subdomain}`).toBe('None');
-      expect(fleet.selected(svc?.spec.selector ?? { none: 'x' }), obj.metadata.name).toContain(obj);
-      expect(svc?.spec.ports.map((p) => p.name), obj.metadata.name).toContain('metrics');
-      expect(prometheus, `prometheus.yml looks up _metrics._tcp.${subdomain}`).toContain(`_metrics._tcp.${subdomain}.docfleet.svc`);
+  it('is scraped by deploy/prometheus/prometheus.yml: every metrics port once, as the job the alerts expect, named by pod', () => {
+    const config = parse(readFileSync(path.join(ROOT, 'deploy/prometheus/prometheus.yml'), 'utf8')) as {
+      scrape_configs: { job_name: string; kubernetes_sd_configs?: { role: string; namespaces: { names: string[] } }[]; relabel_configs?: RelabelRule[] }[];
+    };
+    const jobs = config.scrape_configs.filter((j) => j.kubernetes_sd_configs);
+    for (const job of jobs) expect(job.kubernetes_sd_configs, job.job_name).toEqual([{ role: 'pod', namespaces: { names: ['docfleet'] } }]);
+    for (const w of fleet.workloads) {
+      for (const target of podTargets(w)) {
+        const scraped = jobs.flatMap((j) => {
+          const t = relabel({ ...target, job: j.job_name }, j.relabel_configs ?? []);
+          return t ? [t] : [];
+        });
+        const want = expectedJob(w, target.__meta_kubernetes_pod_container_port_name);
+        const where = `${w.metadata.name}:${target.__meta_kubernetes_pod_container_port_name}`;
+        expect(scraped.map((t) => t.job), where).toEqual(want ? [want] : []);
+        for (const t of scraped) expect(t.instance, where).toBe(target.__meta_kubernetes_pod_name);
+      }
     }
   });
 
