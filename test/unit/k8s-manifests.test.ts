@@ -203,6 +203,16 @@ describe.each(OVERLAYS)('k8s/overlays/%s', (overlay) => {
     }
   });
 
+  it('mounts only volumes its pod declares', () => {
+    for (const w of fleet.workloads) {
+      const claims = (w.spec as { volumeClaimTemplates?: { metadata: { name: string } }[] }).volumeClaimTemplates ?? [];
+      const volumes = [...(w.spec.template.spec.volumes ?? []).map((v) => v.name), ...claims.map((t) => t.metadata.name)];
+      for (const c of [...(w.spec.template.spec.initContainers ?? []), ...w.spec.template.spec.containers]) {
+        for (const m of c.volumeMounts ?? []) expect(volumes, `${w.metadata.name}/${c.name}: ${m.mountPath}`).toContain(m.name);
+      }
+    }
+  });
+
   it('wires selectors and Services to pods and ports', () => {
     for (const w of fleet.workloads) {
       if (w.kind === 'Job') continue;
