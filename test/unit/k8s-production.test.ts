@@ -3,7 +3,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { Fleet, matches, type Container, type ScaledObject, type Workload } from '../helpers/k8s-fleet.js';
-import { renderOverlay, type RenderedObject } from '../helpers/kustomize.js';
+import { renderKustomization, renderOverlay, type RenderedObject } from '../helpers/kustomize.js';
 import { expectedJob, fromOperator, podTargets, relabel } from '../helpers/scrape-targets.js';
 import { ROOT } from '../helpers/paths.js';
 
@@ -15,15 +15,8 @@ import { ROOT } from '../helpers/paths.js';
 
 const rendered = renderOverlay('production');
 const fleet = new Fleet(rendered);
-/** The fleet with the example producer Job next to it. */
-const producer = new Fleet([...rendered, ...renderExample()]);
-
-function renderExample(): RenderedObject[] {
-  // The example producer Job is applied on its own; it must get along with the production fleet.
-  const file = readFileSync(path.join(ROOT, 'k8s/examples/producer/producer-job.yaml'), 'utf8');
-  const job = parse(file) as RenderedObject;
-  return [{ ...job, metadata: { ...job.metadata, namespace: 'docfleet' } }];
-}
+/** The fleet with the example producer Job (k8s/examples/producer) next to it, as it is applied. */
+const producer = new Fleet([...rendered, ...renderKustomization('examples/producer')]);
 
 interface NetworkPolicy extends RenderedObject {
   spec: {

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
-import { OVERLAYS, renderOverlay, type RenderedObject } from '../helpers/kustomize.js';
+import { OVERLAYS, renderKustomization, type RenderedObject } from '../helpers/kustomize.js';
 import { ROOT } from '../helpers/paths.js';
 
 /**
@@ -74,11 +74,11 @@ function typeErrors(objects: RenderedObject[]): string[] {
   });
 }
 
-describe.each(OVERLAYS)('k8s/overlays/%s', (overlay) => {
-  const objects = renderOverlay(overlay);
+describe.each([...OVERLAYS.map((o) => `overlays/${o}`), 'examples/producer'])('k8s/%s', (dir) => {
+  const objects = renderKustomization(dir);
 
   it('renders with kustomize', () => {
-    expect(objects.length).toBeGreaterThan(10);
+    expect(objects.length).toBeGreaterThan(0);
   });
 
   it('validates every object with its kubernetes-models class', async () => {
@@ -96,7 +96,7 @@ describe.each(OVERLAYS)('k8s/overlays/%s', (overlay) => {
 });
 
 describe('the schema check itself', () => {
-  const objects = renderOverlay('cpu');
+  const objects = renderKustomization('overlays/cpu');
   const deployment = objects.find((o) => o.kind === 'Deployment')!;
 
   it('rejects a misspelt field deep in a pod spec', () => {
