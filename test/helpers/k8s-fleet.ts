@@ -97,7 +97,6 @@ export interface PodSpec {
   initContainers?: Container[];
   terminationGracePeriodSeconds?: number;
   enableServiceLinks?: boolean;
-  subdomain?: string;
   volumes?: Volume[];
 }
 export interface Workload extends RenderedObject {
