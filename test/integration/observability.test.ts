@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parse, parseAllDocuments } from 'yaml';
+import { parse } from 'yaml';
 import { startQueueExporter } from '../../src/producer/queue-exporter.js';
 import { Producer } from '../../src/producer/producer.js';
 import { batchStatus } from '../../src/producer/batch-control.js';
@@ -11,6 +11,8 @@ import type { HttpEndpoint } from '../../src/shared/http-endpoint.js';
 import { startHealthServer } from '../../src/worker/health-server.js';
 import { WorkerMetrics } from '../../src/worker/worker-metrics.js';
 import { startWorker, waitFor, type WorkerProcess } from '../helpers/fleet.js';
+import type { ScaledObject } from '../helpers/k8s-fleet.js';
+import { renderOverlay } from '../helpers/kustomize.js';
 import { ROOT } from '../helpers/paths.js';
 import { startPrometheus, type PromSeries, type TestPrometheus } from '../helpers/prometheus.js';
 import { freshPrefix, startRedis, type TestRedis } from '../helpers/redis.js';
@@ -34,10 +36,10 @@ const dashboard = JSON.parse(readFileSync(path.join(DEPLOY, 'grafana/docfleet.js
 const alertRules = (
   parse(readFileSync(ALERTS, 'utf8')) as { groups: { rules: { alert: string; expr: string }[] }[] }
 ).groups.flatMap((g) => g.rules);
-const kedaQueries = parseAllDocuments(readFileSync(path.join(ROOT, 'k8s/keda.yaml'), 'utf8'))
-  .map((d) => d.toJS() as { kind?: string; spec: { triggers: { metadata: { query?: string } }[] } })
-  .filter((o) => o?.kind === 'ScaledObject')
-  .flatMap((o) => o.spec.triggers.map((t) => t.metadata.query ?? ''));
+// The gpu overlay renders every pool's ScaledObject.
+const kedaQueries = renderOverlay('gpu')
+  .filter((o) => o.kind === 'ScaledObject')
+  .flatMap((o) => (o as unknown as ScaledObject).spec.triggers.map((t) => t.metadata.query ?? ''));
 
 /** What Grafana would put in place of its variables, with every template variable on "All". */
 function substitute(expr: string): string {

@@ -1,193 +1,40 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseAllDocuments } from 'yaml';
-// Type-only imports inside: loads no native module (config.ts is read as text below for the same reason: its
-// errors module pulls in bullmq).
+import { parse } from 'yaml';
+// Type-only imports inside: loads no native module.
 import { allQueueNames, queuesServedBy, type ModelRole, type WorkerTag } from '../../src/shared/queue-layout.js';
+import {
+  Fleet,
+  SETTINGS,
+  flags,
+  isSetting,
+  isSettingFlag,
+  portNumber,
+  type ScaledObject,
+  type ServiceObject,
+} from '../helpers/k8s-fleet.js';
+import { expectedJob, podTargets, relabel, type RelabelRule } from '../helpers/scrape-targets.js';
+import { OVERLAYS, renderOverlay } from '../helpers/kustomize.js';
 import { ROOT } from '../helpers/paths.js';
 
 /**
- * Static checks of k8s/: what `kubectl apply` would accept is not enough, the manifests must also agree with the
- * worker (its settings, ports, shutdown) and with each other (KEDA targets, volumes, Services). No cluster needed.
+ * Static checks of k8s/, on what each overlay renders: what `kubectl apply` would accept is not enough, the
+ * manifests must also agree with the worker (its settings, ports, shutdown) and with each other (KEDA targets,
+ * volumes, Services, the models Job). No cluster needed. k8s-schemas.test.ts checks the objects' schemas,
+ * k8s-production.test.ts what the production overlay adds.
  */
 
-const K8S = path.join(ROOT, 'k8s');
-const CONFIG_TS = readFileSync(path.join(ROOT, 'src/shared/config.ts'), 'utf8');
+describe('k8s/base', () => {
+  it('lists every manifest of its folder, and nothing else, in kustomization.yaml', () => {
+    const dir = path.join(ROOT, 'k8s/base');
+    const files = readdirSync(dir)
+      .filter((f) => /\.ya?ml$/.test(f) && f !== 'kustomization.yaml')
+      .sort();
+    const k = parse(readFileSync(path.join(dir, 'kustomization.yaml'), 'utf8')) as { resources: string[] };
+    expect([...k.resources].sort()).toEqual(files);
+  });
 
-// ---------------------------------------------------------------------------------------------------------------
-// The settings of src/shared/config.ts: `key: setting('ENV', '--flag', schema…)`.
-
-interface SettingInfo {
-  key: string;
-  env: string;
-  flag: string;
-  /** The literal of the schema's `.default(…)`, if any. */
-  defaultValue?: string;
-}
-
-function parseSettings(source: string): Map<string, SettingInfo> {
-  const out = new Map<string, SettingInfo>();
-  const head = /(\w+):\s*setting\(\s*'([A-Z][A-Z0-9_]*)',\s*'(--[a-z0-9-]+)',/g;
-  for (let m = head.exec(source); m; m = head.exec(source)) {
-    const [, key, env, flag] = m as unknown as [string, string, string, string];
-    const schema = source.slice(head.lastIndex, closingParen(source, m.index + m[0].indexOf('(')));
-    const defaults = [...schema.matchAll(/\.default\(\s*('[^']*'|[\d_.]+)\s*\)/g)];
-    const last = defaults.at(-1)?.[1];
-    out.set(env, { key, env, flag, defaultValue: last?.replace(/^'|'$/g, '').replace(/_/g, '') });
-  }
-  return out;
-}
-
-/** Index of the parenthesis closing the one at `open`, skipping quoted strings and regex literals' brackets. */
-function closingParen(s: string, open: number): number {
-  let depth = 0;
-  for (let i = open; i < s.length; i++) {
-    const c = s[i];
-    if (c === "'" || c === '"' || c === '`') {
-      i = s.indexOf(c, i + 1);
-      if (i < 0) break;
-    } else if (c === '/' && s[i + 1] !== '/' && s[i + 1] !== '*' && /[(,]\s*$/.test(s.slice(0, i))) {
-      i = s.indexOf('/', i + 1); // a regex literal: /^[\w.-]+$/, /^rediss?:\/\//
-      while (i > 0 && s[i - 1] === '\\') i = s.indexOf('/', i + 1);
-    } else if (c === '(') depth++;
-    else if (c === ')' && --depth === 0) return i;
-  }
-  throw new Error(`unbalanced setting( … ) at ${open} in config.ts`);
-}
-
-const SETTINGS = parseSettings(CONFIG_TS);
-const byFlag = new Map([...SETTINGS.values()].map((s) => [s.flag, s]));
-
-// ---------------------------------------------------------------------------------------------------------------
-// The manifests.
-
-interface Meta {
-  name?: string;
-  namespace?: string;
-  labels?: Record<string, string>;
-  annotations?: Record<string, string>;
-}
-interface EnvVar {
-  name: string;
-  value?: string;
-  valueFrom?: { configMapKeyRef?: { name: string; key: string }; secretKeyRef?: { name: string; key: string } };
-}
-interface Probe {
-  httpGet?: { path: string; port: number | string };
-}
-interface Container {
-  name: string;
-  image: string;
-  args?: string[];
-  command?: string[];
-  env?: EnvVar[];
-  envFrom?: { configMapRef?: { name: string; optional?: boolean }; secretRef?: { name: string } }[];
-  ports?: { name?: string; containerPort: number }[];
-  readinessProbe?: Probe;
-  livenessProbe?: Probe;
-  volumeMounts?: { name: string; mountPath: string; readOnly?: boolean }[];
-  securityContext?: { readOnlyRootFilesystem?: boolean };
-}
-interface PodSpec {
-  containers: Container[];
-  terminationGracePeriodSeconds?: number;
-  enableServiceLinks?: boolean;
-  volumes?: { name: string; persistentVolumeClaim?: { claimName: string; readOnly?: boolean } }[];
-}
-interface K8sObject {
-  apiVersion?: string;
-  kind?: string;
-  metadata?: Meta;
-  data?: Record<string, string>;
-  resources?: string[];
-  spec?: {
-    replicas?: number;
-    selector?: { matchLabels?: Record<string, string> } & Record<string, string>;
-    template?: { metadata?: Meta; spec: PodSpec };
-    ports?: { port: number; targetPort?: number | string }[];
-    scaleTargetRef?: { kind?: string; name: string };
-    triggers?: { type: string; metadata: Record<string, string> }[];
-  };
-}
-interface Located {
-  file: string;
-  obj: K8sObject;
-}
-
-const files = readdirSync(K8S)
-  .filter((f) => /\.ya?ml$/.test(f))
-  .sort();
-const parsed = files.map((file) => ({ file, docs: parseAllDocuments(readFileSync(path.join(K8S, file), 'utf8')) }));
-const all: Located[] = parsed.flatMap(({ file, docs }) =>
-  docs.map((d) => ({ file, obj: d.toJS() as K8sObject | null })).filter((x): x is Located => x.obj !== null),
-);
-const objects = all.filter((o) => o.obj.kind !== 'Kustomization');
-const ofKind = (kind: string) => objects.filter((o) => o.obj.kind === kind).map((o) => o.obj);
-const workloads = objects.filter((o) => o.obj.kind === 'Deployment' || o.obj.kind === 'StatefulSet');
-const configMaps = new Map(ofKind('ConfigMap').map((c) => [c.metadata?.name ?? '', c.data ?? {}]));
-
-const isDocfleetImage = (image: string) => /(^|\/)docfleet(-cuda)?([:@]|$)/.test(image);
-const docfleetContainers = workloads.flatMap(({ file, obj }) =>
-  (obj.spec?.template?.spec.containers ?? []).filter((c) => isDocfleetImage(c.image)).map((c) => ({ file, obj, c })),
-);
-const workers = docfleetContainers.filter(({ c }) => c.args?.[0] === 'worker');
-const exporters = docfleetContainers.filter(({ c }) => c.args?.[0] === 'exporter');
-
-/** The environment a container starts with, as Kubernetes builds it: envFrom first, then env, which wins. */
-function environment(c: Container): Map<string, string | undefined> {
-  const env = new Map<string, string | undefined>();
-  for (const from of c.envFrom ?? []) {
-    if (from.configMapRef)
-      for (const [k, v] of Object.entries(configMaps.get(from.configMapRef.name) ?? {})) env.set(k, v);
-  }
-  for (const e of c.env ?? []) {
-    const ref = e.valueFrom?.configMapKeyRef;
-    // A Secret's value is not in the repository: the variable is set, to something unknown.
-    env.set(e.name, ref ? configMaps.get(ref.name)?.[ref.key] : e.value);
-  }
-  return env;
-}
-
-/** `--flag value` pairs of the args after the command name. */
-function flags(c: Container): Map<string, string> {
-  const out = new Map<string, string>();
-  const args = c.args?.slice(1) ?? [];
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    if (!a.startsWith('--')) continue;
-    const eq = a.indexOf('=');
-    if (eq > 0) out.set(a.slice(0, eq), a.slice(eq + 1));
-    else out.set(a, args[++i] ?? '');
-  }
-  return out;
-}
-
-/** What the worker will use for a setting: flag, else non-empty environment variable, else the default. */
-function effective(c: Container, env: string): string | undefined {
-  const s = SETTINGS.get(env);
-  if (!s) throw new Error(`config.ts defines no ${env}`);
-  const fromFlag = flags(c).get(s.flag);
-  if (fromFlag !== undefined) return fromFlag;
-  const fromEnv = environment(c).get(env);
-  return fromEnv === undefined || fromEnv === '' ? s.defaultValue : fromEnv;
-}
-
-function portNumber(c: Container, port: number | string | undefined): number | undefined {
-  if (typeof port === 'number') return port;
-  return c.ports?.find((p) => p.name === port)?.containerPort;
-}
-
-function podLabels(obj: K8sObject): Record<string, string> {
-  return obj.spec?.template?.metadata?.labels ?? {};
-}
-
-const matches = (selector: Record<string, string>, labels: Record<string, string>) =>
-  Object.entries(selector).every(([k, v]) => labels[k] === v);
-
-// ---------------------------------------------------------------------------------------------------------------
-
-describe('k8s/ manifests', () => {
   it('reads the settings of src/shared/config.ts', () => {
     for (const env of [
       'REDIS_URL',
@@ -203,199 +50,246 @@ describe('k8s/ manifests', () => {
     expect(SETTINGS.get('DOCFLEET_METRICS_PORT')?.defaultValue).toMatch(/^\d+$/);
     expect(SETTINGS.get('DOCFLEET_METRICS_PORT')?.flag).toBe('--metrics-port');
   });
+});
 
-  it('has the manifests and they parse as YAML (every document)', () => {
-    const expected = [
-      'config',
-      'exporter',
-      'keda',
-      'kustomization',
-      'redis',
-      'volumes',
-      'worker-cpu',
-      'worker-embed',
-      'worker-gpu',
-    ];
-    expect(files).toEqual(expect.arrayContaining(expected.map((f) => `${f}.yaml`)));
-    for (const { file, docs } of parsed) {
-      for (const d of docs) expect([...d.errors, ...d.warnings].map(String), file).toEqual([]);
-    }
-    expect(workers.length).toBeGreaterThanOrEqual(3);
+describe.each(OVERLAYS)('k8s/overlays/%s', (overlay) => {
+  const fleet = new Fleet(renderOverlay(overlay));
+  const { workers, exporters } = fleet;
+
+  it('has the fleet: workers of each role, one exporter, Redis', () => {
+    expect(workers.length).toBeGreaterThanOrEqual(overlay === 'cpu' ? 2 : 3);
+    expect(new Set(workers.map(({ c }) => fleet.effective(c, 'DOCFLEET_ROLE')))).toEqual(
+      new Set(['generate', 'embed']),
+    );
     expect(exporters).toHaveLength(1);
+    expect(fleet.named('StatefulSet', 'redis')).toBeDefined();
   });
 
-  it('gives every object apiVersion, kind and metadata.name, in the docfleet namespace', () => {
-    for (const { file, obj } of objects) {
-      const what = `${file}: ${obj.kind}/${obj.metadata?.name}`;
-      expect(obj.apiVersion, what).toMatch(/\S/);
-      expect(obj.kind, what).toMatch(/\S/);
-      expect(obj.metadata?.name, what).toMatch(/\S/);
-      if (obj.metadata?.namespace !== undefined) expect(obj.metadata.namespace, what).toBe('docfleet');
+  it('puts every object in the docfleet namespace, once', () => {
+    for (const o of fleet.objects) {
+      if (o.kind !== 'Namespace') expect(o.metadata.namespace, `${o.kind}/${o.metadata.name}`).toBe('docfleet');
     }
-    const names = objects.map(({ obj }) => `${obj.kind}/${obj.metadata?.name}`);
+    const names = fleet.objects.map((o) => `${o.kind}/${o.metadata.name}`);
     expect(names.filter((n, i) => names.indexOf(n) !== i)).toEqual([]);
   });
 
-  it('lists every manifest, and nothing else, in kustomization.yaml', () => {
-    const k = all.find((o) => o.obj.kind === 'Kustomization');
-    expect(k?.file).toBe('kustomization.yaml');
-    expect([...(k?.obj.resources ?? [])].sort()).toEqual(files.filter((f) => f !== 'kustomization.yaml'));
-  });
-
-  it('sets in docfleet containers only environment variables that config.ts defines', () => {
-    expect(docfleetContainers.length).toBeGreaterThan(0);
-    for (const { file, c } of docfleetContainers) {
+  it('sets in docfleet containers only environment variables and flags that config.ts defines', () => {
+    for (const { obj, c } of fleet.cli) {
+      const where = `${obj.metadata.name}/${c.name}`;
       for (const from of c.envFrom ?? []) {
         if (!from.configMapRef) continue;
-        const data = configMaps.get(from.configMapRef.name);
-        expect(data, `${file}: ConfigMap ${from.configMapRef.name}`).toBeDefined();
+        const data = fleet.configMaps.get(from.configMapRef.name);
+        expect(data, `${where}: ConfigMap ${from.configMapRef.name}`).toBeDefined();
         for (const key of Object.keys(data ?? {}))
-          expect(SETTINGS.has(key), `${file}: ${from.configMapRef.name}.${key}`).toBe(true);
+          expect(isSetting(key), `${where}: ${from.configMapRef.name}.${key}`).toBe(true);
       }
       for (const e of c.env ?? []) {
-        expect(SETTINGS.has(e.name), `${file}: env ${e.name}`).toBe(true);
+        expect(isSetting(e.name), `${where}: env ${e.name}`).toBe(true);
         const ref = e.valueFrom?.configMapKeyRef;
-        if (ref) expect(configMaps.get(ref.name)?.[ref.key], `${file}: ${ref.name}.${ref.key}`).toBeDefined();
+        if (ref) expect(fleet.configMaps.get(ref.name)?.[ref.key], `${where}: ${ref.name}.${ref.key}`).toBeDefined();
       }
       // Flags too: a misspelt one would stop the CLI, a flag of another command would be refused.
       const allowed = c.args?.[0] === 'exporter' ? ['--port'] : [];
       for (const flag of flags(c).keys())
-        expect(byFlag.has(flag) || allowed.includes(flag), `${file}: ${flag}`).toBe(true);
+        expect(isSettingFlag(flag) || allowed.includes(flag), `${where}: ${flag}`).toBe(true);
+      // A Service named e.g. `docfleet-metrics` would inject DOCFLEET_METRICS_PORT=tcp://… into the pod.
+      expect(obj.spec.template.spec.enableServiceLinks, where).toBe(false);
     }
-  });
-
-  it('keeps Service environment variables out of docfleet pods (a Service `docfleet-metrics` would set DOCFLEET_METRICS_PORT)', () => {
-    for (const { file, obj } of docfleetContainers)
-      expect(obj.spec?.template?.spec.enableServiceLinks, file).toBe(false);
   });
 
   it('gives every worker a model under /models and the documents at /data, both read-only', () => {
-    for (const { file, obj, c } of workers) {
-      expect(effective(c, 'MODEL_PATH'), file).toMatch(/^\/models\/.+\.gguf$/);
-      const volumes = obj.spec?.template?.spec.volumes ?? [];
+    const claims = fleet.ofKind('PersistentVolumeClaim').map((p) => p.metadata.name);
+    for (const { obj, c } of workers) {
+      const name = obj.metadata.name;
+      expect(fleet.effective(c, 'MODEL_PATH'), name).toMatch(/^\/models\/.+\.gguf$/);
+      const volumes = obj.spec.template.spec.volumes ?? [];
       for (const mountPath of ['/models', '/data']) {
         const mount = c.volumeMounts?.find((m) => m.mountPath === mountPath);
-        expect(mount?.readOnly, `${file}: ${mountPath}`).toBe(true);
+        expect(mount?.readOnly, `${name}: ${mountPath}`).toBe(true);
         const pvc = volumes.find((v) => v.name === mount?.name)?.persistentVolumeClaim;
-        expect(pvc?.readOnly, `${file}: ${mountPath}`).toBe(true);
-        expect(
-          ofKind('PersistentVolumeClaim').map((p) => p.metadata?.name),
-          `${file}: ${mountPath}`,
-        ).toContain(pvc?.claimName);
+        expect(pvc?.readOnly, `${name}: ${mountPath}`).toBe(true);
+        expect(claims, `${name}: ${mountPath}`).toContain(pvc?.claimName);
       }
       // The worker writes its thread-count cache to ~/.cache/docfleet; on a read-only root it needs a volume there.
-      if (c.securityContext?.readOnlyRootFilesystem) {
+      if (c.securityContext?.readOnlyRootFilesystem)
         expect(
           c.volumeMounts?.map((m) => m.mountPath),
-          file,
+          name,
         ).toContain('/home/docfleet/.cache');
-      }
     }
-    const documents = ofKind('PersistentVolumeClaim').find((p) => p.metadata?.name === 'docfleet-documents') as
-      (K8sObject & { spec: { accessModes: string[] } }) | undefined;
+    const documents = fleet.named('PersistentVolumeClaim', 'docfleet-documents') as
+      { spec: { accessModes: string[] } } | undefined;
     expect(documents?.spec.accessModes).toEqual(['ReadOnlyMany']);
   });
 
-  it('points worker probes and scrape annotations at the metrics port', () => {
-    for (const { file, obj, c } of workers) {
-      const port = Number(effective(c, 'DOCFLEET_METRICS_PORT'));
-      expect(port, file).toBeGreaterThan(0);
-      expect(c.readinessProbe?.httpGet?.path, file).toBe('/readyz');
-      expect(c.livenessProbe?.httpGet?.path, file).toBe('/healthz');
-      expect(portNumber(c, c.readinessProbe?.httpGet?.port), `${file}: readinessProbe`).toBe(port);
-      expect(portNumber(c, c.livenessProbe?.httpGet?.port), `${file}: livenessProbe`).toBe(port);
-      expect(
-        c.ports?.map((p) => p.containerPort),
-        file,
-      ).toContain(port);
-      // What deploy/prometheus/prometheus.yml's `docfleet-worker` job keeps.
-      const annotations = obj.spec?.template?.metadata?.annotations ?? {};
-      expect(annotations['prometheus.io/scrape'], file).toBe('true');
-      expect(annotations['prometheus.io/port'], file).toBe(String(port));
-      expect(podLabels(obj), file).toMatchObject({
-        'app.kubernetes.io/part-of': 'docfleet',
-        'app.kubernetes.io/component': 'worker',
-      });
+  it('pulls every model a worker loads with the models Job, and starts the worker once its file is there', () => {
+    const job = fleet.workloads.find((w) => w.kind === 'Job' && w.metadata.name === 'docfleet-models');
+    const pulled = (job?.spec.template.spec.containers ?? []).map((c) => {
+      const args = c.args ?? [];
+      expect(args[0], c.name).toBe('pull');
+      expect(args[args.indexOf('--dir') + 1], c.name).toBe('/models');
+      expect(args.at(-1), c.name).toMatch(/^hf:/);
+      return `/models/${args[args.indexOf('--filename') + 1]}`;
+    });
+    for (const { obj, c } of workers) {
+      const model = fleet.effective(c, 'MODEL_PATH');
+      expect(pulled, obj.metadata.name).toContain(model);
+      const wait = obj.spec.template.spec.initContainers?.find((i) => i.name === 'wait-for-model');
+      expect(wait?.env?.find((e) => e.name === 'MODEL_PATH')?.value, obj.metadata.name).toBe(model);
+      expect(wait?.image, obj.metadata.name).toBe(c.image);
     }
-    for (const { file, c } of exporters) {
+    // Nothing pulled that no pool loads.
+    expect(pulled.sort()).toEqual([...new Set(workers.map(({ c }) => fleet.effective(c, 'MODEL_PATH')))].sort());
+  });
+
+  it('points probes at the metrics port, and leaves scraping to one mechanism (no scrape annotations)', () => {
+    for (const { obj, c } of workers) {
+      const name = obj.metadata.name;
+      const port = Number(fleet.effective(c, 'DOCFLEET_METRICS_PORT'));
+      expect(port, name).toBeGreaterThan(0);
+      expect(c.readinessProbe?.httpGet?.path, name).toBe('/readyz');
+      expect(c.livenessProbe?.httpGet?.path, name).toBe('/healthz');
+      expect(portNumber(c, c.readinessProbe?.httpGet?.port), `${name}: readinessProbe`).toBe(port);
+      expect(portNumber(c, c.livenessProbe?.httpGet?.port), `${name}: livenessProbe`).toBe(port);
+      expect(c.ports?.find((p) => p.name === 'metrics')?.containerPort, name).toBe(port);
+    }
+    for (const { obj, c } of exporters) {
       const port = Number(flags(c).get('--port') ?? 9465);
-      expect(portNumber(c, c.readinessProbe?.httpGet?.port), `${file}: readinessProbe`).toBe(port);
-      expect(portNumber(c, c.livenessProbe?.httpGet?.port), `${file}: livenessProbe`).toBe(port);
+      expect(c.ports?.find((p) => p.name === 'metrics')?.containerPort, obj.metadata.name).toBe(port);
+      expect(portNumber(c, c.readinessProbe?.httpGet?.port), 'exporter readinessProbe').toBe(port);
+      expect(portNumber(c, c.livenessProbe?.httpGet?.port), 'exporter livenessProbe').toBe(port);
+    }
+    // A Prometheus with the common annotation-based job would scrape these pods a second time.
+    for (const w of fleet.workloads) {
+      const annotations = Object.keys(w.spec.template.metadata.annotations ?? {});
+      expect(
+        annotations.filter((a) => a.startsWith('prometheus.io/')),
+        w.metadata.name,
+      ).toEqual([]);
+    }
+  });
+
+  it('is scraped by deploy/prometheus/prometheus.yml: every metrics port once, as the job the alerts expect, named by pod', () => {
+    const config = parse(readFileSync(path.join(ROOT, 'deploy/prometheus/prometheus.yml'), 'utf8')) as {
+      scrape_configs: {
+        job_name: string;
+        kubernetes_sd_configs?: { role: string; namespaces: { names: string[] } }[];
+        relabel_configs?: RelabelRule[];
+      }[];
+    };
+    const jobs = config.scrape_configs.filter((j) => j.kubernetes_sd_configs);
+    for (const job of jobs)
+      expect(job.kubernetes_sd_configs, job.job_name).toEqual([{ role: 'pod', namespaces: { names: ['docfleet'] } }]);
+    for (const w of fleet.workloads) {
+      for (const target of podTargets(w)) {
+        const scraped = jobs.flatMap((j) => {
+          const t = relabel({ ...target, job: j.job_name }, j.relabel_configs ?? []);
+          return t ? [t] : [];
+        });
+        const want = expectedJob(w, target.__meta_kubernetes_pod_container_port_name);
+        const where = `${w.metadata.name}:${target.__meta_kubernetes_pod_container_port_name}`;
+        expect(
+          scraped.map((t) => t.job),
+          where,
+        ).toEqual(want ? [want] : []);
+        for (const t of scraped) expect(t.instance, where).toBe(target.__meta_kubernetes_pod_name);
+      }
     }
   });
 
   it('lets a worker finish its grace period before the kubelet kills it', () => {
-    for (const { file, obj, c } of workers) {
-      const graceMs = Number(effective(c, 'DOCFLEET_GRACE_MS'));
-      const terminationMs = (obj.spec?.template?.spec.terminationGracePeriodSeconds ?? 30) * 1000;
-      expect(Number.isFinite(graceMs), file).toBe(true);
-      expect(terminationMs, file).toBeGreaterThan(graceMs);
+    for (const { obj, c } of workers) {
+      const graceMs = Number(fleet.effective(c, 'DOCFLEET_GRACE_MS'));
+      const terminationMs = (obj.spec.template.spec.terminationGracePeriodSeconds ?? 30) * 1000;
+      expect(Number.isFinite(graceMs), obj.metadata.name).toBe(true);
       // After the grace period the worker still hands jobs back, closes its queues and frees the model.
-      expect(terminationMs - graceMs, `${file}: margin after DOCFLEET_GRACE_MS`).toBeGreaterThanOrEqual(30_000);
+      expect(terminationMs - graceMs, `${obj.metadata.name}: margin after DOCFLEET_GRACE_MS`).toBeGreaterThanOrEqual(
+        30_000,
+      );
     }
   });
 
   it('scales each worker Deployment with one ScaledObject on exactly the queues it consumes', () => {
-    const scaled = ofKind('ScaledObject');
-    const deployments = new Map(ofKind('Deployment').map((d) => [d.metadata?.name, d]));
-    for (const so of scaled) expect(deployments.has(so.spec?.scaleTargetRef?.name), so.metadata?.name).toBe(true);
+    const scaled = fleet.ofKind<ScaledObject>('ScaledObject');
+    const deployments = fleet.ofKind('Deployment').map((d) => d.metadata.name);
+    for (const so of scaled) expect(deployments, so.metadata.name).toContain(so.spec.scaleTargetRef.name);
+    // The Prometheus address, set once (base/keda.yaml's ConfigMap), reaches every trigger.
+    const address = fleet.configMaps.get('docfleet-keda')?.prometheusAddress;
+    expect(address).toMatch(/^https?:\/\//);
 
-    for (const { file, obj, c } of workers) {
-      const name = obj.metadata?.name;
-      const mine = scaled.filter((so) => so.spec?.scaleTargetRef?.name === name);
-      expect(mine, `${file}: ScaledObjects of ${name}`).toHaveLength(1);
+    for (const { obj, c } of workers) {
+      const name = obj.metadata.name;
+      const mine = scaled.filter((so) => so.spec.scaleTargetRef.name === name);
+      expect(mine, `ScaledObjects of ${name}`).toHaveLength(1);
       // KEDA's HPA owns the replica count; a value in the Deployment would reset it on every apply.
-      expect(obj.spec?.replicas, file).toBeUndefined();
+      expect(obj.spec.replicas, name).toBeUndefined();
 
-      const role = effective(c, 'DOCFLEET_ROLE') as ModelRole | 'auto';
-      expect(role, `${file}: the role must be explicit for the queues to be known`).not.toBe('auto');
-      const tag = (effective(c, 'DOCFLEET_TAG') ?? effective(c, 'DOCFLEET_DEVICE')) as WorkerTag;
+      const role = fleet.effective(c, 'DOCFLEET_ROLE') as ModelRole | 'auto';
+      expect(role, `${name}: the role must be explicit for the queues to be known`).not.toBe('auto');
+      const tag = (fleet.effective(c, 'DOCFLEET_TAG') ?? fleet.effective(c, 'DOCFLEET_DEVICE')) as WorkerTag;
       const served = queuesServedBy(role as ModelRole, tag).sort();
 
-      for (const trigger of mine[0]!.spec?.triggers ?? []) {
-        expect(trigger.type, file).toBe('prometheus');
+      for (const trigger of mine[0]!.spec.triggers) {
+        expect(trigger.type, name).toBe('prometheus');
+        expect(trigger.metadata.serverAddress, name).toBe(address);
         const query = trigger.metadata.query ?? '';
-        expect(query, file).toMatch(/\bdocfleet_queue_jobs\{/);
-        const re = /queue=~"([^"]+)"/.exec(query)?.[1];
-        expect(re, `${file}: queue matcher`).toBeDefined();
-        // PromQL regexes are anchored at both ends.
-        const selected = allQueueNames()
-          .filter((q) => new RegExp(`^(?:${re})$`).test(q))
-          .sort();
-        expect(selected, `${file}: queues of the KEDA query`).toEqual(served);
-        expect(Number(trigger.metadata.threshold), file).toBeGreaterThan(0);
+        // Every queue matcher of the query's docfleet_queue_jobs selectors; PromQL regexes are anchored.
+        const matchers = [...query.matchAll(/docfleet_queue_jobs\{[^}]*?queue(=~?)"([^"]+)"/g)];
+        expect(matchers.length, `${name}: queue matchers`).toBeGreaterThan(0);
+        const selected = allQueueNames().filter((q) =>
+          matchers.some(([, op, v]) => (op === '=' ? q === v : new RegExp(`^(?:${v})$`).test(q))),
+        );
+        expect(selected.sort(), `${name}: queues of the KEDA query`).toEqual(served);
+        expect(Number(trigger.metadata.threshold), name).toBeGreaterThan(0);
       }
     }
   });
 
-  it('wires Deployment selectors and Services to pods and ports', () => {
-    for (const { file, obj } of workloads) {
-      expect(
-        matches(obj.spec?.selector?.matchLabels ?? { none: 'x' }, podLabels(obj)),
-        `${file}: ${obj.metadata?.name}`,
-      ).toBe(true);
+  it('mounts only volumes its pod declares', () => {
+    for (const w of fleet.workloads) {
+      const claims = (w.spec as { volumeClaimTemplates?: { metadata: { name: string } }[] }).volumeClaimTemplates ?? [];
+      const volumes = [
+        ...(w.spec.template.spec.volumes ?? []).map((v) => v.name),
+        ...claims.map((t) => t.metadata.name),
+      ];
+      for (const c of [...(w.spec.template.spec.initContainers ?? []), ...w.spec.template.spec.containers]) {
+        for (const m of c.volumeMounts ?? [])
+          expect(volumes, `${w.metadata.name}/${c.name}: ${m.mountPath}`).toContain(m.name);
+      }
     }
-    for (const svc of ofKind('Service')) {
-      const selector = (svc.spec?.selector ?? {}) as Record<string, string>;
-      const backends = workloads.filter(({ obj }) => matches(selector, podLabels(obj)));
-      expect(backends.length, `Service ${svc.metadata?.name}`).toBeGreaterThan(0);
-      for (const p of svc.spec?.ports ?? []) {
+  });
+
+  it('wires selectors and Services to pods and ports', () => {
+    for (const w of fleet.workloads) {
+      if (w.kind === 'Job') continue;
+      expect(fleet.selected(w.spec.selector.matchLabels), w.metadata.name).toContain(w);
+    }
+    for (const svc of fleet.ofKind<ServiceObject>('Service')) {
+      const backends = fleet.selected(svc.spec.selector);
+      expect(backends.length, `Service ${svc.metadata.name}`).toBeGreaterThan(0);
+      for (const p of svc.spec.ports) {
         const target = p.targetPort ?? p.port;
-        const found = backends.some(({ obj }) =>
-          obj.spec?.template?.spec.containers.some((c) =>
+        const found = backends.some((w) =>
+          w.spec.template.spec.containers.some((c) =>
             c.ports?.some((cp) => cp.containerPort === portNumber(c, target)),
           ),
         );
-        expect(found, `Service ${svc.metadata?.name} port ${target}`).toBe(true);
+        expect(found, `Service ${svc.metadata.name} port ${target}`).toBe(true);
       }
     }
   });
 
-  it('runs Redis with persistence and without eviction (results live there)', () => {
-    const redis = workloads.find(({ obj }) => obj.kind === 'StatefulSet' && obj.metadata?.name === 'redis')?.obj;
-    const args = (redis?.spec?.template?.spec.containers[0]?.args ?? []).join(' ');
+  it('runs Redis with persistence, without eviction, with its metrics sidecar', () => {
+    const redis = fleet.named<(typeof fleet.workloads)[number]>('StatefulSet', 'redis');
+    const [server, sidecar] = redis?.spec.template.spec.containers ?? [];
+    const args = (server?.args ?? []).join(' ');
     expect(args).toMatch(/--appendonly yes\b/);
+    expect(args).toMatch(/--maxmemory \S+/);
     expect(args).toMatch(/--maxmemory-policy noeviction\b/);
-    expect(configMaps.get('docfleet-config')?.REDIS_URL).toBe('redis://redis:6379');
+    expect(sidecar?.image).toMatch(/redis_exporter/);
+    expect(sidecar?.ports?.find((p) => p.name === 'redis-metrics')?.containerPort).toBe(9121);
+    expect(fleet.configMaps.get('docfleet-config')?.REDIS_URL).toBe(
+      overlay === 'production' ? 'rediss://redis:6379' : 'redis://redis:6379',
+    );
   });
 });
