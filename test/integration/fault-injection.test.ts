@@ -70,7 +70,7 @@ describe('fault injection', () => {
     const status = await waitForBatch(env, batch, BATCH_MS);
     const lines = await readResults(env, batch);
     expect(lines.filter((l) => l.status !== 'completed').map((l) => (l as { error?: unknown }).error)).toEqual([]);
-    expect(status).toMatchObject({ total: jobs, completed: jobs, failed: 0, active: 0, missing: 0 });
+    expect(status).toMatchObject({ total: jobs, completed: jobs, failed: 0, cancelled: 0, pending: 0 });
     expect(lines).toHaveLength(jobs);
     expect(new Set(lines.map((l) => String(l.jobId))).size).toBe(jobs);
     const completions = new Map<unknown, number>();
