@@ -107,7 +107,11 @@ export interface Workload extends RenderedObject {
   };
 }
 export interface ServiceObject extends RenderedObject {
-  spec: { clusterIP?: string; selector: Record<string, string>; ports: { name?: string; port: number; targetPort?: number | string }[] };
+  spec: {
+    clusterIP?: string;
+    selector: Record<string, string>;
+    ports: { name?: string; port: number; targetPort?: number | string }[];
+  };
 }
 export interface ScaledObject extends RenderedObject {
   spec: {
@@ -151,7 +155,9 @@ export class Fleet {
   readonly exporters: { obj: Workload; c: Container }[];
 
   constructor(readonly objects: RenderedObject[]) {
-    this.configMaps = new Map(this.ofKind('ConfigMap').map((c) => [c.metadata.name, (c.data ?? {}) as Record<string, string>]));
+    this.configMaps = new Map(
+      this.ofKind('ConfigMap').map((c) => [c.metadata.name, (c.data ?? {}) as Record<string, string>]),
+    );
     this.workloads = objects.filter((o) => ['Deployment', 'StatefulSet', 'Job'].includes(o.kind)) as Workload[];
     this.cli = this.workloads.flatMap((obj) =>
       obj.spec.template.spec.containers
@@ -166,6 +172,7 @@ export class Fleet {
     return this.objects.filter((o) => o.kind === kind) as T[];
   }
 
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- callers name the kind's shape, as with ofKind
   named<T extends RenderedObject = RenderedObject>(kind: string, name: string): T | undefined {
     return this.ofKind<T>(kind).find((o) => o.metadata.name === name);
   }
@@ -174,7 +181,8 @@ export class Fleet {
   environment(c: Container): Map<string, string | undefined> {
     const env = new Map<string, string | undefined>();
     for (const from of c.envFrom ?? []) {
-      if (from.configMapRef) for (const [k, v] of Object.entries(this.configMaps.get(from.configMapRef.name) ?? {})) env.set(k, v);
+      if (from.configMapRef)
+        for (const [k, v] of Object.entries(this.configMaps.get(from.configMapRef.name) ?? {})) env.set(k, v);
     }
     for (const e of c.env ?? []) {
       const ref = e.valueFrom?.configMapKeyRef;

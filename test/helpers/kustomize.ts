@@ -22,10 +22,14 @@ export function renderOverlay(overlay: Overlay): RenderedObject[] {
 
 /** What `kubectl kustomize k8s/<dir>` prints, as objects. */
 export function renderKustomization(dir: string): RenderedObject[] {
-  const run = spawnSync('kubectl', ['kustomize', path.join(ROOT, 'k8s', dir)], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  const run = spawnSync('kubectl', ['kustomize', path.join(ROOT, 'k8s', dir)], {
+    encoding: 'utf8',
+    maxBuffer: 64 << 20,
+  });
   if (run.error) throw new Error(`cannot run kubectl (scripts/test-deps.sh installs it): ${run.error.message}`);
   if (run.status !== 0) throw new Error(`kubectl kustomize k8s/${dir} failed:\n${run.stderr}`);
   const docs = parseAllDocuments(run.stdout);
   for (const d of docs) if (d.errors.length) throw new Error(`${dir}: ${d.errors.join('\n')}`);
-  return docs.map((d) => d.toJS() as RenderedObject).filter((o) => o !== null);
+  // An empty document (a stray `---`) reads as null.
+  return docs.map((d) => d.toJS() as RenderedObject | null).filter((o) => o !== null);
 }

@@ -1,7 +1,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   batchResults,
   BatchNotFoundError,
@@ -41,13 +41,14 @@ describe('batch bookkeeping', () => {
   beforeAll(async () => {
     redis = await startRedis();
   });
-  beforeEach(async () => {
-    await producer?.close();
+  beforeEach(() => {
     producer = new Producer(loadProducerConfig({}, { REDIS_URL: redis.url, DOCFLEET_PREFIX: freshPrefix('books') }));
   });
+  afterEach(async () => {
+    await producer.close();
+  });
   afterAll(async () => {
-    await producer?.close();
-    await redis?.stop();
+    await redis.stop();
   });
 
   /** What a worker does when a job ends: one outcome, whatever batches cover the job. */

@@ -40,7 +40,7 @@ describe('fault injection', () => {
     workers = [];
   });
   afterAll(async () => {
-    await redis?.stop();
+    await redis.stop();
   });
 
   async function worker(args: string[] = [], opts?: { waitReady?: boolean }): Promise<WorkerProcess> {

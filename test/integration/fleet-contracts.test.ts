@@ -1,7 +1,7 @@
 import { readdirSync } from 'node:fs';
 import { Ajv } from 'ajv';
 import { Redis } from 'ioredis';
-import { ResultStore } from '../../src/shared/result-store.js';
+import { ResultStore, type StoredResult } from '../../src/shared/result-store.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONTRACT_SCHEMA } from '../../src/worker/tasks/extract/contract-schema.js';
 import {
@@ -39,7 +39,7 @@ describe('the fleet on the 21 real contracts', () => {
 
   afterAll(async () => {
     await Promise.all(workers.map((w) => w.stop()));
-    await redis?.stop();
+    await redis.stop();
   });
 
   it(
@@ -66,12 +66,12 @@ describe('the fleet on the 21 real contracts', () => {
       const status = await waitForBatch(env, submitted.batch, 8 * 60_000);
       expect(status).toMatchObject({ total: 63, completed: 63, failed: 0 });
 
-      const lines = await readResults(env, submitted.batch);
+      const lines = (await readResults(env, submitted.batch)) as StoredResult[];
       expect(lines).toHaveLength(63);
       const validate = new Ajv({ strict: false }).compile(CONTRACT_SCHEMA);
       for (const line of lines) {
         expect(line.status).toBe('completed');
-        const { result } = line;
+        const result = line.result!;
         expect(result.model).toBe('stories260K');
         expect(result.pages).toBeGreaterThan(0);
         expect(result.tokensIn).toBeGreaterThan(0);
@@ -81,7 +81,7 @@ describe('the fleet on the 21 real contracts', () => {
         if (result.task === 'summarize') expect(typeof result.output.summary).toBe('string');
         if (result.task === 'embed') {
           expect(result.output.chunks.length).toBeGreaterThan(0);
-          expect(result.output.chunks[0].vector).toHaveLength(result.output.dimensions);
+          expect(result.output.chunks[0]!.vector).toHaveLength(result.output.dimensions);
         }
       }
       const documents = new Set(lines.map((l) => l.job.doc.name));
@@ -102,18 +102,19 @@ describe('the fleet on the 21 real contracts', () => {
 });
 
 /** Prints what a stored result costs in Redis per task (the README's sizing figures come from here). */
-async function reportResultSizes(env: FleetEnv, lines: Record<string, any>[]): Promise<void> {
+async function reportResultSizes(env: FleetEnv, lines: StoredResult[]): Promise<void> {
   const redis = new Redis(env.url);
   try {
     const store = new ResultStore(redis, env.prefix, 60);
     const rows: Record<string, { results: number; avgBytes: number; avgChunks?: number; dims?: number }> = {};
     for (const task of ['summarize', 'extract', 'embed']) {
-      const mine = lines.filter((l) => l.result.task === task);
+      const mine = lines.filter((l) => l.result?.task === task);
       const bytes = await Promise.all(mine.map((l) => store.memoryUsage(l.jobId)));
       rows[task] = { results: mine.length, avgBytes: Math.round(bytes.reduce((a, b) => a + b, 0) / mine.length) };
       if (task === 'embed') {
-        rows[task].avgChunks = Math.round(mine.reduce((a, l) => a + l.result.output.chunks.length, 0) / mine.length);
-        rows[task].dims = mine[0]?.result.output.dimensions;
+        const outputs = mine.flatMap((l) => (l.result?.task === 'embed' ? [l.result.output] : []));
+        rows[task].avgChunks = Math.round(outputs.reduce((a, o) => a + o.chunks.length, 0) / mine.length);
+        rows[task].dims = outputs[0]?.dimensions;
       }
     }
     console.table(rows);

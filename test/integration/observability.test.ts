@@ -58,7 +58,6 @@ const finite = (series: PromSeries[]) =>
     .flatMap((s) => (s.values ?? (s.value ? [s.value] : [])).map(([, v]) => Number(v)))
     .filter((v) => Number.isFinite(v));
 
-const MODEL = 'stories260K';
 const QUEUE = queueName('generate', 'any');
 /** A queue nobody serves, so that "no workers for a queue with waiting jobs" has something to show. */
 const ORPHAN = queueName('embed', 'gpu');
@@ -96,6 +95,7 @@ describe('observability stack', () => {
     });
   });
 
+  /* eslint-disable @typescript-eslint/no-unnecessary-condition -- a hook above may have failed before setting all of these; what was started is still stopped */
   afterAll(async () => {
     await worker?.stop();
     await producer?.close();
@@ -103,6 +103,7 @@ describe('observability stack', () => {
     await exporter?.close();
     await redis?.stop();
   });
+  /* eslint-enable @typescript-eslint/no-unnecessary-condition */
 
   it('answers probes: alive at once, ready only once the model is loaded', async () => {
     let ready = false;

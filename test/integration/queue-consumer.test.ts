@@ -33,7 +33,7 @@ describe('QueueConsumer: the BullMQ internals it relies on', () => {
     connection.disconnect();
   });
   afterAll(async () => {
-    await redis?.stop();
+    await redis.stop();
   });
 
   function consume(processor: (job: Job, token?: string, signal?: AbortSignal) => Promise<unknown>): QueueConsumer {

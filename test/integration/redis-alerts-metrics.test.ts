@@ -15,7 +15,9 @@ import { startRedis, type TestRedis } from '../helpers/redis.js';
  * Redis has refused a write at maxmemory.
  */
 
-const alerts = parse(readFileSync(path.join(ROOT, 'deploy/prometheus/alerts.yml'), 'utf8')) as { groups: { rules: { expr: string }[] }[] };
+const alerts = parse(readFileSync(path.join(ROOT, 'deploy/prometheus/alerts.yml'), 'utf8')) as {
+  groups: { rules: { expr: string }[] }[];
+};
 const exprs = alerts.groups.flatMap((g) => g.rules.map((r) => r.expr)).join('\n');
 const redisMetrics = [...new Set([...exprs.matchAll(/\bredis_[a-z_]+/g)].map((m) => m[0]))];
 
@@ -29,20 +31,28 @@ beforeAll(async () => {
   client = new Redis(redis.url);
   const port = await freePort();
   metricsUrl = `http://127.0.0.1:${port}/metrics`;
-  exporter = spawn('prometheus-redis-exporter', ['-redis.addr', redis.url, '-web.listen-address', `127.0.0.1:${port}`], {
-    stdio: 'ignore',
-  });
+  exporter = spawn(
+    'prometheus-redis-exporter',
+    ['-redis.addr', redis.url, '-web.listen-address', `127.0.0.1:${port}`],
+    {
+      stdio: 'ignore',
+    },
+  );
   await new Promise<void>((resolve, reject) => {
     exporter.once('spawn', resolve);
-    exporter.once('error', (err) => reject(new Error(`cannot start prometheus-redis-exporter (scripts/test-deps.sh installs it): ${err.message}`)));
+    exporter.once('error', (err) =>
+      reject(new Error(`cannot start prometheus-redis-exporter (scripts/test-deps.sh installs it): ${err.message}`)),
+    );
   });
 });
 
+/* eslint-disable @typescript-eslint/no-unnecessary-condition -- a hook above may have failed before setting all of these; what was started is still stopped */
 afterAll(async () => {
   exporter?.kill('SIGTERM');
   client?.disconnect();
   await redis?.stop();
 });
+/* eslint-enable @typescript-eslint/no-unnecessary-condition */
 
 async function scrape(): Promise<string> {
   for (let i = 0; ; i++) {
@@ -58,7 +68,9 @@ async function scrape(): Promise<string> {
 
 describe('redis_exporter', () => {
   it('exports every redis_ metric the alerts use', async () => {
-    expect(redisMetrics).toEqual(expect.arrayContaining(['redis_up', 'redis_memory_used_bytes', 'redis_memory_max_bytes', 'redis_errors_total']));
+    expect(redisMetrics).toEqual(
+      expect.arrayContaining(['redis_up', 'redis_memory_used_bytes', 'redis_memory_max_bytes', 'redis_errors_total']),
+    );
     // A write refused at maxmemory under noeviction, as a full fleet Redis would refuse it.
     await client.config('SET', 'maxmemory-policy', 'noeviction');
     await client.config('SET', 'maxmemory', '1');

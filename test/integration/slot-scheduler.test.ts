@@ -38,7 +38,7 @@ describe('SlotScheduler', () => {
     producerConnection.disconnect();
   });
   afterAll(async () => {
-    await redis?.stop();
+    await redis.stop();
   });
 
   type Processor = (job: Job, token: string | undefined, signal?: AbortSignal) => Promise<unknown>;
@@ -74,7 +74,10 @@ describe('SlotScheduler', () => {
 
   it('wakes an idle worker at once for a job on either queue', async () => {
     const started = new Map<string, number>();
-    await start(2, async (job) => void started.set(job.id!, Date.now()));
+    await start(2, (job) => {
+      started.set(job.id!, Date.now());
+      return Promise.resolve();
+    });
     // Let it settle into the blocking wait on both markers.
     await sleep(300);
     for (const [i, q] of queues.entries()) {
@@ -140,9 +143,10 @@ describe('SlotScheduler', () => {
 
   it('picks up delayed jobs when they are due, and retries after backoff', async () => {
     const runs: Array<{ id: string; at: number }> = [];
-    await start(2, async (job) => {
+    await start(2, (job) => {
       runs.push({ id: job.id!, at: Date.now() });
       if (job.id === 'flaky' && job.attemptsMade === 0) throw new Error('transient');
+      return Promise.resolve();
     });
     await sleep(200);
     const t0 = Date.now();
@@ -164,7 +168,7 @@ describe('SlotScheduler', () => {
 
   it('frees the slot of a job that waits for its children or is delayed, and finishes it later', async () => {
     const seen: string[] = [];
-    await start(1, async (job, token) => {
+    await start(1, async (job: Job<{ forked?: boolean; snoozed?: boolean }>, token) => {
       seen.push(`${job.name}:${job.attemptsStarted}`);
       if (job.name === 'parent' && !job.data.forked) {
         // Fans out as a summary flow does: adds a child, then waits for it. One slot: the child can only
@@ -184,8 +188,10 @@ describe('SlotScheduler', () => {
     await queues[1]!.add('snooze', { snoozed: false }, { jobId: 'snooze' });
     const twice = (name: string) => seen.filter((s) => s.startsWith(`${name}:`)).length === 2;
     await until(() => twice('parent') && twice('snooze'), 8_000, 'parent and snoozed job to run twice').catch(
-      (err: Error) => {
-        throw new Error(`${err.message}: ${seen.join(' ')} ${errors.map((e) => e.message).join('; ')}`);
+      (err: unknown) => {
+        throw new Error(
+          `${err instanceof Error ? err.message : String(err)}: ${seen.join(' ')} ${errors.map((e) => e.message).join('; ')}`,
+        );
       },
     );
     await until(() => scheduler!.busy === 0, 2_000, 'slots to free');

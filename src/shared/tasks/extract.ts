@@ -6,7 +6,7 @@ export const extractParams = z.object({
   schema: z
     .record(z.string(), z.unknown())
     .refine((s) => s.type === 'object' && typeof s.properties === 'object' && s.properties !== null, {
-      message: 'the root must be {"type": "object", "properties": {...}}',
+      error: 'the root must be {"type": "object", "properties": {...}}',
     })
     .optional(),
   /** Upper bound on generated tokens. */

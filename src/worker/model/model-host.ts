@@ -113,8 +113,10 @@ export class ModelHost {
     const started = performance.now();
     if (!Number.isInteger(opts.sequences) || opts.sequences < 1)
       throw new ConfigError(`--concurrency must be a positive integer, got ${opts.sequences}`);
-    await stat(opts.modelPath).catch((err: Error) => {
-      throw new ConfigError(`--model / MODEL_PATH: cannot read ${opts.modelPath}: ${err.message}`);
+    await stat(opts.modelPath).catch((err: unknown) => {
+      throw new ConfigError(
+        `--model / MODEL_PATH: cannot read ${opts.modelPath}: ${err instanceof Error ? err.message : String(err)}`,
+      );
     });
     // llama.cpp repeats some warnings on every evaluation (e.g. per embedding from a causal model).
     const seen = new Set<string>();
@@ -131,8 +133,10 @@ export class ModelHost {
         seen.add(text);
         log('llama.cpp', { level, message: text });
       },
-    }).catch((err: Error) => {
-      throw new ConfigError(`node-llama-cpp has no usable prebuilt binary for --device ${opts.device}: ${err.message}`);
+    }).catch((err: unknown) => {
+      throw new ConfigError(
+        `node-llama-cpp has no usable prebuilt binary for --device ${opts.device}: ${err instanceof Error ? err.message : String(err)}`,
+      );
     });
     try {
       if (opts.device === 'gpu') await checkGpu(llama, opts);
@@ -297,7 +301,7 @@ async function checkGpu(llama: Llama, opts: ModelHostOptions): Promise<void> {
   if (opts.gpuLayers === 0 || opts.gpuLayers === 'auto') return;
   const insights = await GgufInsights.from(await readGgufFileInfo(opts.modelPath), llama);
   const layers = opts.gpuLayers === 'max' ? insights.totalLayers : Math.min(opts.gpuLayers, insights.totalLayers);
-  const need = insights.estimateModelResourceRequirements({ gpuLayers: layers }).gpuVram;
+  const need = (await insights.estimateModelResourceRequirementsV2({ gpuLayers: layers })).gpuVram;
   const vram = await llama.getVramState();
   if (need > vram.free) {
     const gib = (n: number) => `${(n / 2 ** 30).toFixed(1)} GiB`;

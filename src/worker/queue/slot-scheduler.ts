@@ -116,9 +116,10 @@ export class SlotScheduler {
         if (this.queues.some((q) => q.ready)) await this.fill();
         else await this.waitForMarker();
       } catch (err) {
+        // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- stop() sets it while we await
         if (this.stopping) break;
         // Redis away: BullMQ's connection reconnects by itself; do not spin meanwhile.
-        this.onError(err as Error);
+        this.onError(asError(err));
         await new Promise((r) => setTimeout(r, 1_000));
       }
     }
@@ -140,7 +141,8 @@ export class SlotScheduler {
       picks.map(async (q) => {
         const token = `${q.consumer.id}:${this.tokens++}`;
         try {
-          const job = await q.consumer.getNextJob(token, { block: false });
+          // Typed as always a Job, but an empty queue gives undefined.
+          const job = (await q.consumer.getNextJob(token, { block: false })) as Job | undefined;
           if (job) this.run(q, job, token);
           else this.drained(q);
         } finally {
@@ -169,8 +171,12 @@ export class SlotScheduler {
       // No connection of our own to block on: poll as BullMQ would after drainDelay.
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, this.nextWaitMs());
-        this.wake = () => (clearTimeout(timer), resolve());
+        this.wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
       });
+      // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- stop() sets it while we await
       if (!this.stopping) for (const q of this.queues) q.ready = true;
       return;
     }
@@ -189,6 +195,7 @@ export class SlotScheduler {
     try {
       reply = await Promise.race([pop, stuck]);
     } catch (err) {
+      // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- stop() sets it while we await
       if (this.stopping) return;
       if (this.fractionalTimeouts && /timeout is not/i.test((err as Error).message)) {
         this.fractionalTimeouts = false; // Redis < 6 takes whole seconds only
@@ -199,6 +206,7 @@ export class SlotScheduler {
       this.watching = false;
       clearTimeout(watchdog);
     }
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- stop() sets it while we await
     if (this.stopping) return;
     if (reply === 'stuck') {
       this.replaceBlockingClient();
@@ -306,7 +314,7 @@ export class SlotScheduler {
         const woken = queues.find((q, i) => q.ready && !wasReady[i]);
         if (woken) this.turn = woken.index;
       })
-      .catch((err: Error) => this.onError(err))
+      .catch((err: unknown) => this.onError(asError(err)))
       .finally(() => (this.taking = false));
   }
 
@@ -318,13 +326,14 @@ export class SlotScheduler {
         for (let job: Job | undefined = first; job;) {
           lane.job = job;
           let asked = false;
-          const next: Job | void = await q.consumer.processJob(job, token, () => (asked = this.fetchNextFrom(q)));
+          const next = await q.consumer.processJob(job, token, () => (asked = this.fetchNextFrom(q)));
           if (next) q.ready = true;
+          // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- set by the callback above
           else if (asked) this.drained(q);
           job = next || undefined;
         }
       } catch (err) {
-        this.onError(err as Error);
+        this.onError(asError(err));
       } finally {
         this.lanes.delete(token);
         this.signal();
@@ -349,7 +358,7 @@ export class SlotScheduler {
     this.replaceBlockingClient();
     await this.lanesEnded(graceMs);
     const left = [...this.lanes.values()];
-    const handBack = left.map((l) => l.job.moveToWait(l.token).catch((err: Error) => this.onError(err)));
+    const handBack = left.map((l) => l.job.moveToWait(l.token).catch((err: unknown) => this.onError(asError(err))));
     // Not handed back while Redis is unreachable: their locks expire and the stalled-job check moves them.
     await settleWithin(Promise.all(handBack), abortMs);
     for (const l of left) l.queue.consumer.giveUp(l.job.id!, 'shutdown');
@@ -378,4 +387,8 @@ function isIoredis(value: unknown): value is Redis {
     typeof (value as Redis).duplicate === 'function' &&
     typeof (value as Redis).bzpopmin === 'function'
   );
+}
+
+function asError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err));
 }
