@@ -2,7 +2,7 @@
 import { Command } from 'commander';
 import { ConfigError } from './shared/errors.js';
 import { BatchNotFoundError } from './producer/batch-control.js';
-import { registerProducerCommands, withConnection } from './producer/producer-commands.js';
+import { registerProducerCommands } from './producer/producer-commands.js';
 import { registerWorkerCommand } from './worker/worker-command.js';
 
 // `docfleet results … | head` closes the pipe early; that is the reader's choice, not an error.
@@ -15,7 +15,7 @@ const program = new Command('docfleet')
   .description('batch document processing with small language models on a BullMQ worker fleet')
   .showHelpAfterError();
 registerProducerCommands(program);
-registerWorkerCommand(program, withConnection);
+registerWorkerCommand(program);
 
 try {
   await program.parseAsync();

@@ -30,8 +30,8 @@ async function main(): Promise<void> {
     DOCFLEET_METRICS_PORT: '0',
   };
   const log = createLogger(process.env.LOG_LEVEL ?? 'warn', 'docfleet-demo');
-  const worker = await FleetWorker.start(loadWorkerConfig({}, env), log);
-  const producer = new Producer(loadProducerConfig({}, env));
+  const worker = await FleetWorker.start(loadWorkerConfig(env), log);
+  const producer = new Producer(loadProducerConfig(env));
   try {
     const submitted = await producer.submit([SAMPLES], { tasks: ['summarize', 'extract'] });
     console.log(

@@ -201,7 +201,7 @@ export async function fleetRun(env: FleetEnv, opts: FleetRunOptions): Promise<Ge
     ...(opts.flags ?? []),
   ];
   const workers: WorkerHandle[] = [];
-  const producer = new Producer(loadProducerConfig({}, { REDIS_URL: env.redisUrl, DOCFLEET_PREFIX: env.prefix }));
+  const producer = new Producer(loadProducerConfig({ REDIS_URL: env.redisUrl, DOCFLEET_PREFIX: env.prefix }));
   try {
     // Started one after the other: two thread tuners measuring at once would disturb each other.
     for (let i = 0; i < opts.workers; i++) workers.push(await startWorker(env, flags, opts.pinned ? { cpu: i } : {}));
@@ -307,7 +307,7 @@ export async function memoryRun(
   dirs: string[],
 ): Promise<MemoryRun> {
   const worker = await startWorker(env, ['--context-size', String(contextSize)], { inspect: true });
-  const producer = new Producer(loadProducerConfig({}, { REDIS_URL: env.redisUrl, DOCFLEET_PREFIX: env.prefix }));
+  const producer = new Producer(loadProducerConfig({ REDIS_URL: env.redisUrl, DOCFLEET_PREFIX: env.prefix }));
   try {
     const pid = worker.proc.pid!;
     const point = async (jobs: number, collect: boolean): Promise<MemoryPoint> => {

@@ -3,23 +3,25 @@ import { readFile } from 'node:fs/promises';
 import { once } from 'node:events';
 import { Option, type Command } from 'commander';
 import cliProgress from 'cli-progress';
-import { loadProducerConfig, type Flags } from '../shared/config.js';
+import { exporterConfig, producerConfig } from '../shared/config.js';
+import { exporterSettings, producerSettings } from '../shared/settings/producer-settings.js';
+import { addSettings, settingValues } from '../shared/settings/setting-options.js';
 import { TAGS, TASKS, type TaskName, type TaskParams } from '../shared/job-types.js';
 import { batchResults, batchStatus, cancelBatch, retryBatch } from './batch-control.js';
 import { Producer } from './producer.js';
 import { startQueueExporter } from './queue-exporter.js';
 import { VectorExportError, VectorWriter, omitVectors } from './vector-export.js';
 
-/** Options every command that talks to Redis accepts. */
-export function withConnection(cmd: Command): Command {
-  return cmd
-    .option('--redis-url <url>', 'Redis URL (env REDIS_URL, default redis://127.0.0.1:6379)')
-    .option('--prefix <prefix>', 'key prefix of queues and results (env DOCFLEET_PREFIX, default docfleet)')
-    .option('--log-level <level>', 'log level (env LOG_LEVEL, default info)');
+/** Settings a producer command does not use itself but passes to the Producer: accepted, left out of its help. */
+const NOT_SHOWN = ['maxDocumentMb', 'attempts', 'resultTtlDays'];
+
+/** A producer command: the producer settings as options. */
+function producerCommand(program: Command, name: string, hidden: readonly string[] = NOT_SHOWN): Command {
+  return addSettings(program.command(name), producerSettings, hidden);
 }
 
 async function withProducer<T>(flags: Flags, fn: (p: Producer) => Promise<T>): Promise<T> {
-  const producer = new Producer(loadProducerConfig(flags));
+  const producer = new Producer(producerConfig(settingValues(producerSettings, flags)));
   try {
     return await fn(producer);
   } finally {
@@ -27,10 +29,13 @@ async function withProducer<T>(flags: Flags, fn: (p: Producer) => Promise<T>): P
   }
 }
 
+/** Options as commander hands them over, by camelCase name. */
+type Flags = Record<string, unknown>;
+
 const print = (value: unknown) => process.stdout.write(`${JSON.stringify(value)}\n`);
 
 export function registerProducerCommands(program: Command): void {
-  withConnection(program.command('submit'))
+  producerCommand(program, 'submit', [])
     .description('enqueue documents (files, directories walked recursively, http(s) URLs) as one batch')
     .argument('<inputs...>', 'PDF, .txt or .md files, directories, or URLs')
     .addOption(new Option('--task <task...>', 'task(s) to run on each document').choices(TASKS).makeOptionMandatory())
@@ -58,8 +63,6 @@ export function registerProducerCommands(program: Command): void {
     )
     .option('--chunk-chars <n>', 'embed: most characters per chunk (as well as the token limit)', parsePositive)
     .option('--model <name>', 'the model (file name without .gguf) the results must come from; part of the job id')
-    .option('--max-document-mb <n>', 'refuse documents larger than this (env DOCFLEET_MAX_DOCUMENT_MB, default 50)')
-    .option('--attempts <n>', 'attempts per job for transient failures (env DOCFLEET_ATTEMPTS, default 3)')
     .option('--json', 'print {"batch","jobs","duplicates","refused"} as JSON')
     .action(async (inputs: string[], flags: Flags) => {
       const params: TaskParams = {};
@@ -96,7 +99,7 @@ export function registerProducerCommands(program: Command): void {
       }
     });
 
-  withConnection(program.command('status'))
+  producerCommand(program, 'status')
     .description('counts of a batch: total / waiting / active / completed / failed')
     .argument('<batch>')
     .option('--json', 'print as JSON')
@@ -111,7 +114,7 @@ export function registerProducerCommands(program: Command): void {
         );
     });
 
-  withConnection(program.command('results'))
+  producerCommand(program, 'results')
     .description('one JSON line per document and task: its result or categorised error')
     .argument('<batch>')
     .option('--out <file.jsonl>', 'write to a file instead of stdout')
@@ -147,7 +150,7 @@ export function registerProducerCommands(program: Command): void {
       if (out !== process.stdout) await new Promise<void>((r) => out.end(() => r()));
     });
 
-  withConnection(program.command('cancel'))
+  producerCommand(program, 'cancel')
     .description('remove a batch’s queued jobs; running ones finish')
     .argument('<batch>')
     .action(async (batch: string, flags: Flags) => {
@@ -155,7 +158,7 @@ export function registerProducerCommands(program: Command): void {
       process.stdout.write(`cancelled ${r.cancelled} queued jobs; ${r.running} already running will finish\n`);
     });
 
-  withConnection(program.command('retry'))
+  producerCommand(program, 'retry')
     .description('re-enqueue a batch’s failed jobs')
     .argument('<batch>')
     .action(async (batch: string, flags: Flags) => {
@@ -163,16 +166,11 @@ export function registerProducerCommands(program: Command): void {
       process.stdout.write(`retried ${r.retried} failed jobs\n`);
     });
 
-  withConnection(program.command('exporter'))
+  addSettings(program.command('exporter'), exporterSettings)
     .description('serve queue depth per queue and state as Prometheus metrics, once for the whole fleet')
-    .option('--port <port>', 'HTTP port', '9465')
     .action(async (flags: Flags) => {
-      const config = loadProducerConfig(flags);
-      const exporter = await startQueueExporter({
-        redisUrl: config.redisUrl,
-        prefix: config.prefix,
-        port: Number(flags.port),
-      });
+      const config = exporterConfig(settingValues(exporterSettings, flags));
+      const exporter = await startQueueExporter(config);
       process.stderr.write(`queue exporter on :${exporter.port}/metrics\n`);
       const stop = () => void exporter.close().then(() => process.exit(0));
       process.once('SIGTERM', stop);

@@ -105,7 +105,7 @@ export async function waitFor(
  * Polls through the library: a CLI process per poll would take CPU from the workers under test.
  */
 export async function waitForBatch(env: FleetEnv, batch: string, timeoutMs: number): Promise<BatchStatusJson> {
-  const producer = new Producer(loadProducerConfig({}, { REDIS_URL: env.url, DOCFLEET_PREFIX: env.prefix }));
+  const producer = new Producer(loadProducerConfig({ REDIS_URL: env.url, DOCFLEET_PREFIX: env.prefix }));
   try {
     let last: BatchStatus | undefined;
     await waitFor(

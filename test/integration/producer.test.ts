@@ -20,7 +20,7 @@ describe('producer against a real Redis', () => {
   });
   beforeEach(async () => {
     await producer?.close();
-    producer = new Producer(loadProducerConfig({}, { REDIS_URL: redis.url, DOCFLEET_PREFIX: freshPrefix('producer') }));
+    producer = new Producer(loadProducerConfig({ REDIS_URL: redis.url, DOCFLEET_PREFIX: freshPrefix('producer') }));
   });
   afterAll(async () => {
     await producer?.close();

@@ -2,9 +2,12 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-// Type-only imports inside: loads no native module (config.ts is read as text below for the same reason: its
-// errors module pulls in bullmq).
+// Type-only imports inside: loads no native module; the setting tables import nothing but zod.
 import { allQueueNames, queuesServedBy, type ModelRole, type WorkerTag } from '../../src/shared/queue-layout.js';
+import { settingGroups } from '../../src/shared/settings/all-settings.js';
+import { exporterSettings } from '../../src/shared/settings/producer-settings.js';
+import { defaultText, type SettingTable } from '../../src/shared/settings/setting.js';
+import { workerSettings } from '../../src/shared/settings/worker-settings.js';
 import { ROOT } from '../helpers/paths.js';
 
 /**
@@ -13,51 +16,27 @@ import { ROOT } from '../helpers/paths.js';
  */
 
 const K8S = path.join(ROOT, 'k8s');
-const CONFIG_TS = readFileSync(path.join(ROOT, 'src/shared/config.ts'), 'utf8');
 
 // ---------------------------------------------------------------------------------------------------------------
-// The settings of src/shared/config.ts: `key: setting('ENV', '--flag', schema…)`.
+// The settings of src/shared/settings/, by environment variable.
 
 interface SettingInfo {
-  key: string;
   env: string;
   flag: string;
-  /** The literal of the schema's `.default(…)`, if any. */
+  /** The default as text, as it would be written in a manifest. */
   defaultValue?: string;
 }
 
-function parseSettings(source: string): Map<string, SettingInfo> {
+function byEnv(tables: SettingTable[]): Map<string, SettingInfo> {
   const out = new Map<string, SettingInfo>();
-  const head = /(\w+):\s*setting\(\s*'([A-Z][A-Z0-9_]*)',\s*'(--[a-z0-9-]+)',/g;
-  for (let m = head.exec(source); m; m = head.exec(source)) {
-    const [, key, env, flag] = m as unknown as [string, string, string, string];
-    const schema = source.slice(head.lastIndex, closingParen(source, m.index + m[0].indexOf('(')));
-    const defaults = [...schema.matchAll(/\.default\(\s*('[^']*'|[\d_.]+)\s*\)/g)];
-    const last = defaults.at(-1)?.[1];
-    out.set(env, { key, env, flag, defaultValue: last?.replace(/^'|'$/g, '').replace(/_/g, '') });
+  for (const s of tables.flatMap((t) => Object.values(t))) {
+    out.set(s.env, { env: s.env, flag: s.flag, defaultValue: defaultText(s) });
   }
   return out;
 }
 
-/** Index of the parenthesis closing the one at `open`, skipping quoted strings and regex literals' brackets. */
-function closingParen(s: string, open: number): number {
-  let depth = 0;
-  for (let i = open; i < s.length; i++) {
-    const c = s[i];
-    if (c === "'" || c === '"' || c === '`') {
-      i = s.indexOf(c, i + 1);
-      if (i < 0) break;
-    } else if (c === '/' && s[i + 1] !== '/' && s[i + 1] !== '*' && /[(,]\s*$/.test(s.slice(0, i))) {
-      i = s.indexOf('/', i + 1); // a regex literal: /^[\w.-]+$/, /^rediss?:\/\//
-      while (i > 0 && s[i - 1] === '\\') i = s.indexOf('/', i + 1);
-    } else if (c === '(') depth++;
-    else if (c === ')' && --depth === 0) return i;
-  }
-  throw new Error(`unbalanced setting( … ) at ${open} in config.ts`);
-}
-
-const SETTINGS = parseSettings(CONFIG_TS);
-const byFlag = new Map([...SETTINGS.values()].map((s) => [s.flag, s]));
+const SETTINGS = byEnv(settingGroups.map((g) => g.settings));
+const flagsOf = (table: SettingTable) => new Set(Object.values(table).map((s) => s.flag));
 
 // ---------------------------------------------------------------------------------------------------------------
 // The manifests.
@@ -166,7 +145,7 @@ function flags(c: Container): Map<string, string> {
 /** What the worker will use for a setting: flag, else non-empty environment variable, else the default. */
 function effective(c: Container, env: string): string | undefined {
   const s = SETTINGS.get(env);
-  if (!s) throw new Error(`config.ts defines no ${env}`);
+  if (!s) throw new Error(`no setting reads ${env}`);
   const fromFlag = flags(c).get(s.flag);
   if (fromFlag !== undefined) return fromFlag;
   const fromEnv = environment(c).get(env);
@@ -188,7 +167,7 @@ const matches = (selector: Record<string, string>, labels: Record<string, string
 // ---------------------------------------------------------------------------------------------------------------
 
 describe('k8s/ manifests', () => {
-  it('reads the settings of src/shared/config.ts', () => {
+  it('reads the settings of src/shared/settings/', () => {
     for (const env of [
       'REDIS_URL',
       'MODEL_PATH',
@@ -242,7 +221,7 @@ describe('k8s/ manifests', () => {
     expect([...(k?.obj.resources ?? [])].sort()).toEqual(files.filter((f) => f !== 'kustomization.yaml'));
   });
 
-  it('sets in docfleet containers only environment variables that config.ts defines', () => {
+  it('sets in docfleet containers only environment variables that a setting reads', () => {
     expect(docfleetContainers.length).toBeGreaterThan(0);
     for (const { file, c } of docfleetContainers) {
       for (const from of c.envFrom ?? []) {
@@ -258,9 +237,8 @@ describe('k8s/ manifests', () => {
         if (ref) expect(configMaps.get(ref.name)?.[ref.key], `${file}: ${ref.name}.${ref.key}`).toBeDefined();
       }
       // Flags too: a misspelt one would stop the CLI, a flag of another command would be refused.
-      const allowed = c.args?.[0] === 'exporter' ? ['--port'] : [];
-      for (const flag of flags(c).keys())
-        expect(byFlag.has(flag) || allowed.includes(flag), `${file}: ${flag}`).toBe(true);
+      const accepted = flagsOf(c.args?.[0] === 'exporter' ? exporterSettings : workerSettings);
+      for (const flag of flags(c).keys()) expect(accepted.has(flag), `${file}: ${flag}`).toBe(true);
     }
   });
 
@@ -318,7 +296,7 @@ describe('k8s/ manifests', () => {
       });
     }
     for (const { file, c } of exporters) {
-      const port = Number(flags(c).get('--port') ?? 9465);
+      const port = Number(effective(c, 'DOCFLEET_EXPORTER_PORT'));
       expect(portNumber(c, c.readinessProbe?.httpGet?.port), `${file}: readinessProbe`).toBe(port);
       expect(portNumber(c, c.livenessProbe?.httpGet?.port), `${file}: livenessProbe`).toBe(port);
     }

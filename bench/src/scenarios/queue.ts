@@ -224,5 +224,5 @@ function allCompleted(workers: Worker[], jobs: number): Promise<void> {
 }
 
 function producerAt(redisUrl: string, prefix: string): Producer {
-  return new Producer(loadProducerConfig({}, { REDIS_URL: redisUrl, DOCFLEET_PREFIX: prefix }));
+  return new Producer(loadProducerConfig({ REDIS_URL: redisUrl, DOCFLEET_PREFIX: prefix }));
 }
