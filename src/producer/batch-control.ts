@@ -1,4 +1,5 @@
 import type { Job } from 'bullmq';
+import { UserError } from '../shared/errors.js';
 import type { JobData } from '../shared/job-types.js';
 import type { BatchEntry, StoredResult } from '../shared/result-store.js';
 import type { Producer } from './producer.js';
@@ -23,7 +24,7 @@ export type ResultLine =
   | (StoredResult & { batch: string })
   | { batch: string; jobId: string; status: 'waiting' | 'active' | 'delayed' | 'missing'; job?: JobData };
 
-export class BatchNotFoundError extends Error {
+export class BatchNotFoundError extends UserError {
   override name = 'BatchNotFoundError';
   constructor(id: string) {
     super(`no batch "${id}" (wrong id, another --prefix, or its results have expired)`);

@@ -1,16 +1,17 @@
-import { createWriteStream } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { once } from 'node:events';
 import { Option, type Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { exporterConfig, producerConfig } from '../shared/config.js';
 import { exporterSettings, producerSettings } from '../shared/settings/producer-settings.js';
 import { addSettings, settingValues } from '../shared/settings/setting-options.js';
-import { TAGS, TASKS, type TaskName, type TaskParams } from '../shared/job-types.js';
+import { ExitCode, UserError } from '../shared/errors.js';
+import { inUse } from '../shared/http-endpoint.js';
+import { TAGS, type TaskParams } from '../shared/job-types.js';
 import { batchResults, batchStatus, cancelBatch, retryBatch } from './batch-control.js';
 import { Producer } from './producer.js';
 import { startQueueExporter } from './queue-exporter.js';
-import { VectorExportError, VectorWriter, omitVectors } from './vector-export.js';
+import { cannotWrite, count, openOutput, positiveInteger, readJsonFile, tasksAndInputs } from './command-arguments.js';
+import { VectorWriter, omitVectors } from './vector-export.js';
 
 /** Settings a producer command does not use itself but passes to the Producer: accepted, left out of its help. */
 const NOT_SHOWN = ['maxDocumentMb', 'attempts', 'resultTtlDays'];
@@ -37,16 +38,21 @@ const print = (value: unknown) => process.stdout.write(`${JSON.stringify(value)}
 export function registerProducerCommands(program: Command): void {
   producerCommand(program, 'submit', [])
     .description('enqueue documents (files, directories walked recursively, http(s) URLs) as one batch')
-    .argument('<inputs...>', 'PDF, .txt or .md files, directories, or URLs')
-    .addOption(new Option('--task <task...>', 'task(s) to run on each document').choices(TASKS).makeOptionMandatory())
+    .argument('[inputs...]', 'PDF, .txt or .md files, directories, or URLs')
+    .addOption(
+      new Option(
+        '--task <tasks...>',
+        'tasks to run on each document, comma-separated: summarize, extract, embed',
+      ).makeOptionMandatory(),
+    )
     .addOption(new Option('--tag <tag>', 'which workers may run the jobs').choices(TAGS).default('any'))
     .option(
       '--priority <n>',
       'BullMQ priority, 1 = most urgent (default: none, before prioritised jobs)',
-      parsePositive,
+      positiveInteger,
     )
     .option('--schema <file.json>', 'extract: JSON Schema of the fields (default: the built-in contract schema)')
-    .option('--max-tokens <n>', 'summarize/extract: most tokens to generate', parsePositive)
+    .option('--max-tokens <n>', 'summarize/extract: most tokens to generate', positiveInteger)
     .option(
       '--no-map-reduce',
       'summarize: read only the start of a long document instead of summarising it part by part',
@@ -54,26 +60,27 @@ export function registerProducerCommands(program: Command): void {
     .option(
       '--chunk-tokens <n>',
       "embed: most tokens per chunk, by the embedding model's tokenizer (default 256)",
-      parsePositive,
+      positiveInteger,
     )
     .option(
       '--chunk-overlap-tokens <n>',
       'embed and long summaries: tokens each chunk repeats from the one before (embed default 0, summaries 1/32 of a chunk)',
-      parseCount,
+      count,
     )
-    .option('--chunk-chars <n>', 'embed: most characters per chunk (as well as the token limit)', parsePositive)
+    .option('--chunk-chars <n>', 'embed: most characters per chunk (as well as the token limit)', positiveInteger)
     .option('--model <name>', 'the model (file name without .gguf) the results must come from; part of the job id')
     .option('--json', 'print {"batch","jobs","duplicates","refused"} as JSON')
-    .action(async (inputs: string[], flags: Flags) => {
+    .action(async (words: string[], flags: Flags) => {
+      const { tasks, inputs } = tasksAndInputs(flags.task as string[], words);
       const params: TaskParams = {};
-      if (flags.schema)
-        params.schema = JSON.parse(await readFile(String(flags.schema), 'utf8')) as Record<string, unknown>;
+      if (typeof flags.schema === 'string')
+        params.schema = (await readJsonFile('--schema', flags.schema)) as Record<string, unknown>;
       if (flags.maxTokens) params.maxTokens = flags.maxTokens as number;
       if (flags.mapReduce === false) params.mapReduce = false;
       if (flags.chunkChars) params.chunkChars = flags.chunkChars as number;
       if (flags.chunkTokens) params.chunkTokens = flags.chunkTokens as number;
       if (flags.chunkOverlapTokens) params.chunkOverlapTokens = flags.chunkOverlapTokens as number;
-      if (flags.model) params.model = String(flags.model);
+      if (typeof flags.model === 'string') params.model = flags.model;
       const bar =
         process.stderr.isTTY && !flags.json
           ? new cliProgress.SingleBar({ format: 'submitting {value} documents {name}', clearOnComplete: true })
@@ -81,7 +88,7 @@ export function registerProducerCommands(program: Command): void {
       bar?.start(0, 0, { name: '' });
       const result = await withProducer(flags, (p) =>
         p.submit(inputs, {
-          tasks: flags.task as TaskName[],
+          tasks,
           tag: flags.tag as (typeof TAGS)[number],
           priority: flags.priority as number | undefined,
           params,
@@ -90,6 +97,9 @@ export function registerProducerCommands(program: Command): void {
         }),
       );
       bar?.stop();
+      if (result.jobs + result.duplicates === 0) {
+        throw new UserError(`nothing submitted: all ${result.refused} inputs were refused (reasons above)`);
+      }
       if (flags.json) print(result);
       else {
         process.stderr.write(
@@ -123,8 +133,8 @@ export function registerProducerCommands(program: Command): void {
       'embed: write the vectors as little-endian float32 rows to this file (rows described in <file.f32>.jsonl) and leave them out of the JSON lines',
     )
     .action(async (batch: string, flags: Flags) => {
-      const out = flags.out ? createWriteStream(String(flags.out)) : process.stdout;
-      const vectors = flags.vectors ? await VectorWriter.create(String(flags.vectors)) : undefined;
+      const out = typeof flags.out === 'string' ? await openOutput('--out', flags.out) : process.stdout;
+      const vectors = typeof flags.vectors === 'string' ? await createVectorWriter(flags.vectors) : undefined;
       const replacer = vectors ? omitVectors : vectorsAsArrays;
       try {
         await withProducer(flags, async (p) => {
@@ -143,11 +153,10 @@ export function registerProducerCommands(program: Command): void {
       } catch (err) {
         // A half-written vector file must not pass for a whole one.
         await vectors?.abort();
-        if (!(err instanceof VectorExportError)) throw err;
-        process.stderr.write(`docfleet: ${err.message}\n`);
-        process.exitCode = 2;
+        throw err;
+      } finally {
+        if (out !== process.stdout) await new Promise<void>((r) => out.end(() => r()));
       }
-      if (out !== process.stdout) await new Promise<void>((r) => out.end(() => r()));
     });
 
   producerCommand(program, 'cancel')
@@ -170,24 +179,22 @@ export function registerProducerCommands(program: Command): void {
     .description('serve queue depth per queue and state as Prometheus metrics, once for the whole fleet')
     .action(async (flags: Flags) => {
       const config = exporterConfig(settingValues(exporterSettings, flags));
-      const exporter = await startQueueExporter(config);
+      const exporter = await startQueueExporter(config).catch((err: unknown) => {
+        throw inUse(err, '--port', config.port);
+      });
       process.stderr.write(`queue exporter on :${exporter.port}/metrics\n`);
-      const stop = () => void exporter.close().then(() => process.exit(0));
+      const stop = () => void exporter.close().then(() => process.exit(ExitCode.ok));
       process.once('SIGTERM', stop);
       process.once('SIGINT', stop);
     });
 }
 
-function parsePositive(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`expected a positive integer, got "${v}"`);
-  return n;
-}
-
-function parseCount(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`expected a non-negative integer, got "${v}"`);
-  return n;
+async function createVectorWriter(file: string): Promise<VectorWriter> {
+  try {
+    return await VectorWriter.create(file);
+  } catch (err) {
+    throw cannotWrite('--vectors', file, err);
+  }
 }
 
 /** Vectors are Float32Arrays in memory; in JSONL they are plain arrays. */

@@ -3,7 +3,7 @@ import { FlowProducer } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { MiB, type WorkerConfig } from '../shared/config.js';
 import { detectCpuBudget } from '../shared/cpu-budget.js';
-import type { HttpEndpoint } from '../shared/http-endpoint.js';
+import { inUse, type HttpEndpoint } from '../shared/http-endpoint.js';
 import type { Logger } from '../shared/logger.js';
 import { queuesServedBy } from '../shared/queue-layout.js';
 import { connectRedis } from '../shared/redis-connection.js';
@@ -57,14 +57,15 @@ export class FleetWorker {
 
   private async startParts(): Promise<void> {
     const { config, log, parts } = this;
-    if (config.metricsPort > 0) {
-      parts.health = await startHealthServer({
-        port: config.metricsPort,
-        metrics: parts.metrics,
-        ready: () => this.ready(),
-      });
-      log.info({ port: parts.health.port }, 'serving /metrics, /healthz, /readyz');
-    }
+    // Port 0 asks the system for a free one: the log line tells which.
+    parts.health = await startHealthServer({
+      port: config.metricsPort,
+      metrics: parts.metrics,
+      ready: () => this.ready(),
+    }).catch((err: unknown) => {
+      throw inUse(err, '--metrics-port', config.metricsPort);
+    });
+    log.info({ port: parts.health.port }, 'serving /metrics, /healthz, /readyz');
     const budget = detectCpuBudget();
     log.info({ cpuBudget: budget }, 'CPU budget');
     const host = await ModelHost.load(
