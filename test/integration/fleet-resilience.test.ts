@@ -159,10 +159,11 @@ describe('a fleet that loses workers, documents that fail', () => {
       '0.01',
       '--json',
     ]);
-    expect(r.code).toBe(0);
+    // Every contract is over the limit: nothing is submitted, which is a usage error (exit 2), not an empty batch.
+    expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/refused .*too large/);
-    const big = JSON.parse(r.stdout) as { jobs: number; refused: number };
-    expect(big.refused).toBeGreaterThan(0);
+    expect(r.stderr).toMatch(/^docfleet: nothing submitted: all \d+ inputs were refused/m);
+    expect(r.stdout).toBe('');
 
     const { batch, jobs } = await cliJson<{ batch: string; jobs: number }>(env, [
       'submit',
