@@ -2,9 +2,8 @@
  * `npm run eval -- <dir> <labels.json> [--json out.json]`: scores extract, with the configured model, against
  * CUAD-style labels. Model settings are the worker's (flags or their environment variables, e.g. MODEL_PATH).
  */
-import { Command } from 'commander';
 import { workerConfig } from './shared/config.js';
-import { ConfigError } from './shared/errors.js';
+import { cliProgram, runProgram } from './shared/cli-program.js';
 import { addSettings, settingValues } from './shared/settings/setting-options.js';
 import { workerSettings } from './shared/settings/worker-settings.js';
 import { runEval } from './eval/run-eval.js';
@@ -22,12 +21,11 @@ const USED = [
   'parseMemoryMb',
 ];
 
-const program = new Command('docfleet-eval')
+const program = cliProgram('docfleet-eval')
   .description('precision/recall of extract against labelled contracts')
   .argument('<dir>', 'directory holding the labelled PDFs')
   .argument('<labels>', 'labels JSON: [{ file, "Document Name": [spans], "Parties": [...], ... }]')
-  .option('--json <file>', 'also write the full report (per-document values, counts) as JSON')
-  .showHelpAfterError();
+  .option('--json <file>', 'also write the full report (per-document values, counts) as JSON');
 addSettings(
   program,
   workerSettings,
@@ -43,13 +41,4 @@ addSettings(
   });
 });
 
-try {
-  await program.parseAsync();
-} catch (err) {
-  // Settings the user can fix get one clear line, as in the main CLI.
-  if (err instanceof ConfigError) {
-    process.stderr.write(`docfleet eval: ${err.message}\n`);
-    process.exit(2);
-  }
-  throw err;
-}
+await runProgram(program);
