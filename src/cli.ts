@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
-import { ConfigError } from './shared/errors.js';
+import { ConfigError, RedisUnavailableError } from './shared/errors.js';
 import { BatchNotFoundError } from './producer/batch-control.js';
 import { registerProducerCommands, withConnection } from './producer/producer-commands.js';
 import { registerWorkerCommand } from './worker/worker-command.js';
@@ -24,6 +24,10 @@ try {
   if (err instanceof ConfigError || err instanceof BatchNotFoundError) {
     process.stderr.write(`docfleet: ${err.message}\n`);
     process.exit(2);
+  }
+  if (err instanceof RedisUnavailableError) {
+    process.stderr.write(`docfleet: ${err.message}\n`);
+    process.exit(err.exitCode);
   }
   throw err;
 }

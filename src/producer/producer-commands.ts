@@ -4,6 +4,9 @@ import { once } from 'node:events';
 import { Option, type Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { loadProducerConfig, type Flags } from '../shared/config.js';
+import { RedisUnavailableError } from '../shared/errors.js';
+import { createLogger } from '../shared/logger.js';
+import { redactUrl } from '../shared/redis-redaction.js';
 import { TAGS, TASKS, type TaskName, type TaskParams } from '../shared/job-types.js';
 import { batchResults, batchStatus, cancelBatch, retryBatch } from './batch-control.js';
 import { Producer } from './producer.js';
@@ -15,13 +18,29 @@ export function withConnection(cmd: Command): Command {
   return cmd
     .option('--redis-url <url>', 'Redis URL (env REDIS_URL, default redis://127.0.0.1:6379)')
     .option('--prefix <prefix>', 'key prefix of queues and results (env DOCFLEET_PREFIX, default docfleet)')
-    .option('--log-level <level>', 'log level (env LOG_LEVEL, default info)');
+    .option('--log-level <level>', 'log level (env LOG_LEVEL, default info)')
+    .option(
+      '--redis-timeout-ms <n>',
+      'one-shot commands: give up (exit 3) after Redis is unreachable this long (env REDIS_TIMEOUT_MS, default 10000)',
+    )
+    .option('--redis-password-file <file>', 'file holding the Redis password (env REDIS_PASSWORD_FILE)')
+    .option('--redis-ca-file <file.pem>', 'CA certificate(s) of the Redis server; implies TLS (env REDIS_CA_FILE)')
+    .option('--redis-cert-file <file.pem>', 'client certificate for Redis TLS (env REDIS_CERT_FILE)')
+    .option('--redis-key-file <file.pem>', 'private key of the client certificate (env REDIS_KEY_FILE)')
+    .option('--redis-sentinels <host:port,...>', 'find the Redis primary through these Sentinels (env REDIS_SENTINELS)')
+    .option('--redis-sentinel-name <name>', 'Sentinel master group name (env REDIS_SENTINEL_NAME, default mymaster)');
 }
 
 async function withProducer<T>(flags: Flags, fn: (p: Producer) => Promise<T>): Promise<T> {
   const producer = new Producer(loadProducerConfig(flags));
   try {
+    await producer.connection.ready();
     return await fn(producer);
+  } catch (err) {
+    // Redis went away mid-command and stayed away for the timeout: say so in one line, not with its stack.
+    if (!(err instanceof RedisUnavailableError) && producer.connection.disconnected)
+      throw producer.connection.unavailable(err);
+    throw err;
   } finally {
     await producer.close();
   }
@@ -168,10 +187,16 @@ export function registerProducerCommands(program: Command): void {
     .option('--port <port>', 'HTTP port', '9465')
     .action(async (flags: Flags) => {
       const config = loadProducerConfig(flags);
+      const log = createLogger(config.logLevel, 'docfleet-exporter', 2);
       const exporter = await startQueueExporter({
-        redisUrl: config.redisUrl,
+        redis: config,
         prefix: config.prefix,
         port: Number(flags.port),
+        onAvailability: {
+          unavailable: (reason) =>
+            log.warn({ redis: redactUrl(config.redisUrl), reason: reason.message }, 'Redis unavailable'),
+          available: () => log.info({ redis: redactUrl(config.redisUrl) }, 'Redis available again'),
+        },
       });
       process.stderr.write(`queue exporter on :${exporter.port}/metrics\n`);
       const stop = () => void exporter.close().then(() => process.exit(0));

@@ -17,6 +17,7 @@ function setting<T extends z.ZodType>(env: string, flag: string, schema: T): Set
 }
 
 const positiveInt = z.coerce.number().int().positive();
+const optionalPath = z.string().min(1).optional();
 const auto = <T extends z.ZodType>(inner: T) => z.union([z.literal('auto'), inner]);
 
 const commonSettings = {
@@ -29,6 +30,39 @@ const commonSettings = {
       .regex(/^rediss?:\/\//, 'must start with redis:// or rediss://')
       .default('redis://127.0.0.1:6379'),
   ),
+  /**
+   * One-shot commands (submit, status, …): how long Redis may be unreachable before they give up with exit
+   * code 3, ms. Workers and the exporter keep retrying. @defaultValue 10000
+   */
+  redisTimeoutMs: setting('REDIS_TIMEOUT_MS', '--redis-timeout-ms', positiveInt.default(10_000)),
+  /** File holding the Redis password (wins over one in the URL), so it is in no process list. */
+  redisPasswordFile: setting('REDIS_PASSWORD_FILE', '--redis-password-file', optionalPath),
+  /** PEM file of the CA(s) that signed the Redis server's certificate; implies TLS. */
+  redisCaFile: setting('REDIS_CA_FILE', '--redis-ca-file', optionalPath),
+  /** PEM client certificate for Redis servers that ask for one (with --redis-key-file). */
+  redisCertFile: setting('REDIS_CERT_FILE', '--redis-cert-file', optionalPath),
+  /** PEM private key of the client certificate. */
+  redisKeyFile: setting('REDIS_KEY_FILE', '--redis-key-file', optionalPath),
+  /**
+   * Redis Sentinels as `host:port,host:port`; set, the primary is found through them (the URL's host and port
+   * are then unused; its password, TLS and database still apply).
+   */
+  redisSentinels: setting(
+    'REDIS_SENTINELS',
+    '--redis-sentinels',
+    z
+      .string()
+      .regex(/^[^\s,:]+:\d+(,[^\s,:]+:\d+)*$/, 'must be host:port[,host:port…]')
+      .transform((list) =>
+        list.split(',').map((entry) => {
+          const at = entry.lastIndexOf(':');
+          return { host: entry.slice(0, at), port: Number(entry.slice(at + 1)) };
+        }),
+      )
+      .optional(),
+  ),
+  /** The Sentinel master group name of the primary. @defaultValue `mymaster` */
+  redisSentinelName: setting('REDIS_SENTINEL_NAME', '--redis-sentinel-name', z.string().min(1).default('mymaster')),
   /** Redis key prefix of every queue and result; lets fleets (and tests) share a Redis. @defaultValue `docfleet` */
   prefix: setting(
     'DOCFLEET_PREFIX',

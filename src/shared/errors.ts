@@ -62,3 +62,10 @@ export function categoryOf(err: unknown): FailureCategory {
 export function isPermanent(err: unknown): boolean {
   return err instanceof PermanentError;
 }
+
+/** Redis could not be reached (or refused us) within the time allowed; one-shot commands exit with 3. */
+export class RedisUnavailableError extends Error {
+  override name = 'RedisUnavailableError';
+  /** The CLI's exit code for it. */
+  readonly exitCode = 3;
+}
