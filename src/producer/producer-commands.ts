@@ -32,9 +32,12 @@ export function withConnection(cmd: Command): Command {
 }
 
 async function withProducer<T>(flags: Flags, fn: (p: Producer) => Promise<T>): Promise<T> {
-  const producer = new Producer(loadProducerConfig(flags));
+  const config = loadProducerConfig(flags);
+  const producer = new Producer(config);
   try {
-    await producer.connection.ready();
+    // The timeout is the command's, counted from its start (performance.now()): a loaded machine's slow
+    // start must not push a cron job past it.
+    await producer.connection.ready(Math.max(1_000, config.redisTimeoutMs - performance.now()));
     return await fn(producer);
   } catch (err) {
     // Redis went away mid-command and stayed away for the timeout: say so in one line, not with its stack.

@@ -56,13 +56,12 @@ export class RedisConnection {
   }
 
   /**
-   * Resolves once the client is ready; rejects with a one-line RedisUnavailableError once `redisTimeoutMs`
-   * has passed without (or at once when Redis refuses the credentials: waiting cannot fix those).
+   * Resolves once the client is ready; rejects with a one-line RedisUnavailableError once `timeoutMs` has
+   * passed without (or at once when Redis refuses the credentials: waiting cannot fix those).
    */
-  ready(): Promise<void> {
+  ready(timeoutMs = this.settings.redisTimeoutMs): Promise<void> {
     const { client } = this;
     if (client.status === 'ready') return Promise.resolve();
-    const { redisTimeoutMs } = this.settings;
     return new Promise<void>((resolve, reject) => {
       let lastError: Error | undefined;
       const done = (err?: Error) => {
@@ -78,10 +77,7 @@ export class RedisConnection {
         lastError = err;
         if (isAuthError(err)) done(err);
       };
-      const timer = setTimeout(
-        () => done(lastError ?? new Error(`no answer within ${redisTimeoutMs} ms`)),
-        redisTimeoutMs,
-      );
+      const timer = setTimeout(() => done(lastError ?? new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
       client.on('ready', onReady);
       client.on('error', onError);
     });
