@@ -80,8 +80,8 @@ describe('Redis with a password and TLS', () => {
       text += c.toString();
       output.push(c.toString());
     };
-    proc.stdout!.on('data', keep);
-    proc.stderr!.on('data', keep);
+    proc.stdout.on('data', keep);
+    proc.stderr.on('data', keep);
     return { proc, text: () => text };
   };
   const linesWith = (text: string, msg: string) =>
