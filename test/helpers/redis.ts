@@ -4,7 +4,13 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
-import { freePort, startLocalRedis, type LocalRedis, type LocalRedisOptions } from '../../src/shared/local-redis.js';
+import {
+  freePort,
+  redisAnswers,
+  startLocalRedis,
+  type LocalRedis,
+  type LocalRedisOptions,
+} from '../../src/shared/local-redis.js';
 
 /**
  * The one way tests get a Redis: their own server on a free port, so a test can stop and restart it.
@@ -155,8 +161,10 @@ export interface SentinelGroup {
 }
 
 export async function startSentinelGroup(name = 'docfleet'): Promise<SentinelGroup> {
-  const primary = await startLocalRedis();
-  const replica = await startLocalRedis({ args: ['--replicaof', '127.0.0.1', String(primary.port)] });
+  // A replica's first sync starts at once rather than after the default 5 s wait for more replicas.
+  const sync = ['--repl-diskless-sync-delay', '0'];
+  const primary = await startLocalRedis({ args: sync });
+  const replica = await startLocalRedis({ args: [...sync, '--replicaof', '127.0.0.1', String(primary.port)] });
   const sentinelPort = await freePort();
   const dir = mkdtempSync(path.join(tmpdir(), 'docfleet-sentinel-'));
   const conf = path.join(dir, 'sentinel.conf');
@@ -191,9 +199,23 @@ export async function startSentinelGroup(name = 'docfleet'): Promise<SentinelGro
     },
   };
   try {
+    const started = Date.now();
+    while (!(await redisAnswers(`redis://127.0.0.1:${sentinelPort}`))) {
+      if (Date.now() - started > 10_000) throw new Error('the Sentinel did not answer within 10 s');
+      await new Promise((r) => setTimeout(r, 100));
+    }
     await client.connect();
-    // Ready for a failover once the Sentinel has found the replica (from the primary's INFO, every 10 s).
+    // Ready for a failover once the replica holds the primary's data and the Sentinel has found it.
     const deadline = Date.now() + 30_000;
+    const replicaClient = new Redis(replica.port, '127.0.0.1');
+    try {
+      while (!(await replicaClient.info('replication')).includes('master_link_status:up')) {
+        if (Date.now() > deadline) throw new Error('the replica did not sync within 30 s');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    } finally {
+      replicaClient.disconnect();
+    }
     while ((await ask('replicas', name).catch(() => [])).length === 0) {
       if (Date.now() > deadline) throw new Error('the Sentinel did not find the replica within 30 s');
       await new Promise((r) => setTimeout(r, 250));
