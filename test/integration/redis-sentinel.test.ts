@@ -76,7 +76,7 @@ describe('a fleet on Redis Sentinel', () => {
       expect(status).toMatchObject({ total: DOCUMENTS, completed: DOCUMENTS, failed: 0 });
       const lines = await readResults(env, batch);
       expect(lines).toHaveLength(DOCUMENTS);
-      expect(new Set(lines.map((l) => l.jobId)).size).toBe(DOCUMENTS);
+      expect(new Set(lines.map((l) => String(l.jobId))).size).toBe(DOCUMENTS);
       expect(lines.every((l) => l.status === 'completed')).toBe(true);
       // The workers rode the failover out: still running, each told of the outage and of its end.
       for (const w of workers) {
