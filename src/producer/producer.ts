@@ -5,7 +5,7 @@ import { jobIdsFor } from '../shared/job-id.js';
 import type { DocumentRef, JobData, Tag, TaskName, TaskParams } from '../shared/job-types.js';
 import { queueName, queuesForRole, roleForTask, type ModelRole } from '../shared/queue-layout.js';
 import type { Redis } from 'ioredis';
-import { RedisConnection } from '../shared/redis-connection.js';
+import { RedisConnection, type RedisUse } from '../shared/redis-connection.js';
 import { ResultStore, type BatchMeta } from '../shared/result-store.js';
 import { walkDocuments, type WalkItem } from './document-walker.js';
 import { documentJobOptions } from '../shared/job-options.js';
@@ -64,14 +64,20 @@ const FLUSHES_AT_ONCE = 3;
  * `close()` when done.
  */
 export class Producer {
-  /** Producers run as one-shot commands: they give up once Redis has been away for `config.redisTimeoutMs`. */
   readonly connection: RedisConnection;
   readonly redis: Redis;
   readonly store: ResultStore;
   private readonly queues = new Map<string, Queue>();
 
-  constructor(readonly config: ProducerConfig) {
-    this.connection = new RedisConnection(config, 'one-shot');
+  /**
+   * @param use `one-shot` (the CLI's) gives up once Redis has been away for `config.redisTimeoutMs`; a
+   * long-running service that embeds a producer passes `service` to wait out outages instead.
+   */
+  constructor(
+    readonly config: ProducerConfig,
+    use: RedisUse = 'one-shot',
+  ) {
+    this.connection = new RedisConnection(config, use);
     this.redis = this.connection.client;
     this.store = new ResultStore(this.redis, config.prefix, Math.round(config.resultTtlDays * 86_400));
   }
