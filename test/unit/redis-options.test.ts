@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { loadProducerConfig } from '../../src/shared/config.js';
 import { ConfigError } from '../../src/shared/errors.js';
 import { RedisAvailability } from '../../src/shared/redis-availability.js';
-import { displayTarget, redisOptions } from '../../src/shared/redis-connection.js';
+import { displayTarget, redisOptions } from '../../src/shared/redis-options.js';
 import { redactRedisError, redactUrl } from '../../src/shared/redis-redaction.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'docfleet-redis-unit-'));
