@@ -161,12 +161,13 @@ export interface SentinelGroup {
 }
 
 export async function startSentinelGroup(name = 'docfleet'): Promise<SentinelGroup> {
-  // A replica's first sync starts at once rather than after the default 5 s wait for more replicas.
-  const sync = ['--repl-diskless-sync-delay', '0'];
+  const dir = mkdtempSync(path.join(tmpdir(), 'docfleet-sentinel-'));
+  // A replica's first sync starts at once rather than after the default 5 s wait for more replicas; the
+  // replica's copy of the data goes to the temporary folder, not the working directory.
+  const sync = ['--repl-diskless-sync-delay', '0', '--dir', dir];
   const primary = await startLocalRedis({ args: sync });
   const replica = await startLocalRedis({ args: [...sync, '--replicaof', '127.0.0.1', String(primary.port)] });
   const sentinelPort = await freePort();
-  const dir = mkdtempSync(path.join(tmpdir(), 'docfleet-sentinel-'));
   const conf = path.join(dir, 'sentinel.conf');
   // The Sentinel rewrites its configuration file as it learns, so it gets its own.
   writeFileSync(
