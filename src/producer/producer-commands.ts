@@ -4,8 +4,10 @@ import cliProgress from 'cli-progress';
 import { exporterConfig, producerConfig } from '../shared/config.js';
 import { exporterSettings, producerSettings } from '../shared/settings/producer-settings.js';
 import { addSettings, settingValues } from '../shared/settings/setting-options.js';
-import { ExitCode, UserError } from '../shared/errors.js';
+import { ExitCode, RedisUnavailableError, UserError } from '../shared/errors.js';
 import { inUse } from '../shared/http-endpoint.js';
+import { createLogger } from '../shared/logger.js';
+import { redactUrl } from '../shared/redis-redaction.js';
 import { TAGS, type TaskParams } from '../shared/job-types.js';
 import { batchResults, batchStatus, cancelBatch, retryBatch } from './batch-control.js';
 import { Producer } from './producer.js';
@@ -22,9 +24,18 @@ function producerCommand(program: Command, name: string, hidden: readonly string
 }
 
 async function withProducer<T>(flags: Flags, fn: (p: Producer) => Promise<T>): Promise<T> {
-  const producer = new Producer(producerConfig(settingValues(producerSettings, flags)));
+  const config = producerConfig(settingValues(producerSettings, flags));
+  const producer = new Producer(config);
   try {
+    // The timeout is the command's, counted from its start (performance.now()): a loaded machine's slow
+    // start must not push a cron job past it.
+    await producer.connection.ready(Math.max(1_000, config.redisTimeoutMs - performance.now()));
     return await fn(producer);
+  } catch (err) {
+    // Redis went away mid-command and stayed away for the timeout: say so in one line, not with its stack.
+    if (!(err instanceof RedisUnavailableError) && producer.connection.disconnected)
+      throw producer.connection.unavailable(err);
+    throw err;
   } finally {
     await producer.close();
   }
@@ -179,7 +190,17 @@ export function registerProducerCommands(program: Command): void {
     .description('serve queue depth per queue and state as Prometheus metrics, once for the whole fleet')
     .action(async (flags: Flags) => {
       const config = exporterConfig(settingValues(exporterSettings, flags));
-      const exporter = await startQueueExporter(config).catch((err: unknown) => {
+      const log = createLogger(config.logLevel, 'docfleet-exporter', 2);
+      const exporter = await startQueueExporter({
+        redis: config,
+        prefix: config.prefix,
+        port: config.port,
+        onAvailability: {
+          unavailable: (reason) =>
+            log.warn({ redis: redactUrl(config.redisUrl), reason: reason.message }, 'Redis unavailable'),
+          available: () => log.info({ redis: redactUrl(config.redisUrl) }, 'Redis available again'),
+        },
+      }).catch((err: unknown) => {
         throw inUse(err, '--port', config.port);
       });
       process.stderr.write(`queue exporter on :${exporter.port}/metrics\n`);

@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { Queue, type JobsOptions } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { MiB, type ProducerConfig } from '../shared/config.js';
 import { jobIdsFor } from '../shared/job-id.js';
 import type { DocumentRef, JobData, Tag, TaskName, TaskParams } from '../shared/job-types.js';
 import { queueName, queuesForRole, roleForTask, type ModelRole } from '../shared/queue-layout.js';
-import { connectRedis } from '../shared/redis-connection.js';
+import type { Redis } from 'ioredis';
+import { RedisConnection, type RedisUse } from '../shared/redis-connection.js';
 import { ResultStore, type BatchMeta } from '../shared/result-store.js';
 import { walkDocuments, type WalkItem } from './document-walker.js';
 import { documentJobOptions } from '../shared/job-options.js';
@@ -64,19 +64,29 @@ const FLUSHES_AT_ONCE = 3;
  * `close()` when done.
  */
 export class Producer {
+  readonly connection: RedisConnection;
   readonly redis: Redis;
   readonly store: ResultStore;
   private readonly queues = new Map<string, Queue>();
 
-  constructor(readonly config: ProducerConfig) {
-    this.redis = connectRedis(config.redisUrl);
+  /**
+   * @param use `one-shot` (the CLI's) gives up once Redis has been away for `config.redisTimeoutMs`; a
+   * long-running service that embeds a producer passes `service` to wait out outages instead.
+   */
+  constructor(
+    readonly config: ProducerConfig,
+    use: RedisUse = 'one-shot',
+  ) {
+    this.connection = new RedisConnection(config, use);
+    this.redis = this.connection.client;
     this.store = new ResultStore(this.redis, config.prefix, Math.round(config.resultTtlDays * 86_400));
   }
 
   queue(name: string): Queue {
     let q = this.queues.get(name);
     if (!q) {
-      q = new Queue(name, { connection: this.redis, prefix: this.config.prefix });
+      // Failures reach the caller through the command that failed; the queue's own event would be a repeat.
+      q = new Queue(name, { connection: this.redis, prefix: this.config.prefix }).on('error', () => {});
       this.queues.set(name, q);
     }
     return q;
@@ -236,7 +246,7 @@ export class Producer {
 
   async close(): Promise<void> {
     await Promise.all([...this.queues.values()].map((q) => q.close()));
-    this.redis.disconnect();
+    this.connection.close();
   }
 }
 

@@ -1,4 +1,5 @@
 import { ConfigError } from './errors.js';
+import type { connectionSettings } from './settings/connection-settings.js';
 import { exporterSettings, producerSettings } from './settings/producer-settings.js';
 import { parseSetting, type SettingTable, type SettingValues } from './settings/setting.js';
 import { workerSettings } from './settings/worker-settings.js';
@@ -12,6 +13,8 @@ import { workerSettings } from './settings/worker-settings.js';
 /** Values by setting key, as text (environment) or already converted (commander). */
 export type RawSettings = Record<string, unknown>;
 
+/** What every component connects to Redis with. */
+export type ConnectionConfig = SettingValues<typeof connectionSettings>;
 export type ProducerConfig = SettingValues<typeof producerSettings>;
 export type ExporterConfig = SettingValues<typeof exporterSettings>;
 export type WorkerConfig = Omit<SettingValues<typeof workerSettings>, 'tag'> & { tag: 'cpu' | 'gpu' };

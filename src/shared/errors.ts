@@ -76,6 +76,12 @@ export class ConfigError extends UserError {
   override name = 'ConfigError';
 }
 
+/** Redis could not be reached (or refused us) within the time allowed. */
+export class RedisUnavailableError extends UserError {
+  override name = 'RedisUnavailableError';
+  override readonly exitCode = ExitCode.unavailable;
+}
+
 export function categoryOf(err: unknown): FailureCategory {
   if (err instanceof PermanentError || err instanceof TransientError) return err.category;
   return 'internal';

@@ -11,14 +11,34 @@ export interface LocalRedis {
   restart(): Promise<void>;
 }
 
-export async function startLocalRedis(): Promise<LocalRedis> {
+export interface LocalRedisOptions {
+  /** More `redis-server` arguments (TLS ports and certificates, `--replicaof`, …). */
+  args?: string[];
+  /** Sets `requirepass`; `url` stays without it. */
+  password?: string;
+}
+
+export async function startLocalRedis(opts: LocalRedisOptions = {}): Promise<LocalRedis> {
   const port = await freePort();
   const url = `redis://127.0.0.1:${port}`;
+  const auth = opts.password ? ['--requirepass', opts.password] : [];
+  const probeUrl = opts.password ? `redis://:${encodeURIComponent(opts.password)}@127.0.0.1:${port}` : url;
   let child: ReturnType<typeof spawn> | undefined;
   const start = async () => {
     const proc = spawn(
       'redis-server',
-      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+      [
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        ...auth,
+        ...(opts.args ?? []),
+      ],
       { stdio: 'ignore' },
     );
     child = proc;
@@ -29,7 +49,7 @@ export async function startLocalRedis(): Promise<LocalRedis> {
       proc.once('spawn', resolve);
     });
     const deadline = Date.now() + 10_000;
-    while (!(await redisAnswers(url))) {
+    while (!(await redisAnswers(probeUrl))) {
       if (Date.now() > deadline) throw new Error(`redis-server did not answer on port ${port}`);
       await new Promise((r) => setTimeout(r, 50));
     }

@@ -1,12 +1,11 @@
 import os from 'node:os';
 import { FlowProducer } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { MiB, type WorkerConfig } from '../shared/config.js';
 import { detectCpuBudget } from '../shared/cpu-budget.js';
 import { inUse, type HttpEndpoint } from '../shared/http-endpoint.js';
 import type { Logger } from '../shared/logger.js';
 import { queuesServedBy } from '../shared/queue-layout.js';
-import { connectRedis } from '../shared/redis-connection.js';
+import { RedisConnection } from '../shared/redis-connection.js';
 import { ResultStore } from '../shared/result-store.js';
 import { loadDocument } from './text/document-loader.js';
 import { startHealthServer } from './health-server.js';
@@ -31,7 +30,7 @@ export class FleetWorker {
       metrics: WorkerMetrics;
       health?: HttpEndpoint;
       host?: ModelHost;
-      redis?: Redis;
+      redis?: RedisConnection;
       extractor?: PdfTextExtractor;
       flows?: FlowProducer;
       consumers?: QueueConsumer[];
@@ -95,8 +94,18 @@ export class FleetWorker {
       cpuBudget: budget.cpus,
     });
 
-    const redis = connectRedis(config.redisUrl);
-    parts.redis = redis;
+    const connection = new RedisConnection(config, 'service');
+    parts.redis = connection;
+    const redis = connection.client;
+    const { availability } = connection;
+    availability.onChange({
+      unavailable: (reason) => log.warn({ redis: connection.displayUrl, reason: reason.message }, 'Redis unavailable'),
+      available: () => log.info({ redis: connection.displayUrl }, 'Redis available again'),
+    });
+    // During an outage every connection and queue reports each failed attempt; the line above says it once.
+    const logError = (msg: string) => (err: Error) => {
+      if (availability.available) log.error({ err }, msg);
+    };
     const store = new ResultStore(redis, config.prefix, Math.round(config.resultTtlDays * 86_400));
     const extractor = new PdfTextExtractor();
     parts.extractor = extractor;
@@ -132,25 +141,21 @@ export class FleetWorker {
         }),
     );
     for (const consumer of parts.consumers) {
-      consumer.on('error', (err) => log.error({ err }, 'queue error'));
+      consumer.on('error', logError('queue error'));
       await consumer.waitUntilReady();
       await consumer.startBackground();
     }
-    parts.scheduler = new SlotScheduler(
-      parts.consumers,
-      host.sequences,
-      (err) => log.error({ err }, 'scheduler error'),
-      {
-        connection: redis,
-      },
-    );
+    parts.scheduler = new SlotScheduler(parts.consumers, host.sequences, logError('scheduler error'), {
+      connection: redis,
+    });
     parts.scheduler.start();
     log.info({ queues, tag: config.tag, slots: host.sequences }, 'worker ready');
   }
 
-  private async ready(): Promise<boolean> {
-    if (!this.parts.scheduler || !this.parts.redis || this.closing) return false;
-    return (await this.parts.redis.ping().catch(() => '')) === 'PONG';
+  /** From the connections' state, not a PING: a command sent during an outage waits as long as the outage. */
+  private ready(): boolean {
+    const { scheduler, redis } = this.parts;
+    return Boolean(scheduler && redis?.availability.available && redis.client.status === 'ready' && !this.closing);
   }
 
   /** Stops taking jobs, lets running ones finish within the grace period, then releases everything. */
@@ -169,7 +174,7 @@ export class FleetWorker {
       await parts.flows?.close();
       await parts.extractor?.close();
       await parts.host?.dispose();
-      parts.redis?.disconnect();
+      parts.redis?.close();
       await parts.health?.close();
       log.info('worker stopped');
     })();

@@ -1,7 +1,8 @@
 import { DelayedError, Queue, WaitingChildrenError, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { connectRedis } from '../../src/shared/redis-connection.js';
+import { loadProducerConfig } from '../../src/shared/config.js';
+import { RedisConnection } from '../../src/shared/redis-connection.js';
 import { QueueConsumer, SlotScheduler } from '../../src/worker/queue/slot-scheduler.js';
 import { freshPrefix, startRedis, type TestRedis } from '../helpers/redis.js';
 
@@ -21,8 +22,8 @@ describe('SlotScheduler', () => {
   });
   beforeEach(() => {
     prefix = freshPrefix('sched');
-    connection = connectRedis(redis.url);
-    producerConnection = connectRedis(redis.url);
+    connection = connectTo(redis.url);
+    producerConnection = connectTo(redis.url);
     queues = ['tag', 'any'].map((name) => new Queue(name, { connection: producerConnection, prefix }));
     errors.length = 0;
   });
@@ -210,3 +211,7 @@ describe('SlotScheduler', () => {
     expect(await queues[1]!.getJobState('short')).toBe('completed');
   });
 });
+
+function connectTo(url: string): Redis {
+  return new RedisConnection(loadProducerConfig({ REDIS_URL: url }), 'service').client;
+}

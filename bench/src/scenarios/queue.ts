@@ -4,12 +4,17 @@ import { MiB, loadProducerConfig } from '../../../dist/shared/config.js';
 import { jobIdFor } from '../../../dist/shared/job-id.js';
 import type { DocumentRef } from '../../../dist/shared/job-types.js';
 import { queueName, queuesServedBy } from '../../../dist/shared/queue-layout.js';
-import { connectRedis } from '../../../dist/shared/redis-connection.js';
+import { RedisConnection } from '../../../dist/shared/redis-connection.js';
 import { walkDocuments } from '../../../dist/producer/document-walker.js';
 import { documentJobOptions, FINISHED_JOB_RETENTION } from '../../../dist/shared/job-options.js';
 import { Producer } from '../../../dist/producer/producer.js';
 import { QueueConsumer, SlotScheduler } from '../../../dist/worker/slot-scheduler.js';
 import { round } from '../common.js';
+
+/** A connection as the workers make one. */
+function connectRedis(url: string) {
+  return new RedisConnection(loadProducerConfig({ REDIS_URL: url }), 'service').client;
+}
 
 /** Counts the commands Redis executes from now on. */
 async function redisCounter(url: string): Promise<() => Promise<number>> {

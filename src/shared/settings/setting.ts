@@ -63,6 +63,23 @@ function messageOf(schema: z.ZodType): string {
   return r.success ? 'a value' : (r.error.issues[0]?.message ?? 'a value').replace(/^expected /, '');
 }
 
+/**
+ * A list: text is split at `separators` (an environment variable, one flag), an array (a repeated flag, or a value
+ * already parsed) is taken as it is, so that parsing twice gives the same list.
+ */
+export function list<T extends z.ZodType>(separators: RegExp, item: T) {
+  return z.preprocess(
+    (v) =>
+      typeof v === 'string'
+        ? v
+            .split(separators)
+            .map((s) => s.trim())
+            .filter(Boolean)
+        : v,
+    z.array(item),
+  );
+}
+
 /** The default of a setting, or undefined when it has none (required, or decided at run time). */
 export function defaultOf(s: Setting): string | number | undefined {
   const r = s.schema.safeParse(undefined);
