@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { once } from 'node:events';
 import { Option, type Command } from 'commander';
 import cliProgress from 'cli-progress';
+import { withUrlAccess } from '../shared/access/access-flags.js';
 import { loadProducerConfig, type Flags } from '../shared/config.js';
 import { TAGS, TASKS, type TaskName, type TaskParams } from '../shared/job-types.js';
 import { batchResults, batchStatus, cancelBatch, retryBatch } from './batch-control.js';
@@ -30,7 +31,7 @@ async function withProducer<T>(flags: Flags, fn: (p: Producer) => Promise<T>): P
 const print = (value: unknown) => process.stdout.write(`${JSON.stringify(value)}\n`);
 
 export function registerProducerCommands(program: Command): void {
-  withConnection(program.command('submit'))
+  withUrlAccess(withConnection(program.command('submit')))
     .description('enqueue documents (files, directories walked recursively, http(s) URLs) as one batch')
     .argument('<inputs...>', 'PDF, .txt or .md files, directories, or URLs')
     .addOption(new Option('--task <task...>', 'task(s) to run on each document').choices(TASKS).makeOptionMandatory())

@@ -18,6 +18,23 @@ function setting<T extends z.ZodType>(env: string, flag: string, schema: T): Set
 
 const positiveInt = z.coerce.number().int().positive();
 const auto = <T extends z.ZodType>(inner: T) => z.union([z.literal('auto'), inner]);
+/** A repeated flag gives an array; its environment variable a list split at `separators`. */
+const list = <T extends z.ZodType>(separators: RegExp, item: T) =>
+  z.preprocess(
+    (v) =>
+      typeof v === 'string'
+        ? v
+            .split(separators)
+            .map((s) => s.trim())
+            .filter(Boolean)
+        : v,
+    z.array(item),
+  );
+/** A flag without a value gives true; its environment variable true/false/1/0. */
+const flagged = z.preprocess(
+  (v) => (typeof v === 'string' ? (({ true: true, '1': true, false: false, '0': false } as const)[v] ?? v) : v),
+  z.boolean(),
+);
 
 const commonSettings = {
   /** @defaultValue `redis://127.0.0.1:6379` */
@@ -50,8 +67,30 @@ const commonSettings = {
   resultTtlDays: setting('DOCFLEET_RESULT_TTL_DAYS', '--result-ttl-days', z.coerce.number().positive().default(30)),
 };
 
+/** Where documents may be fetched from (workers, and `submit`, which hashes them). */
+const urlAccessSettings = {
+  /** URL prefixes documents may be fetched from, redirects included; none turns fetching off. @defaultValue `[]` */
+  allowUrlPrefixes: setting(
+    'DOCFLEET_ALLOW_URL_PREFIXES',
+    '--allow-url-prefix',
+    list(/[\s,]+/, z.string().regex(/^https?:\/\/[^/]/i, 'must be http(s) URLs')).default([]),
+  ),
+  /** Whether fetched URLs may lead to loopback and private addresses. @defaultValue false */
+  allowPrivateAddresses: setting(
+    'DOCFLEET_ALLOW_PRIVATE_ADDRESSES',
+    '--allow-private-addresses',
+    flagged.default(false),
+  ),
+};
+
 const workerSettings = {
   ...commonSettings,
+  ...urlAccessSettings,
+  /**
+   * Directories whose files (symbolic links resolved) the worker may read; none means no local file.
+   * @defaultValue `[]`
+   */
+  documentsRoots: setting('DOCUMENTS_ROOTS', '--documents-root', list(/[,:]/, z.string().min(1)).default([])),
   modelPath: setting('MODEL_PATH', '--model', z.string().min(1, 'is required: the path of a .gguf file')),
   /** @defaultValue `cpu` */
   device: setting('DOCFLEET_DEVICE', '--device', z.enum(['cpu', 'gpu']).default('cpu')),
@@ -101,6 +140,7 @@ const workerSettings = {
 
 const producerSettings = {
   ...commonSettings,
+  ...urlAccessSettings,
   /** Attempts per job before a transient failure is final. @defaultValue 3 */
   attempts: workerSettings.attempts,
 };

@@ -1,6 +1,7 @@
 import os from 'node:os';
 import { FlowProducer } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { DocumentAccess } from '../shared/access/document-access.js';
 import { MiB, type WorkerConfig } from '../shared/config.js';
 import { detectCpuBudget } from '../shared/cpu-budget.js';
 import type { HttpEndpoint } from '../shared/http-endpoint.js';
@@ -57,6 +58,21 @@ export class FleetWorker {
 
   private async startParts(): Promise<void> {
     const { config, log, parts } = this;
+    const access = await DocumentAccess.create({
+      roots: config.documentsRoots,
+      urlPrefixes: config.allowUrlPrefixes,
+      allowPrivateAddresses: config.allowPrivateAddresses,
+    });
+    log.info(
+      {
+        documentsRoots: config.documentsRoots,
+        allowUrlPrefixes: config.allowUrlPrefixes,
+        allowPrivateAddresses: config.allowPrivateAddresses,
+      },
+      config.documentsRoots.length > 0
+        ? 'document access'
+        : 'document access: no --documents-root, so every local file is refused',
+    );
     if (config.metricsPort > 0) {
       parts.health = await startHealthServer({
         port: config.metricsPort,
@@ -111,7 +127,7 @@ export class FleetWorker {
       store,
       metrics: parts.metrics,
       log,
-      load: (job, signal) => loadDocument(job.doc, limits, signal, extractor),
+      load: (job, signal, batchRoots) => loadDocument(job.doc, limits, { signal, extractor, access, batchRoots }),
       flow: parts.flows && new SummaryFlow(host, parts.flows),
     });
     const queues = queuesServedBy(host.role, config.tag);

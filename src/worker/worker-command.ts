@@ -1,9 +1,10 @@
 import { Option, type Command } from 'commander';
+import { collect, withUrlAccess } from '../shared/access/access-flags.js';
 import { loadWorkerConfig, type Flags } from '../shared/config.js';
 import { createLogger } from '../shared/logger.js';
 
 export function registerWorkerCommand(program: Command, withConnection: (cmd: Command) => Command): void {
-  withConnection(program.command('worker'))
+  withUrlAccess(withConnection(program.command('worker')))
     .description('hold one GGUF model and process the jobs its role and tag route to it')
     .option('--model <file.gguf>', 'the model to hold (env MODEL_PATH)')
     .addOption(
@@ -38,6 +39,11 @@ export function registerWorkerCommand(program: Command, withConnection: (cmd: Co
     .option('--gpu-layers <n|auto|max>', 'layers offloaded to the GPU (env DOCFLEET_GPU_LAYERS, default auto)')
     .option('--max-pages <n>', 'refuse PDFs with more pages (env DOCFLEET_MAX_PAGES, default 2000)')
     .option('--max-document-mb <n>', 'refuse larger documents (env DOCFLEET_MAX_DOCUMENT_MB, default 50)')
+    .option(
+      '--documents-root <dir>',
+      'read only files under this directory, symbolic links resolved; repeatable (env DOCUMENTS_ROOTS, comma- or colon-separated; default: none, no local file is read)',
+      collect,
+    )
     .option(
       '--parse-timeout-ms <n>',
       'hard limit on PDF text extraction (env DOCFLEET_PARSE_TIMEOUT_MS, default 60000)',
