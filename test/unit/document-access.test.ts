@@ -91,7 +91,8 @@ describe('DocumentAccess: files', () => {
     const batchRoots = Promise.resolve([submitted]);
     expect(await access.resolveFile(path.join(submitted, 'contract.txt'), batchRoots)).toBeTruthy();
     const linked = await refusal(access.resolveFile(path.join(submitted, 'neighbour.txt'), batchRoots));
-    expect(linked).toMatchObject({ category: 'forbidden', message: expect.stringContaining('batch') });
+    expect(linked.category).toBe('forbidden');
+    expect(linked.message).toContain('batch');
     expect((await refusal(access.resolveFile(path.join(sibling, 'other.txt'), [submitted]))).category).toBe(
       'forbidden',
     );
@@ -102,7 +103,8 @@ describe('DocumentAccess: files', () => {
   it('reads no file at all without roots, and says which flag to set', async () => {
     const access = await DocumentAccess.create();
     const r = await refusal(access.resolveFile(path.join(submitted, 'contract.txt')));
-    expect(r).toMatchObject({ category: 'forbidden', message: expect.stringContaining('--documents-root') });
+    expect(r.category).toBe('forbidden');
+    expect(r.message).toContain('--documents-root');
   });
 
   it('refuses names without a document extension; missing and relative paths are not found', async () => {
@@ -192,24 +194,24 @@ describe('fetchDocument', () => {
 
   it('never follows a redirect out of the prefixes, nor to a metadata address', async () => {
     const escape = await refusal(text(`${origin}/docs/escape`, await allowed()));
-    expect(escape).toMatchObject({ category: 'forbidden', message: expect.stringContaining('/internal/secret.txt') });
+    expect(escape.category).toBe('forbidden');
+    expect(escape.message).toContain('/internal/secret.txt');
     const metadata = await refusal(
       text(
         `${origin}/docs/metadata`,
         await DocumentAccess.create({ urlPrefixes: [origin, 'http://169.254.169.254'], allowPrivateAddresses: true }),
       ),
     );
-    expect(metadata).toMatchObject({ category: 'forbidden', message: expect.stringContaining('link-local') });
+    expect(metadata.category).toBe('forbidden');
+    expect(metadata.message).toContain('link-local');
     expect((await refusal(text(`${origin}/docs/loop`, await allowed()))).category).toBe('not-found');
   });
 
   it('refuses loopback, by address and by name, unless private addresses are allowed', async () => {
     const strict = await DocumentAccess.create({ urlPrefixes: [`${origin}/docs/`] });
     const byAddress = await refusal(text(`${origin}/docs/nda.txt`, strict));
-    expect(byAddress).toMatchObject({
-      category: 'forbidden',
-      message: expect.stringContaining('--allow-private-addresses'),
-    });
+    expect(byAddress.category).toBe('forbidden');
+    expect(byAddress.message).toContain('--allow-private-addresses');
     const port = new URL(origin).port;
     const byName = await DocumentAccess.create({ urlPrefixes: [`http://localhost:${port}/docs/`] });
     expect((await refusal(text(`http://localhost:${port}/docs/nda.txt`, byName))).category).toBe('forbidden');

@@ -62,9 +62,10 @@ describe('walkDocuments', () => {
     const secret = path.join(mkdtempSync(path.join(os.tmpdir(), 'walk-secret-')), 'secret.txt');
     writeFileSync(secret, 'password');
     symlinkSync(secret, path.join(submitted, 'innocent.txt'));
-    expect(await collect([submitted])).toEqual([
-      { refused: path.join(submitted, 'innocent.txt'), reason: expect.stringContaining('outside') },
-    ]);
+    const [item, ...rest] = await collect([submitted]);
+    expect(rest).toEqual([]);
+    expect(item && 'refused' in item && item.refused).toBe(path.join(submitted, 'innocent.txt'));
+    expect(item && 'reason' in item && item.reason).toMatch(/outside/);
     // Named on its own, a link is what the submitter asked for.
     expect(await collect([path.join(submitted, 'innocent.txt')])).toMatchObject([{ ref: { bytes: 8 } }]);
   });
