@@ -36,13 +36,11 @@ export async function* walkDocuments(
 }
 
 /**
- * The real paths of the local inputs, recorded in the batch: workers read its files only under them.
- * Inputs that do not exist are left out (they are refused by the walk).
+ * The absolute paths of the local inputs, recorded in the batch: workers read its files only under them, links
+ * resolved on the worker's side (which may reach the volume through other links than the producer).
  */
-export async function rootsOf(inputs: string[]): Promise<string[]> {
-  const local = inputs.filter((input) => !/^https?:\/\//i.test(input));
-  const roots = await Promise.all(local.map((input) => realpath(path.resolve(input)).catch(() => undefined)));
-  return [...new Set(roots.filter((root) => root !== undefined))];
+export function rootsOf(inputs: string[]): string[] {
+  return [...new Set(inputs.filter((input) => !/^https?:\/\//i.test(input)).map((input) => path.resolve(input)))];
 }
 
 async function* walkDirectory(abs: string, shown: string, maxBytes: number, root: string): AsyncGenerator<WalkItem> {

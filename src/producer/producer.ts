@@ -101,7 +101,7 @@ export class Producer {
    */
   async submit(inputs: string[], opts: SubmitOptions): Promise<SubmitResult> {
     const access = await this.urlAccess();
-    const roots = await rootsOf(inputs);
+    const roots = rootsOf(inputs);
     return this.submitItems(walkDocuments(inputs, this.config.maxDocumentMb * MiB, access), opts, roots);
   }
 

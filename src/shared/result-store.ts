@@ -31,8 +31,9 @@ export interface BatchMeta {
   refused: number;
   cancelled: boolean;
   /**
-   * The real paths of the directories (and single files) the batch was submitted from: its files must lie
-   * under one of them as well as under a root of the worker. Absent when the submitter named none.
+   * The absolute paths of the directories (and single files) the batch was submitted from: its files must lie
+   * under one of them (links resolved by the worker) as well as under a root of the worker. Absent when the
+   * submitter named none.
    */
   roots?: string[];
 }

@@ -67,6 +67,7 @@ describe('DocumentAccess: files', () => {
   symlinkSync(path.join(sibling, 'other.txt'), path.join(submitted, 'neighbour.txt'));
   symlinkSync(path.join(submitted, 'contract.txt'), path.join(submitted, 'alias.txt'));
   symlinkSync(outside, path.join(root, 'escape'));
+  symlinkSync(submitted, path.join(base, 'mounted-elsewhere'));
 
   it('reads a file under a root, and a link that stays inside, by its real path', async () => {
     const access = await DocumentAccess.create({ roots: [root] });
@@ -96,6 +97,13 @@ describe('DocumentAccess: files', () => {
     expect((await refusal(access.resolveFile(path.join(sibling, 'other.txt'), [submitted]))).category).toBe(
       'forbidden',
     );
+    // The batch's roots are resolved on the worker: the producer may have reached the folder through a link.
+    expect(await access.resolveFile(path.join(submitted, 'contract.txt'), [path.join(base, 'mounted-elsewhere')])).toBe(
+      path.join(submitted, 'contract.txt'),
+    );
+    expect(
+      (await refusal(access.resolveFile(path.join(submitted, 'contract.txt'), [path.join(base, 'gone')]))).category,
+    ).toBe('forbidden');
     // A batch without recorded roots (references submitted without them) has the worker's roots only.
     expect(await access.resolveFile(path.join(sibling, 'other.txt'), Promise.resolve(undefined))).toBeTruthy();
   });

@@ -32,6 +32,9 @@ export class DocumentAccess {
   /** Reads any file and fetches any URL: for local tools reading their own files, never for a worker. */
   static readonly unrestricted = new DocumentAccess(undefined, undefined, true);
 
+  /** Real paths of batches' roots on this machine: a batch's jobs ask again and again. */
+  private readonly realRoots = new Map<string, Promise<string | undefined>>();
+
   private constructor(
     /** Real paths; undefined means any. */
     private readonly roots: readonly string[] | undefined,
@@ -88,10 +91,30 @@ export class DocumentAccess {
       throw forbidden(`${file}${shownTarget(file, real)} is outside the documents roots (--documents-root)`);
     }
     const recorded = await batchRoots;
-    if (recorded && recorded.length > 0 && !isUnder(real, recorded)) {
+    if (recorded && recorded.length > 0 && !isUnder(real, await this.realPaths(recorded))) {
       throw forbidden(`${file}${shownTarget(file, real)} is outside the directories its batch was submitted from`);
     }
     return real;
+  }
+
+  /**
+   * The batch's roots resolved here, not where they were submitted: the producer may see the same volume
+   * through other links. A root missing here holds no file.
+   */
+  private async realPaths(roots: readonly string[]): Promise<string[]> {
+    // Bounded: a long-running worker sees many batches, each usually with the same few roots.
+    if (this.realRoots.size > 1_000) this.realRoots.clear();
+    const resolved = await Promise.all(
+      roots.map((root) => {
+        let real = this.realRoots.get(root);
+        if (!real) {
+          real = realpath(root).catch(() => undefined);
+          this.realRoots.set(root, real);
+        }
+        return real;
+      }),
+    );
+    return resolved.filter((root) => root !== undefined);
   }
 
   /** The URL, parsed, if it is http(s) and under an allowed prefix. */
