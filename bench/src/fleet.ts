@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import os from 'node:os';
 import { loadProducerConfig } from '../../dist/shared/config.js';
 import { freePort } from '../../dist/shared/local-redis.js';
 import { queueName } from '../../dist/shared/queue-layout.js';
@@ -47,6 +48,8 @@ export async function startWorker(env: FleetEnv, flags: string[], opts: StartOpt
       ...process.env,
       REDIS_URL: env.redisUrl,
       DOCFLEET_PREFIX: env.prefix,
+      // The bench writes its documents into a temporary folder.
+      DOCUMENTS_ROOTS: os.tmpdir(),
       LOG_FORMAT: 'json',
       XDG_CACHE_HOME: env.cacheHome,
       // The memory run forces garbage collections through the inspector before reading the live heap.

@@ -121,7 +121,7 @@ export async function runEval(opts: EvalOptions, out: (line: string) => void = c
           sha256: createHash('sha256').update(bytes).digest('hex'),
           bytes: bytes.byteLength,
         };
-        const { doc } = await loadDocument(ref, limits, undefined, extractor);
+        const { doc } = await loadDocument(ref, limits, { extractor });
         texts.set(file, doc.text);
         const result = await host.runTask({ batchId: 'eval', doc: ref, task: 'extract', params: {} }, doc);
         const output = result.output as ExtractOutput;

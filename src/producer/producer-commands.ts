@@ -16,7 +16,7 @@ import { cannotWrite, count, openOutput, positiveInteger, readJsonFile, tasksAnd
 import { VectorWriter, omitVectors } from './vector-export.js';
 
 /** Settings a producer command does not use itself but passes to the Producer: accepted, left out of its help. */
-const NOT_SHOWN = ['maxDocumentMb', 'attempts', 'resultTtlDays'];
+const NOT_SHOWN = ['maxDocumentMb', 'attempts', 'resultTtlDays', 'allowUrlPrefixes', 'allowPrivateAddresses'];
 
 /** A producer command: the producer settings as options. */
 function producerCommand(program: Command, name: string, hidden: readonly string[] = NOT_SHOWN): Command {

@@ -1,13 +1,16 @@
 import { randomBytes } from 'node:crypto';
+import path from 'node:path';
 import { Queue, type JobsOptions } from 'bullmq';
+import { DOCUMENT_EXTENSIONS, DocumentAccess, isDocumentName, isUnder } from '../shared/access/document-access.js';
 import { MiB, type ProducerConfig } from '../shared/config.js';
+import { PermanentError } from '../shared/errors.js';
 import { jobIdsFor } from '../shared/job-id.js';
 import type { DocumentRef, JobData, Tag, TaskName, TaskParams } from '../shared/job-types.js';
 import { queueName, queuesForRole, roleForTask, type ModelRole } from '../shared/queue-layout.js';
 import type { Redis } from 'ioredis';
 import { RedisConnection, type RedisUse } from '../shared/redis-connection.js';
 import { ResultStore, type BatchMeta } from '../shared/result-store.js';
-import { walkDocuments, type WalkItem } from './document-walker.js';
+import { rootsOf, walkDocuments, type WalkItem } from './document-walker.js';
 import { documentJobOptions } from '../shared/job-options.js';
 
 export interface SubmitOptions {
@@ -21,6 +24,15 @@ export interface SubmitOptions {
   onRefused?: (input: string, reason: string) => void;
   /** Called after each document is enqueued (for progress bars). */
   onDocument?: (ref: DocumentRef) => void;
+}
+
+export interface SubmitDocumentsOptions extends SubmitOptions {
+  /**
+   * The directories the documents lie under, recorded in the batch: workers then read its files only under
+   * them (as well as under their own roots), and a file reference outside them is refused here.
+   * @defaultValue none: workers apply their own roots only
+   */
+  roots?: string[];
 }
 
 export interface SubmitResult {
@@ -68,6 +80,7 @@ export class Producer {
   readonly redis: Redis;
   readonly store: ResultStore;
   private readonly queues = new Map<string, Queue>();
+  private access?: Promise<DocumentAccess>;
 
   /**
    * @param use `one-shot` (the CLI's) gives up once Redis has been away for `config.redisTimeoutMs`; a
@@ -92,24 +105,45 @@ export class Producer {
     return q;
   }
 
-  /** Enqueues the documents named by `inputs` (files, directories walked recursively, http(s) URLs) as one batch. */
-  submit(inputs: string[], opts: SubmitOptions): Promise<SubmitResult> {
-    return this.submitItems(walkDocuments(inputs, this.config.maxDocumentMb * MiB), opts);
+  /**
+   * Enqueues the documents named by `inputs` (files, directories walked recursively, http(s) URLs under the
+   * allowed prefixes) as one batch, which records the local inputs as the roots its files must lie under.
+   */
+  async submit(inputs: string[], opts: SubmitOptions): Promise<SubmitResult> {
+    const access = await this.urlAccess();
+    const roots = rootsOf(inputs);
+    return this.submitItems(walkDocuments(inputs, this.config.maxDocumentMb * MiB, access), opts, roots);
   }
 
   /**
    * Enqueues documents whose references (content hash included) the caller already has — a document store
-   * that keeps sha256s, say — as one batch, without reading them again. The workers must be able to read
-   * each `uri`.
+   * that keeps sha256s, say — as one batch, without reading them again. The references get the checks
+   * `submit` makes of what it reads (document names, size, allowed URLs); the workers must be allowed to
+   * read each `uri`.
    */
-  submitDocuments(
+  async submitDocuments(
     refs: Iterable<DocumentRef> | AsyncIterable<DocumentRef>,
-    opts: SubmitOptions,
+    opts: SubmitDocumentsOptions,
   ): Promise<SubmitResult> {
-    return this.submitItems(asItems(refs, this.config.maxDocumentMb * MiB), opts);
+    const access = await this.urlAccess();
+    const roots = opts.roots?.map((root) => path.resolve(root));
+    return this.submitItems(asItems(refs, this.config.maxDocumentMb * MiB, access, roots), opts, roots);
   }
 
-  private async submitItems(items: AsyncIterable<WalkItem>, opts: SubmitOptions): Promise<SubmitResult> {
+  /** Where `submit` may fetch URLs from; local files are the submitter's own to read. */
+  private urlAccess(): Promise<DocumentAccess> {
+    this.access ??= DocumentAccess.create({
+      urlPrefixes: this.config.allowUrlPrefixes,
+      allowPrivateAddresses: this.config.allowPrivateAddresses,
+    });
+    return this.access;
+  }
+
+  private async submitItems(
+    items: AsyncIterable<WalkItem>,
+    opts: SubmitOptions,
+    roots: string[] | undefined,
+  ): Promise<SubmitResult> {
     const tag = opts.tag ?? 'any';
     const params = opts.params ?? {};
     const perTask = opts.tasks.map((task) => ({
@@ -126,6 +160,7 @@ export class Producer {
       duplicates: 0,
       refused: 0,
       cancelled: false,
+      roots,
     };
     // Saved first so that workers and `status` see the batch while it is still being submitted.
     await this.store.saveBatch(meta);
@@ -259,15 +294,35 @@ function newBatchId(): string {
 async function* asItems(
   refs: Iterable<DocumentRef> | AsyncIterable<DocumentRef>,
   maxBytes: number,
+  access: DocumentAccess,
+  roots: string[] | undefined,
 ): AsyncGenerator<WalkItem> {
   for await (const ref of refs) {
-    if (!/^[0-9a-f]{64}$/.test(ref.sha256))
-      yield { refused: ref.name, reason: 'sha256 must be 64 lower-case hex digits' };
-    else if (ref.bytes > maxBytes)
-      yield {
-        refused: ref.name,
-        reason: `too large: ${ref.bytes} bytes exceeds the ${maxBytes}-byte limit (--max-document-mb)`,
-      };
-    else yield { ref };
+    const refusal = refusalOf(ref, maxBytes, access, roots);
+    yield refusal === undefined ? { ref } : { refused: ref.name, reason: refusal };
   }
+}
+
+function refusalOf(
+  ref: DocumentRef,
+  maxBytes: number,
+  access: DocumentAccess,
+  roots: string[] | undefined,
+): string | undefined {
+  if (!/^[0-9a-f]{64}$/.test(ref.sha256)) return 'sha256 must be 64 lower-case hex digits';
+  if (ref.bytes > maxBytes)
+    return `too large: ${ref.bytes} bytes exceeds the ${maxBytes}-byte limit (--max-document-mb)`;
+  if (/^https?:\/\//i.test(ref.uri)) {
+    try {
+      access.checkUrl(ref.uri);
+      return undefined;
+    } catch (err) {
+      if (err instanceof PermanentError) return err.message;
+      throw err;
+    }
+  }
+  if (!path.isAbsolute(ref.uri)) return 'uri must be an absolute path or an http(s) URL';
+  if (!isDocumentName(ref.uri)) return `unsupported type (expected ${DOCUMENT_EXTENSIONS.join(', ')})`;
+  if (roots && !isUnder(path.resolve(ref.uri), roots)) return `outside the batch's roots (${roots.join(', ')})`;
+  return undefined;
 }

@@ -16,6 +16,8 @@ export type FailureCategory =
   | 'parse-memory'
   | 'malformed'
   | 'bad-params'
+  // a document the worker may not read or fetch (outside its roots or URL prefixes, a private address)
+  | 'forbidden'
   // transient: the next attempt may succeed
   | 'fetch-failed'
   | 'inference-failed'

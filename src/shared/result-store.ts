@@ -30,6 +30,12 @@ export interface BatchMeta {
   duplicates: number;
   refused: number;
   cancelled: boolean;
+  /**
+   * The absolute paths of the directories (and single files) the batch was submitted from: its files must lie
+   * under one of them (links resolved by the worker) as well as under a root of the worker. Absent when the
+   * submitter named none.
+   */
+  roots?: string[];
 }
 
 export interface BatchEntry {

@@ -1,5 +1,6 @@
 import os from 'node:os';
 import { FlowProducer } from 'bullmq';
+import { DocumentAccess } from '../shared/access/document-access.js';
 import { MiB, type WorkerConfig } from '../shared/config.js';
 import { detectCpuBudget } from '../shared/cpu-budget.js';
 import { inUse, type HttpEndpoint } from '../shared/http-endpoint.js';
@@ -56,6 +57,21 @@ export class FleetWorker {
 
   private async startParts(): Promise<void> {
     const { config, log, parts } = this;
+    const access = await DocumentAccess.create({
+      roots: config.documentsRoots,
+      urlPrefixes: config.allowUrlPrefixes,
+      allowPrivateAddresses: config.allowPrivateAddresses,
+    });
+    log.info(
+      {
+        documentsRoots: config.documentsRoots,
+        allowUrlPrefixes: config.allowUrlPrefixes,
+        allowPrivateAddresses: config.allowPrivateAddresses,
+      },
+      config.documentsRoots.length > 0
+        ? 'document access'
+        : 'document access: no --documents-root, so every local file is refused',
+    );
     // Port 0 asks the system for a free one: the log line tells which.
     parts.health = await startHealthServer({
       port: config.metricsPort,
@@ -121,7 +137,7 @@ export class FleetWorker {
       store,
       metrics: parts.metrics,
       log,
-      load: (job, signal) => loadDocument(job.doc, limits, signal, extractor),
+      load: (job, signal, batchRoots) => loadDocument(job.doc, limits, { signal, extractor, access, batchRoots }),
       flow: parts.flows && new SummaryFlow(host, parts.flows),
     });
     const queues = queuesServedBy(host.role, config.tag);

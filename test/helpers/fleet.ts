@@ -1,9 +1,16 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import os from 'node:os';
 import { batchStatus, type BatchStatus } from '../../src/producer/batch-control.js';
 import { Producer } from '../../src/producer/producer.js';
 import { loadProducerConfig } from '../../src/shared/config.js';
 import { freePort } from '../../src/shared/local-redis.js';
-import { CLI, TEST_MODEL } from './paths.js';
+import { CLI, ROOT, SHARED, TEST_MODEL } from './paths.js';
+
+/**
+ * Where the tests' documents live (their temporary folders, the fixtures and samples, the shared corpus): the
+ * roots a test worker may read. An environment variable, so that a test's own `--documents-root` replaces it.
+ */
+export const TEST_DOCUMENTS_ROOTS = [os.tmpdir(), ROOT, SHARED].join(',');
 
 /** A `docfleet worker` process of the built CLI, with its JSON log lines collected. */
 export interface WorkerProcess {
@@ -36,7 +43,13 @@ export async function startWorker(env: FleetEnv, args: string[] = []): Promise<W
   // what these tests check is the fleet, not the summaries. Later flags in `args` win.
   const defaults = ['--model', TEST_MODEL, '--metrics-port', String(metricsPort), '--context-size', '512'];
   const proc = spawn(process.execPath, [CLI, 'worker', ...defaults, ...args], {
-    env: { ...process.env, ...fleetEnvironment(env), LOG_FORMAT: 'json', LOG_LEVEL: 'info' },
+    env: {
+      ...process.env,
+      DOCUMENTS_ROOTS: TEST_DOCUMENTS_ROOTS,
+      ...fleetEnvironment(env),
+      LOG_FORMAT: 'json',
+      LOG_LEVEL: 'info',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: Record<string, unknown>[] = [];

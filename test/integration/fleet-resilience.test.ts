@@ -96,8 +96,10 @@ describe('a fleet that loses workers, documents that fail', () => {
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/contract.pdf`;
+    // The server is on this host: fetching from it must be allowed, at submit and on the worker.
+    const fetchFlags = ['--allow-url-prefix', url, '--allow-private-addresses'];
     try {
-      workers.push(await startWorker(env, ['--concurrency', '2', '--role', 'generate']));
+      workers.push(await startWorker(env, ['--concurrency', '2', '--role', 'generate', ...fetchFlags]));
       const notPdf = path.join(ROOT, 'test/fixtures/not-a-pdf.pdf');
       const encrypted = path.join(ROOT, 'test/fixtures/encrypted.pdf');
       const a = await cliJson<{ batch: string; jobs: number }>(env, [
@@ -123,7 +125,15 @@ describe('a fleet that loses workers, documents that fail', () => {
         else res.writeHead(503).end('busy');
       });
       httpCalls = 0;
-      const b = await cliJson<{ batch: string }>(env, ['submit', url, '--task', 'summarize', '--attempts', '2']);
+      const b = await cliJson<{ batch: string }>(env, [
+        'submit',
+        url,
+        '--task',
+        'summarize',
+        '--attempts',
+        '2',
+        ...fetchFlags,
+      ]);
       const status = await waitForBatch(env, b.batch, 60_000);
       expect(status).toMatchObject({ total: 1, failed: 1 });
       const [line] = await readResults(env, b.batch);

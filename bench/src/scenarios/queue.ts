@@ -6,6 +6,7 @@ import type { DocumentRef } from '../../../dist/shared/job-types.js';
 import { queueName, queuesServedBy } from '../../../dist/shared/queue-layout.js';
 import { RedisConnection } from '../../../dist/shared/redis-connection.js';
 import { walkDocuments } from '../../../dist/producer/document-walker.js';
+import { DocumentAccess } from '../../../dist/shared/access/document-access.js';
 import { documentJobOptions, FINISHED_JOB_RETENTION } from '../../../dist/shared/job-options.js';
 import { Producer } from '../../../dist/producer/producer.js';
 import { QueueConsumer, SlotScheduler } from '../../../dist/worker/slot-scheduler.js';
@@ -65,7 +66,8 @@ export async function queueEnqueue(input: EnqueueInput): Promise<EnqueueRun> {
   const redis = connectRedis(input.redisUrl);
   const w0 = performance.now();
   const refs: DocumentRef[] = [];
-  for await (const item of walkDocuments([input.docsDir], 50 * MiB)) if ('ref' in item) refs.push(item.ref);
+  for await (const item of walkDocuments([input.docsDir], 50 * MiB, await DocumentAccess.create()))
+    if ('ref' in item) refs.push(item.ref);
   const walkMs = performance.now() - w0;
   if (refs.length !== input.jobs)
     throw new Error(`expected ${input.jobs} documents in ${input.docsDir}, found ${refs.length}`);

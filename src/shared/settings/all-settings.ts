@@ -1,3 +1,4 @@
+import { accessSettings } from './access-settings.js';
 import { connectionSettings } from './connection-settings.js';
 import { jobSettings } from './job-settings.js';
 import { exporterSettings } from './producer-settings.js';
@@ -27,7 +28,16 @@ export const settingGroups: SettingGroup[] = [
     commands: '`submit` (and `status`, `results`, `cancel`, `retry`) and `worker`',
     settings: jobSettings,
   },
-  { title: 'Worker', commands: '`worker`', settings: omit(workerSettings, [connectionSettings, jobSettings]) },
+  {
+    title: 'Document access',
+    commands: '`worker`; `--allow-url-prefix` and `--allow-private-addresses` also `submit`',
+    settings: accessSettings,
+  },
+  {
+    title: 'Worker',
+    commands: '`worker`',
+    settings: omit(workerSettings, [connectionSettings, jobSettings, accessSettings]),
+  },
   { title: 'Exporter', commands: '`exporter`', settings: omit(exporterSettings, [connectionSettings]) },
 ];
 

@@ -16,7 +16,8 @@ const cell = (text: string) => text.replace(/\|/g, '\\|');
 function row(s: Setting): string {
   const value = defaultText(s);
   const shown = value === undefined ? '—' : `\`${value}\``;
-  return `| \`${cell(`${s.flag} <${s.arg}>`)}\` | \`${s.env}\` | ${shown} | ${cell(s.description)} |`;
+  const flag = s.arg === '' ? s.flag : `${s.flag} <${s.arg}>`;
+  return `| \`${cell(flag)}\` | \`${s.env}\` | ${shown} | ${cell(s.description)} |`;
 }
 
 /** docs/configuration.md, as `npm run docs` writes it and a unit test expects it. */

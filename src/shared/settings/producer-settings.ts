@@ -1,9 +1,10 @@
+import { urlAccessSettings } from './access-settings.js';
 import { connectionSettings } from './connection-settings.js';
 import { jobSettings } from './job-settings.js';
 import { integer, setting } from './setting.js';
 
 /** Settings of `submit`, `status`, `results`, `cancel` and `retry`. */
-export const producerSettings = { ...connectionSettings, ...jobSettings };
+export const producerSettings = { ...connectionSettings, ...jobSettings, ...urlAccessSettings };
 
 /** Settings of `docfleet exporter`. */
 export const exporterSettings = {

@@ -1,6 +1,6 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { RawSettings } from '../config.js';
-import { defaultOf, parseSetting, type SettingTable } from './setting.js';
+import { defaultOf, parseSetting, type Setting, type SettingTable } from './setting.js';
 
 /**
  * Adds a command-line option for each setting of `table`: its flag, its environment variable (commander's
@@ -10,24 +10,51 @@ import { defaultOf, parseSetting, type SettingTable } from './setting.js';
  */
 export function addSettings(cmd: Command, table: SettingTable, hidden: readonly string[] = []): Command {
   for (const [key, s] of Object.entries(table)) {
-    const option = new Option(`${s.flag} <${s.arg}>`, s.description)
-      .env(s.env)
-      .argParser((raw: string) => {
-        const r = parseSetting(s, raw);
-        if ('problem' in r) throw new InvalidArgumentError(r.problem);
-        return r.value;
-      })
-      .hideHelp(hidden.includes(key));
-    const value = defaultOf(s);
-    if (value !== undefined) option.default(value);
-    cmd.addOption(option);
+    const option = s.arg === '' ? switchOption(s) : valueOption(s);
+    cmd.addOption(option.hideHelp(hidden.includes(key)));
   }
   return cmd;
 }
 
-/** The values commander parsed for the settings of `table`, by setting key (commander names them after the flag). */
-export function settingValues(table: SettingTable, options: Record<string, unknown>): RawSettings {
-  return Object.fromEntries(Object.entries(table).map(([key, s]) => [key, options[attributeName(s.flag)]]));
+function valueOption(s: Setting): Option {
+  const option = new Option(`${s.flag} <${s.arg}>`, s.description)
+    .env(s.env)
+    .argParser((raw: string, previous: unknown) => {
+      const r = parseSetting(s, raw);
+      if ('problem' in r) throw new InvalidArgumentError(r.problem);
+      // A repeated flag adds to the values before it (or to the default, an empty list).
+      return s.repeatable && Array.isArray(previous) && Array.isArray(r.value)
+        ? [...(previous as unknown[]), ...(r.value as unknown[])]
+        : r.value;
+    });
+  const value = defaultOf(s);
+  if (value !== undefined) option.default(value);
+  return option;
+}
+
+/**
+ * Commander turns a switch on whenever its variable is set, even to `false`; so the variable is read by
+ * {@link settingValues} instead, and only named in the help.
+ */
+function switchOption(s: Setting): Option {
+  return new Option(s.flag, `${s.description} (env: ${s.env})`);
+}
+
+/**
+ * The values commander parsed for the settings of `table`, by setting key (commander names them after the flag);
+ * for a switch not given, the value of its variable.
+ */
+export function settingValues(
+  table: SettingTable,
+  options: Record<string, unknown>,
+  env: NodeJS.ProcessEnv = process.env,
+): RawSettings {
+  return Object.fromEntries(
+    Object.entries(table).map(([key, s]) => {
+      const value = options[attributeName(s.flag)];
+      return [key, value === undefined && s.arg === '' ? env[s.env] : value];
+    }),
+  );
 }
 
 function attributeName(flag: string): string {

@@ -8,7 +8,7 @@ import { z } from 'zod';
 export interface Setting<T extends z.ZodType = z.ZodType> {
   /** The long flag, e.g. `--max-pages`. */
   flag: string;
-  /** What the flag takes, as `--help` shows it: `n`, `url`, `n|auto`. */
+  /** What the flag takes, as `--help` shows it: `n`, `url`, `n|auto`; empty for a switch (see {@link switchedOn}). */
   arg: string;
   /** The environment variable read when the flag is not given. */
   env: string;
@@ -16,6 +16,8 @@ export interface Setting<T extends z.ZodType = z.ZodType> {
   description: string;
   /** Validates and converts a value given as text; its `.default()`, if any, is the setting's default. */
   schema: T;
+  /** The flag may be given several times, each adding to the list (its variable holds the whole list). */
+  repeatable?: boolean;
 }
 
 export type SettingTable = Record<string, Setting>;
@@ -29,8 +31,9 @@ export function setting<T extends z.ZodType>(
   env: string,
   schema: T,
   description: string,
+  options: { repeatable?: boolean } = {},
 ): Setting<T> {
-  return { flag, arg, env, schema, description };
+  return { flag, arg, env, schema, description, ...options };
 }
 
 /** A whole number in [min, max], from text or a number; one message for every way it can be wrong. */
@@ -80,16 +83,26 @@ export function list<T extends z.ZodType>(separators: RegExp, item: T) {
   );
 }
 
-/** The default of a setting, or undefined when it has none (required, or decided at run time). */
-export function defaultOf(s: Setting): string | number | undefined {
-  const r = s.schema.safeParse(undefined);
-  // Every default of the tables is a word or a number.
-  return r.success ? (r.data as string | number | undefined) : undefined;
+/** A switch: the flag alone turns it on; its variable is `true`, `false`, `1` or `0`. */
+export function switchedOn() {
+  const words: Record<string, boolean> = { true: true, '1': true, false: false, '0': false };
+  return z.preprocess(
+    (v) => (typeof v === 'string' ? (words[v.toLowerCase()] ?? v) : v),
+    z.boolean({ error: 'expected true, false, 1 or 0' }),
+  );
 }
 
-/** The default as it would be written on a command line or in a manifest. */
+/** The default of a setting, or undefined when it has none (required, or decided at run time). */
+export function defaultOf(s: Setting): string | number | boolean | string[] | undefined {
+  const r = s.schema.safeParse(undefined);
+  // Every default of the tables is a word, a number, a switch or a list of words.
+  return r.success ? (r.data as string | number | boolean | string[] | undefined) : undefined;
+}
+
+/** The default as it would be written on a command line or in a manifest; an empty list has none. */
 export function defaultText(s: Setting): string | undefined {
   const value = defaultOf(s);
+  if (Array.isArray(value)) return value.length > 0 ? value.join(',') : undefined;
   return value === undefined ? undefined : String(value);
 }
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { accessSettings } from './access-settings.js';
 import { connectionSettings } from './connection-settings.js';
 import { jobSettings } from './job-settings.js';
 import { auto, integer, oneOf, setting } from './setting.js';
@@ -68,6 +69,7 @@ export const workerSettings = {
     'Model layers offloaded to the GPU.',
   ),
   maxDocumentMb: jobSettings.maxDocumentMb,
+  ...accessSettings,
   maxPages: setting(
     '--max-pages',
     'n',
