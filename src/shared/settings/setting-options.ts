@@ -28,7 +28,8 @@ function valueOption(s: Setting): Option {
         : r.value;
     });
   const value = defaultOf(s);
-  if (value !== undefined) option.default(value);
+  // An empty list is left to the schema, so that the help does not show `default: []`.
+  if (value !== undefined && !Array.isArray(value)) option.default(value);
   return option;
 }
 
