@@ -126,4 +126,28 @@ describe('config', () => {
     expect(help).toMatch(/--concurrency <n> Jobs at once[^(]*\(default: 4, env: DOCFLEET_CONCURRENCY\)/);
     expect(help).toMatch(/--model <file\.gguf> The GGUF model the worker holds \(required\)\. \(env: MODEL_PATH\)/);
   });
+
+  it('adds up a repeated flag; its variable holds the whole list', () => {
+    const c = parseWorker('--model', '/m', '--documents-root', '/a', '--documents-root', '/b,/c');
+    expect(c.documentsRoots).toEqual(['/a', '/b', '/c']);
+    vi.stubEnv('DOCUMENTS_ROOTS', '/x:/y');
+    vi.stubEnv('DOCFLEET_ALLOW_URL_PREFIXES', 'https://a.example/ https://b.example/');
+    expect(parseWorker('--model', '/m')).toMatchObject({
+      documentsRoots: ['/x', '/y'],
+      allowUrlPrefixes: ['https://a.example/', 'https://b.example/'],
+    });
+    expect(parseWorker('--model', '/m', '--documents-root', '/z').documentsRoots).toEqual(['/z']);
+    expect(parseError('--model', '/m', '--allow-url-prefix', 'ftp://x')).toMatch(/--allow-url-prefix.*http\(s\) URLs/);
+  });
+
+  it('turns a switch on by its flag, or by its variable set to true or 1 but not false', () => {
+    expect(parseWorker('--model', '/m').allowPrivateAddresses).toBe(false);
+    expect(parseWorker('--model', '/m', '--allow-private-addresses').allowPrivateAddresses).toBe(true);
+    vi.stubEnv('DOCFLEET_ALLOW_PRIVATE_ADDRESSES', 'false');
+    expect(parseWorker('--model', '/m').allowPrivateAddresses).toBe(false);
+    vi.stubEnv('DOCFLEET_ALLOW_PRIVATE_ADDRESSES', '1');
+    expect(parseWorker('--model', '/m').allowPrivateAddresses).toBe(true);
+    vi.stubEnv('DOCFLEET_ALLOW_PRIVATE_ADDRESSES', 'maybe');
+    expect(parseError('--model', '/m')).toMatch(/--allow-private-addresses \/ DOCFLEET_ALLOW_PRIVATE_ADDRESSES/);
+  });
 });
