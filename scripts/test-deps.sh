@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suite runs for real, where missing (idempotent: installs only what is missing):
-#   redis-server                 the tests' Redis (when no Docker engine is reachable for testcontainers)
+#   redis-server                 the tests' Redis (when no Docker engine is reachable for testcontainers);
+#                                also the Sentinel, as `redis-server --sentinel`
+#   openssl                      the TLS tests make their own CA
 #   prometheus                   prometheus and promtool (scrape tests, rule checks, alert unit tests)
 #   prometheus-redis-exporter    Redis's exporter, to check the Redis alerts' metric names against its output
 #   docker-compose               `docker-compose config`: validates deploy/compose.yaml offline
@@ -14,6 +16,7 @@ command -v redis-server >/dev/null || missing+=(redis-server)
 { command -v prometheus >/dev/null && command -v promtool >/dev/null; } || missing+=(prometheus)
 command -v prometheus-redis-exporter >/dev/null || missing+=(prometheus-redis-exporter)
 command -v docker-compose >/dev/null || missing+=(docker-compose)
+command -v openssl >/dev/null || missing+=(openssl)
 if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

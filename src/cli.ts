@@ -1,35 +1,18 @@
 #!/usr/bin/env node
-import { Command } from 'commander';
-import { ConfigError } from './shared/errors.js';
-import { BatchNotFoundError } from './producer/batch-control.js';
-import { registerProducerCommands, withConnection } from './producer/producer-commands.js';
+import { ExitCode } from './shared/errors.js';
+import { cliProgram, runProgram } from './shared/cli-program.js';
+import { registerProducerCommands } from './producer/producer-commands.js';
 import { registerWorkerCommand } from './worker/worker-command.js';
 
 // `docfleet results … | head` closes the pipe early; that is the reader's choice, not an error.
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-  if (err.code === 'EPIPE') process.exit(0);
+  if (err.code === 'EPIPE') process.exit(ExitCode.ok);
   throw err;
 });
 
-const program = new Command('docfleet')
-  .description('batch document processing with small language models on a BullMQ worker fleet')
-  .showHelpAfterError();
+const program = cliProgram('docfleet').description(
+  'batch document processing with small language models on a BullMQ worker fleet',
+);
 registerProducerCommands(program);
-registerWorkerCommand(program, withConnection);
-
-try {
-  await program.parseAsync();
-} catch (err) {
-  // Errors the user can fix get one clear line; anything else is a bug and keeps its stack.
-  if (err instanceof ConfigError || err instanceof BatchNotFoundError) {
-    process.stderr.write(`docfleet: ${err.message}\n`);
-    process.exit(2);
-  }
-  // Errors that know their exit code (a Redis out of memory: 3, try again later).
-  const exitCode = (err as { exitCode?: unknown } | undefined)?.exitCode;
-  if (err instanceof Error && typeof exitCode === 'number') {
-    process.stderr.write(`docfleet: ${err.message}\n`);
-    process.exit(exitCode);
-  }
-  throw err;
-}
+registerWorkerCommand(program);
+await runProgram(program);

@@ -27,10 +27,12 @@ async function main(): Promise<void> {
     MODEL_PATH: modelPath,
     DOCFLEET_PREFIX: 'docfleet-demo',
     DOCFLEET_METRICS_PORT: '0',
+    // The worker reads the samples and nothing else.
+    DOCUMENTS_ROOTS: SAMPLES,
   };
   const log = createLogger(process.env.LOG_LEVEL ?? 'warn', 'docfleet-demo');
-  const worker = await FleetWorker.start(loadWorkerConfig({}, env), log);
-  const producer = new Producer(loadProducerConfig({}, env));
+  const worker = await FleetWorker.start(loadWorkerConfig(env), log);
+  const producer = new Producer(loadProducerConfig(env));
   try {
     const submitted = await producer.submit([SAMPLES], { tasks: ['summarize', 'extract'] });
     console.log(

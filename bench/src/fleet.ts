@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import os from 'node:os';
 import { loadProducerConfig } from '../../dist/shared/config.js';
 import { jobIdFor } from '../../dist/shared/job-id.js';
 import { freePort } from '../../dist/shared/local-redis.js';
@@ -48,6 +49,8 @@ export async function startWorker(env: FleetEnv, flags: string[], opts: StartOpt
       ...process.env,
       REDIS_URL: env.redisUrl,
       DOCFLEET_PREFIX: env.prefix,
+      // The bench writes its documents into a temporary folder.
+      DOCUMENTS_ROOTS: os.tmpdir(),
       LOG_FORMAT: 'json',
       XDG_CACHE_HOME: env.cacheHome,
       // The memory run forces garbage collections through the inspector before reading the live heap.
@@ -203,7 +206,7 @@ export async function fleetRun(env: FleetEnv, opts: FleetRunOptions): Promise<Ge
     ...(opts.flags ?? []),
   ];
   const workers: WorkerHandle[] = [];
-  const producer = new Producer(loadProducerConfig({}, { REDIS_URL: env.redisUrl, DOCFLEET_PREFIX: env.prefix }));
+  const producer = new Producer(loadProducerConfig({ REDIS_URL: env.redisUrl, DOCFLEET_PREFIX: env.prefix }));
   try {
     // Started one after the other: two thread tuners measuring at once would disturb each other.
     for (let i = 0; i < opts.workers; i++) workers.push(await startWorker(env, flags, opts.pinned ? { cpu: i } : {}));
@@ -316,7 +319,7 @@ export async function memoryRun(
   dirs: string[],
 ): Promise<MemoryRun> {
   const worker = await startWorker(env, ['--context-size', String(contextSize)], { inspect: true });
-  const producer = new Producer(loadProducerConfig({}, { REDIS_URL: env.redisUrl, DOCFLEET_PREFIX: env.prefix }));
+  const producer = new Producer(loadProducerConfig({ REDIS_URL: env.redisUrl, DOCFLEET_PREFIX: env.prefix }));
   try {
     const pid = worker.proc.pid!;
     const point = async (jobs: number, collect: boolean): Promise<MemoryPoint> => {

@@ -136,7 +136,7 @@ async function flowRun(env: FleetEnv, workers: number) {
   const handles = await Promise.all(
     Array.from({ length: workers }, (_, i) => startWorker(env, FLOW_FLAGS, pin ? { cpu: i } : {})),
   );
-  const producer = new Producer(loadProducerConfig({}, { REDIS_URL: env.redisUrl, DOCFLEET_PREFIX: env.prefix }));
+  const producer = new Producer(loadProducerConfig({ REDIS_URL: env.redisUrl, DOCFLEET_PREFIX: env.prefix }));
   try {
     const { t0, results } = await submitAndWait(
       producer,

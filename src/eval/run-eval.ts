@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { readGgufFileInfo } from 'node-llama-cpp';
-import { loadWorkerConfig, MiB, type Flags } from '../shared/config.js';
+import { MiB, type WorkerConfig } from '../shared/config.js';
 import type { ExtractOutput } from '../shared/job-types.js';
 import { loadDocument } from '../worker/text/document-loader.js';
 import { ModelHost } from '../worker/model/model-host.js';
@@ -28,8 +28,10 @@ export interface EvalOptions {
   dir: string;
   labelsFile: string;
   jsonOut?: string;
-  /** Worker flags as commander hands them over (model, threads, contextSize, device, …); env fills the rest. */
-  flags: Flags;
+  /** The worker's settings (model, device, threads, limits); its Redis and queue settings are not used. */
+  config: WorkerConfig;
+  /** Whether a context size was asked for (flag or environment); if not, a moderate one is used. */
+  contextSizeGiven: boolean;
 }
 
 export interface DocumentRun {
@@ -82,10 +84,9 @@ export async function runEval(opts: EvalOptions, out: (line: string) => void = c
   const missing = allLabels.filter((l) => !present.has(l.file)).map((l) => l.file);
   if (labels.length === 0) throw new Error(`none of the ${allLabels.length} labelled files is in ${opts.dir}`);
 
-  const config = loadWorkerConfig(opts.flags);
+  const config = opts.config;
   // Unless asked for a size (or 'auto'), a moderate one: see MODERATE_CONTEXT.
-  const unset = opts.flags.contextSize === undefined && !process.env.DOCFLEET_CONTEXT_SIZE;
-  const contextSize = unset ? await moderateContext(config.modelPath) : config.contextSize;
+  const contextSize = opts.contextSizeGiven ? config.contextSize : await moderateContext(config.modelPath);
   const host = await ModelHost.load({
     modelPath: config.modelPath,
     device: config.device,
@@ -122,7 +123,7 @@ export async function runEval(opts: EvalOptions, out: (line: string) => void = c
           sha256: createHash('sha256').update(bytes).digest('hex'),
           bytes: bytes.byteLength,
         };
-        const { doc } = await loadDocument(ref, limits, undefined, extractor);
+        const { doc } = await loadDocument(ref, limits, { extractor });
         texts.set(file, doc.text);
         const { output } = await runner.run({ batchId: 'eval', doc: ref, task: 'extract', params: {} }, doc);
         run.fields = predictedFields(output.fields);

@@ -1,5 +1,6 @@
 import type { Job } from 'bullmq';
 import type { BatchMeta, BatchSummary } from '../shared/batch-store.js';
+import { UserError } from '../shared/errors.js';
 import type { DocumentRef, JobData } from '../shared/job-types.js';
 import { queuesForRole, roleForTask } from '../shared/queue-layout.js';
 import type { StoredResult } from '../shared/result-store.js';
@@ -15,7 +16,7 @@ export type ResultLine =
   | (StoredResult & { batch: string })
   | { batch: string; jobId: string; status: 'waiting' | 'active' | 'delayed' | 'missing'; job?: JobData };
 
-export class BatchNotFoundError extends Error {
+export class BatchNotFoundError extends UserError {
   override name = 'BatchNotFoundError';
   constructor(id: string) {
     super(`no batch "${id}" (wrong id, another --prefix, or its results have expired)`);

@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import { close, createReadStream, fstat, open, read } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
+import { readdir, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { DOCUMENT_EXTENSIONS, isDocumentName, isUnder, type DocumentAccess } from '../shared/access/document-access.js';
+import { fetchDocument } from '../shared/access/guarded-fetch.js';
 import type { DocumentRef } from '../shared/job-types.js';
-
-export const DOCUMENT_EXTENSIONS = ['.pdf', '.txt', '.md', '.markdown'];
 
 export type WalkItem = { ref: DocumentRef } | { refused: string; reason: string };
 
@@ -12,29 +12,38 @@ export type WalkItem = { ref: DocumentRef } | { refused: string; reason: string 
  * Yields every document named by the inputs — files, directories (recursively) and http(s) URLs —
  * one at a time, with its content hash, so memory stays flat however many files there are.
  * Oversized or unsupported inputs are yielded as refusals rather than thrown, so one bad file
- * does not stop a night's batch.
+ * does not stop a night's batch. URLs are fetched only as `access` allows; a symbolic link in a directory
+ * is taken only if it leads to a file inside the directory given (what workers will check too).
  */
-export async function* walkDocuments(inputs: string[], maxBytes: number): AsyncGenerator<WalkItem> {
+export async function* walkDocuments(
+  inputs: string[],
+  maxBytes: number,
+  access: DocumentAccess,
+): AsyncGenerator<WalkItem> {
   for (const input of inputs) {
     if (/^https?:\/\//i.test(input)) {
-      yield await hashUrl(input, maxBytes);
+      yield await hashUrl(input, maxBytes, access);
       continue;
     }
     const abs = path.resolve(input);
     const info = await stat(abs).catch(() => undefined);
     if (!info) yield { refused: input, reason: 'no such file or directory' };
-    else if (info.isDirectory()) yield* walkDirectory(abs, input, maxBytes);
+    else if (info.isDirectory()) yield* walkDirectory(abs, input, maxBytes, await realpath(abs));
     else if (!isDocumentName(abs))
       yield { refused: input, reason: `unsupported type (expected ${DOCUMENT_EXTENSIONS.join(', ')})` };
     else yield await hashFile(abs, input, maxBytes);
   }
 }
 
-function isDocumentName(file: string): boolean {
-  return DOCUMENT_EXTENSIONS.includes(path.extname(file).toLowerCase());
+/**
+ * The absolute paths of the local inputs, recorded in the batch: workers read its files only under them, links
+ * resolved on the worker's side (which may reach the volume through other links than the producer).
+ */
+export function rootsOf(inputs: string[]): string[] {
+  return [...new Set(inputs.filter((input) => !/^https?:\/\//i.test(input)).map((input) => path.resolve(input)))];
 }
 
-async function* walkDirectory(abs: string, shown: string, maxBytes: number): AsyncGenerator<WalkItem> {
+async function* walkDirectory(abs: string, shown: string, maxBytes: number, root: string): AsyncGenerator<WalkItem> {
   // Sorted so that a folder always yields its documents in the same order.
   const entries = (await readdir(abs, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1));
   // Files are hashed a few at a time (reading one small file after another leaves the disk and the CPU
@@ -45,10 +54,14 @@ async function* walkDirectory(abs: string, shown: string, maxBytes: number): Asy
     const childShown = path.join(shown, e.name);
     if (e.isDirectory()) {
       while (ahead.length > 0) yield await ahead.shift()!;
-      yield* walkDirectory(childAbs, childShown, maxBytes);
+      yield* walkDirectory(childAbs, childShown, maxBytes, root);
     } else if ((e.isFile() || e.isSymbolicLink()) && isDocumentName(e.name)) {
       // Links to files are read through; links to directories are not followed (they can loop).
-      ahead.push(hashFile(childAbs, childShown, maxBytes));
+      ahead.push(
+        e.isSymbolicLink()
+          ? hashLinked(childAbs, childShown, maxBytes, root)
+          : hashFile(childAbs, childShown, maxBytes),
+      );
       if (ahead.length >= HASH_AHEAD) yield await ahead.shift()!;
     }
   }
@@ -71,6 +84,15 @@ async function hashFile(abs: string, shown: string, maxBytes: number): Promise<W
   } catch (err) {
     return { refused: shown, reason: `cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` };
   }
+}
+
+/** A link is hashed only if it leads inside the directory submitted: workers refuse it otherwise. */
+async function hashLinked(abs: string, shown: string, maxBytes: number, root: string): Promise<WalkItem> {
+  const target = await realpath(abs).catch(() => undefined);
+  // A broken link: the read says why.
+  if (target === undefined) return hashFile(abs, shown, maxBytes);
+  if (!isUnder(target, [root])) return { refused: shown, reason: `links to ${target}, outside ${root}` };
+  return hashFile(abs, shown, maxBytes);
 }
 
 /**
@@ -121,26 +143,16 @@ function readSmallFile(file: string, limit: number): Promise<{ size: number; dat
   });
 }
 
-async function hashUrl(url: string, maxBytes: number): Promise<WalkItem> {
-  let res: Response;
-  try {
-    res = await fetch(url, { signal: AbortSignal.timeout(60_000) });
-  } catch (err) {
-    return { refused: url, reason: `cannot fetch: ${(err as Error).message}` };
-  }
-  if (!res.ok || !res.body) return { refused: url, reason: `cannot fetch: HTTP ${res.status}` };
-  const declared = Number(res.headers.get('content-length') ?? 0);
-  if (declared > maxBytes) {
-    await res.body.cancel();
-    return { refused: url, reason: tooLarge(declared, maxBytes) };
-  }
+async function hashUrl(url: string, maxBytes: number, access: DocumentAccess): Promise<WalkItem> {
   const hash = createHash('sha256');
   let bytes = 0;
-  // Node's fetch yields Uint8Array chunks; its ReadableStream is typed with `any` ones.
-  for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
-    bytes += chunk.byteLength;
-    if (bytes > maxBytes) return { refused: url, reason: tooLarge(bytes, maxBytes) };
-    hash.update(chunk);
+  try {
+    for await (const chunk of fetchDocument(url, access, { maxBytes })) {
+      bytes += chunk.byteLength;
+      hash.update(chunk);
+    }
+  } catch (err) {
+    return { refused: url, reason: (err as Error).message };
   }
   return { ref: { uri: url, name: url, sha256: hash.digest('hex'), bytes } };
 }

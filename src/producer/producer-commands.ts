@@ -1,45 +1,49 @@
-import { createWriteStream } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { once } from 'node:events';
 import { Option, type Command } from 'commander';
 import cliProgress from 'cli-progress';
-import { loadProducerConfig, type Flags } from '../shared/config.js';
-import { ConfigError } from '../shared/errors.js';
-import { TAGS, TASKS, type TaskName, type TaskParams } from '../shared/job-types.js';
+import { exporterConfig, producerConfig } from '../shared/config.js';
+import { exporterSettings, producerSettings } from '../shared/settings/producer-settings.js';
+import { addSettings, settingValues } from '../shared/settings/setting-options.js';
+import { ExitCode, RedisUnavailableError, UserError } from '../shared/errors.js';
+import { inUse } from '../shared/http-endpoint.js';
+import { createLogger } from '../shared/logger.js';
+import { redactUrl } from '../shared/redis-redaction.js';
+import { TAGS, type TaskParams } from '../shared/job-types.js';
 import { batchResults, batchStatus, cancelBatch, recentBatches, retryBatch } from './batch-control.js';
 import { batchListing, formatBatches } from './batch-listing.js';
 import { Producer } from './producer.js';
 import { startQueueExporter } from './queue-exporter.js';
-import { VectorExportError, VectorWriter, omitVectors } from './vector-export.js';
+import { cannotWrite, count, openOutput, positiveInteger, readJsonFile, tasksAndInputs } from './command-arguments.js';
+import { VectorWriter, omitVectors } from './vector-export.js';
 
-/** Options every command that talks to Redis accepts. */
-export function withConnection(cmd: Command): Command {
-  return cmd
-    .option('--redis-url <url>', 'Redis URL (env REDIS_URL, default redis://127.0.0.1:6379)')
-    .option('--prefix <prefix>', 'key prefix of queues and results (env DOCFLEET_PREFIX, default docfleet)')
-    .option('--log-level <level>', 'log level (env LOG_LEVEL, default info)');
+/** Settings a producer command does not use itself but passes to the Producer: accepted, left out of its help. */
+const NOT_SHOWN = ['maxDocumentMb', 'attempts', 'resultTtlDays', 'allowUrlPrefixes', 'allowPrivateAddresses'];
+
+/** A producer command: the producer settings as options. */
+function producerCommand(program: Command, name: string, hidden: readonly string[] = NOT_SHOWN): Command {
+  return addSettings(program.command(name), producerSettings, hidden);
 }
 
 async function withProducer<T>(flags: Flags, fn: (p: Producer) => Promise<T>): Promise<T> {
-  const producer = new Producer(loadProducerConfig(flags));
+  const config = producerConfig(settingValues(producerSettings, flags));
+  const producer = new Producer(config);
   try {
+    // The timeout is the command's, counted from its start (performance.now()): a loaded machine's slow
+    // start must not push a cron job past it.
+    await producer.connection.ready(Math.max(1_000, config.redisTimeoutMs - performance.now()));
     return await fn(producer);
+  } catch (err) {
+    // Redis went away mid-command and stayed away for the timeout: say so in one line, not with its stack.
+    if (!(err instanceof RedisUnavailableError) && producer.connection.disconnected)
+      throw producer.connection.unavailable(err);
+    throw err;
   } finally {
     await producer.close();
   }
 }
 
-/** A JSON object from a file a flag names; anything else is a usage error naming the flag. */
-async function readJsonObject(flag: string, file: string): Promise<Record<string, unknown>> {
-  let value: unknown;
-  try {
-    value = JSON.parse(await readFile(file, 'utf8'));
-  } catch (err) {
-    throw new ConfigError(`${flag} ${file}: ${(err as Error).message}`);
-  }
-  if (!isObject(value)) throw new ConfigError(`${flag} ${file}: not a JSON object`);
-  return value;
-}
+/** Options as commander hands them over, by camelCase name. */
+type Flags = Record<string, unknown>;
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -48,18 +52,23 @@ function isObject(value: unknown): value is Record<string, unknown> {
 const print = (value: unknown) => process.stdout.write(`${JSON.stringify(value)}\n`);
 
 export function registerProducerCommands(program: Command): void {
-  withConnection(program.command('submit'))
+  producerCommand(program, 'submit', [])
     .description('enqueue documents (files, directories walked recursively, http(s) URLs) as one batch')
-    .argument('<inputs...>', 'PDF, .txt or .md files, directories, or URLs')
-    .addOption(new Option('--task <task...>', 'task(s) to run on each document').choices(TASKS).makeOptionMandatory())
+    .argument('[inputs...]', 'PDF, .txt or .md files, directories, or URLs')
+    .addOption(
+      new Option(
+        '--task <tasks...>',
+        'tasks to run on each document, comma-separated: summarize, extract, embed',
+      ).makeOptionMandatory(),
+    )
     .addOption(new Option('--tag <tag>', 'which workers may run the jobs').choices(TAGS).default('any'))
     .option(
       '--priority <n>',
       'BullMQ priority, 1 = most urgent (default: none, before prioritised jobs)',
-      parsePositive,
+      positiveInteger,
     )
     .option('--schema <file.json>', 'extract: JSON Schema of the fields (default: the built-in contract schema)')
-    .option('--max-tokens <n>', 'summarize/extract: most tokens to generate', parsePositive)
+    .option('--max-tokens <n>', 'summarize/extract: most tokens to generate', positiveInteger)
     .option(
       '--no-map-reduce',
       'summarize: read only the start of a long document instead of summarising it part by part',
@@ -67,28 +76,31 @@ export function registerProducerCommands(program: Command): void {
     .option(
       '--chunk-tokens <n>',
       "embed: most tokens per chunk, by the embedding model's tokenizer (default 256)",
-      parsePositive,
+      positiveInteger,
     )
     .option(
       '--chunk-overlap-tokens <n>',
       'embed and long summaries: tokens each chunk repeats from the one before (embed default 0, summaries 1/32 of a chunk)',
-      parseCount,
+      count,
     )
-    .option('--chunk-chars <n>', 'embed: most characters per chunk (as well as the token limit)', parsePositive)
+    .option('--chunk-chars <n>', 'embed: most characters per chunk (as well as the token limit)', positiveInteger)
     .option('--model <name>', 'the model (file name without .gguf) the results must come from; part of the job id')
-    .option('--max-document-mb <n>', 'refuse documents larger than this (env DOCFLEET_MAX_DOCUMENT_MB, default 50)')
-    .option('--attempts <n>', 'attempts per job for transient failures (env DOCFLEET_ATTEMPTS, default 3)')
     .option('--name <name>', 'a label for the batch in `docfleet batches`')
     .option('--json', 'print {"batch","jobs","duplicates","refused"} as JSON')
-    .action(async (inputs: string[], flags: Flags) => {
+    .action(async (words: string[], flags: Flags) => {
+      const { tasks, inputs } = tasksAndInputs(flags.task as string[], words);
       const params: TaskParams = {};
-      if (flags.schema) params.schema = await readJsonObject('--schema', String(flags.schema));
+      if (typeof flags.schema === 'string') {
+        const schema = await readJsonFile('--schema', flags.schema);
+        if (!isObject(schema)) throw new UserError(`--schema ${flags.schema}: not a JSON object`);
+        params.schema = schema;
+      }
       if (flags.maxTokens) params.maxTokens = flags.maxTokens as number;
       if (flags.mapReduce === false) params.mapReduce = false;
       if (flags.chunkChars) params.chunkChars = flags.chunkChars as number;
       if (flags.chunkTokens) params.chunkTokens = flags.chunkTokens as number;
       if (flags.chunkOverlapTokens) params.chunkOverlapTokens = flags.chunkOverlapTokens as number;
-      if (flags.model) params.model = String(flags.model);
+      if (typeof flags.model === 'string') params.model = flags.model;
       const bar =
         process.stderr.isTTY && !flags.json
           ? new cliProgress.SingleBar({ format: 'submitting {value} documents {name}', clearOnComplete: true })
@@ -96,7 +108,7 @@ export function registerProducerCommands(program: Command): void {
       bar?.start(0, 0, { name: '' });
       const result = await withProducer(flags, (p) =>
         p.submit(inputs, {
-          tasks: flags.task as TaskName[],
+          tasks,
           tag: flags.tag as (typeof TAGS)[number],
           priority: flags.priority as number | undefined,
           params,
@@ -106,6 +118,9 @@ export function registerProducerCommands(program: Command): void {
         }),
       );
       bar?.stop();
+      if (result.jobs + result.duplicates === 0) {
+        throw new UserError(`nothing submitted: all ${result.refused} inputs were refused (reasons above)`);
+      }
       if (flags.json) print(result);
       else {
         process.stderr.write(
@@ -115,7 +130,7 @@ export function registerProducerCommands(program: Command): void {
       }
     });
 
-  withConnection(program.command('status'))
+  producerCommand(program, 'status')
     .description('counts of a batch: total / completed / failed / cancelled / pending')
     .argument('<batch>')
     .option('--json', 'print as JSON')
@@ -130,9 +145,9 @@ export function registerProducerCommands(program: Command): void {
         );
     });
 
-  withConnection(program.command('batches'))
+  producerCommand(program, 'batches')
     .description('the most recent batches, newest first, with their counts and age')
-    .option('--limit <n>', 'how many (default 20)', parsePositive)
+    .option('--limit <n>', 'how many (default 20)', positiveInteger)
     .option('--json', 'one JSON line per batch')
     .action(async (flags: Flags) => {
       const list = await withProducer(flags, (p) => recentBatches(p, (flags.limit as number | undefined) ?? 20));
@@ -140,7 +155,7 @@ export function registerProducerCommands(program: Command): void {
       else process.stdout.write(formatBatches(list.map(batchListing), Date.now()));
     });
 
-  withConnection(program.command('results'))
+  producerCommand(program, 'results')
     .description('one JSON line per document and task: its result or categorised error')
     .argument('<batch>')
     .option('--out <file.jsonl>', 'write to a file instead of stdout')
@@ -149,8 +164,8 @@ export function registerProducerCommands(program: Command): void {
       'embed: write the vectors as little-endian float32 rows to this file (rows described in <file.f32>.jsonl) and leave them out of the JSON lines',
     )
     .action(async (batch: string, flags: Flags) => {
-      const out = flags.out ? createWriteStream(String(flags.out)) : process.stdout;
-      const vectors = flags.vectors ? await VectorWriter.create(String(flags.vectors)) : undefined;
+      const out = typeof flags.out === 'string' ? await openOutput('--out', flags.out) : process.stdout;
+      const vectors = typeof flags.vectors === 'string' ? await createVectorWriter(flags.vectors) : undefined;
       const replacer = vectors ? omitVectors : vectorsAsArrays;
       try {
         await withProducer(flags, async (p) => {
@@ -169,14 +184,13 @@ export function registerProducerCommands(program: Command): void {
       } catch (err) {
         // A half-written vector file must not pass for a whole one.
         await vectors?.abort();
-        if (!(err instanceof VectorExportError)) throw err;
-        process.stderr.write(`docfleet: ${err.message}\n`);
-        process.exitCode = 2;
+        throw err;
+      } finally {
+        if (out !== process.stdout) await new Promise<void>((r) => out.end(() => r()));
       }
-      if (out !== process.stdout) await new Promise<void>((r) => out.end(() => r()));
     });
 
-  withConnection(program.command('cancel'))
+  producerCommand(program, 'cancel')
     .description('remove a batch’s queued jobs; running ones finish')
     .argument('<batch>')
     .action(async (batch: string, flags: Flags) => {
@@ -184,7 +198,7 @@ export function registerProducerCommands(program: Command): void {
       process.stdout.write(`cancelled ${r.cancelled} queued jobs; ${r.running} already running will finish\n`);
     });
 
-  withConnection(program.command('retry'))
+  producerCommand(program, 'retry')
     .description('re-enqueue a batch’s failed jobs')
     .argument('<batch>')
     .action(async (batch: string, flags: Flags) => {
@@ -192,33 +206,36 @@ export function registerProducerCommands(program: Command): void {
       process.stdout.write(`retried ${r.retried} failed jobs\n`);
     });
 
-  withConnection(program.command('exporter'))
+  addSettings(program.command('exporter'), exporterSettings)
     .description('serve queue depth per queue and state as Prometheus metrics, once for the whole fleet')
-    .option('--port <port>', 'HTTP port', '9465')
     .action(async (flags: Flags) => {
-      const config = loadProducerConfig(flags);
+      const config = exporterConfig(settingValues(exporterSettings, flags));
+      const log = createLogger(config.logLevel, 'docfleet-exporter', 2);
       const exporter = await startQueueExporter({
-        redisUrl: config.redisUrl,
+        redis: config,
         prefix: config.prefix,
-        port: Number(flags.port),
+        port: config.port,
+        onAvailability: {
+          unavailable: (reason) =>
+            log.warn({ redis: redactUrl(config.redisUrl), reason: reason.message }, 'Redis unavailable'),
+          available: () => log.info({ redis: redactUrl(config.redisUrl) }, 'Redis available again'),
+        },
+      }).catch((err: unknown) => {
+        throw inUse(err, '--port', config.port);
       });
       process.stderr.write(`queue exporter on :${exporter.port}/metrics\n`);
-      const stop = () => void exporter.close().then(() => process.exit(0));
+      const stop = () => void exporter.close().then(() => process.exit(ExitCode.ok));
       process.once('SIGTERM', stop);
       process.once('SIGINT', stop);
     });
 }
 
-function parsePositive(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`expected a positive integer, got "${v}"`);
-  return n;
-}
-
-function parseCount(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`expected a non-negative integer, got "${v}"`);
-  return n;
+async function createVectorWriter(file: string): Promise<VectorWriter> {
+  try {
+    return await VectorWriter.create(file);
+  } catch (err) {
+    throw cannotWrite('--vectors', file, err);
+  }
 }
 
 /** Vectors are Float32Arrays in memory; in JSONL they are plain arrays. */

@@ -1,17 +1,19 @@
 import { randomBytes } from 'node:crypto';
+import path from 'node:path';
 import { Queue, type JobsOptions } from 'bullmq';
-import type { Redis } from 'ioredis';
+import { DOCUMENT_EXTENSIONS, DocumentAccess, isDocumentName, isUnder } from '../shared/access/document-access.js';
 import { MiB, type ProducerConfig } from '../shared/config.js';
-import { ConfigError } from '../shared/errors.js';
+import { ConfigError, PermanentError } from '../shared/errors.js';
 import type { DocumentRef, JobData, Tag, TaskName, TaskParams } from '../shared/job-types.js';
 import type { BatchMeta } from '../shared/batch-store.js';
 import { queuesForRole, roleForTask, type ModelRole } from '../shared/queue-layout.js';
-import { connectRedis } from '../shared/redis-connection.js';
+import type { Redis } from 'ioredis';
+import { RedisConnection, type RedisUse } from '../shared/redis-connection.js';
 import { atMemoryLimit, isOutOfMemory, RedisOutOfMemoryError } from '../shared/redis-out-of-memory.js';
 import { ResultStore } from '../shared/result-store.js';
 import { taskLines, type TaskLine } from './task-lines.js';
 import { checkParams } from '../shared/tasks/task-catalog.js';
-import { walkDocuments, type WalkItem } from './document-walker.js';
+import { rootsOf, walkDocuments, type WalkItem } from './document-walker.js';
 import { documentJobOptions } from '../shared/job-options.js';
 
 export interface SubmitOptions {
@@ -29,6 +31,15 @@ export interface SubmitOptions {
   name?: string;
   /** What was submitted, for `docfleet batches` (`submit` fills it in from its inputs). */
   inputs?: BatchMeta['inputs'];
+}
+
+export interface SubmitDocumentsOptions extends SubmitOptions {
+  /**
+   * The directories the documents lie under, recorded in the batch: workers then read its files only under
+   * them (as well as under their own roots), and a file reference outside them is refused here.
+   * @defaultValue none: workers apply their own roots only
+   */
+  roots?: string[];
 }
 
 export interface SubmitResult {
@@ -77,45 +88,78 @@ const FLUSHES_AT_ONCE = 3;
  * `close()` when done.
  */
 export class Producer {
+  readonly connection: RedisConnection;
   readonly redis: Redis;
   readonly store: ResultStore;
   private readonly queues = new Map<string, Queue>();
+  private access?: Promise<DocumentAccess>;
 
-  constructor(readonly config: ProducerConfig) {
-    this.redis = connectRedis(config.redisUrl);
+  /**
+   * @param use `one-shot` (the CLI's) gives up once Redis has been away for `config.redisTimeoutMs`; a
+   * long-running service that embeds a producer passes `service` to wait out outages instead.
+   */
+  constructor(
+    readonly config: ProducerConfig,
+    use: RedisUse = 'one-shot',
+  ) {
+    this.connection = new RedisConnection(config, use);
+    this.redis = this.connection.client;
     this.store = new ResultStore(this.redis, config.prefix, Math.round(config.resultTtlDays * 86_400));
   }
 
   queue(name: string): Queue {
     let q = this.queues.get(name);
     if (!q) {
-      q = new Queue(name, { connection: this.redis, prefix: this.config.prefix });
+      // Failures reach the caller through the command that failed; the queue's own event would be a repeat.
+      q = new Queue(name, { connection: this.redis, prefix: this.config.prefix }).on('error', () => {});
       this.queues.set(name, q);
     }
     return q;
   }
 
-  /** Enqueues the documents named by `inputs` (files, directories walked recursively, http(s) URLs) as one batch. */
-  submit(inputs: string[], opts: SubmitOptions): Promise<SubmitResult> {
-    return this.submitItems(walkDocuments(inputs, this.config.maxDocumentMb * MiB), {
-      inputs: { first: inputs.slice(0, INPUTS_LISTED), count: inputs.length },
-      ...opts,
-    });
+  /**
+   * Enqueues the documents named by `inputs` (files, directories walked recursively, http(s) URLs under the
+   * allowed prefixes) as one batch, which records the local inputs as the roots its files must lie under.
+   */
+  async submit(inputs: string[], opts: SubmitOptions): Promise<SubmitResult> {
+    const access = await this.urlAccess();
+    const roots = rootsOf(inputs);
+    return this.submitItems(
+      walkDocuments(inputs, this.config.maxDocumentMb * MiB, access),
+      { inputs: { first: inputs.slice(0, INPUTS_LISTED), count: inputs.length }, ...opts },
+      roots,
+    );
   }
 
   /**
    * Enqueues documents whose references (content hash included) the caller already has — a document store
-   * that keeps sha256s, say — as one batch, without reading them again. The workers must be able to read
-   * each `uri`.
+   * that keeps sha256s, say — as one batch, without reading them again. The references get the checks
+   * `submit` makes of what it reads (document names, size, allowed URLs); the workers must be allowed to
+   * read each `uri`.
    */
-  submitDocuments(
+  async submitDocuments(
     refs: Iterable<DocumentRef> | AsyncIterable<DocumentRef>,
-    opts: SubmitOptions,
+    opts: SubmitDocumentsOptions,
   ): Promise<SubmitResult> {
-    return this.submitItems(asItems(refs, this.config.maxDocumentMb * MiB), opts);
+    const access = await this.urlAccess();
+    const roots = opts.roots?.map((root) => path.resolve(root));
+    return this.submitItems(asItems(refs, this.config.maxDocumentMb * MiB, access, roots), opts, roots);
   }
 
-  private async submitItems(items: AsyncIterable<WalkItem>, opts: SubmitOptions): Promise<SubmitResult> {
+  /** Where `submit` may fetch URLs from; local files are the submitter's own to read. */
+  private urlAccess(): Promise<DocumentAccess> {
+    this.access ??= DocumentAccess.create({
+      urlPrefixes: this.config.allowUrlPrefixes,
+      allowPrivateAddresses: this.config.allowPrivateAddresses,
+    });
+    return this.access;
+  }
+
+  private async submitItems(
+    items: AsyncIterable<WalkItem>,
+    opts: SubmitOptions,
+    roots: string[] | undefined,
+  ): Promise<SubmitResult> {
     const tag = opts.tag ?? 'any';
     const params = opts.params ?? {};
     // Checked here so that a bad parameter fails the submission, not every job of the batch in the workers.
@@ -138,6 +182,7 @@ export class Producer {
       refused: 0,
       cancelled: false,
       submitting: true,
+      roots,
     };
     // A Redis already full would take part of the batch and refuse the rest: better to write nothing.
     if (await atMemoryLimit(this.redis)) throw new RedisOutOfMemoryError('no batch was created');
@@ -302,7 +347,7 @@ export class Producer {
 
   async close(): Promise<void> {
     await Promise.all([...this.queues.values()].map((q) => q.close()));
-    this.redis.disconnect();
+    this.connection.close();
   }
 }
 
@@ -315,15 +360,35 @@ function newBatchId(): string {
 async function* asItems(
   refs: Iterable<DocumentRef> | AsyncIterable<DocumentRef>,
   maxBytes: number,
+  access: DocumentAccess,
+  roots: string[] | undefined,
 ): AsyncGenerator<WalkItem> {
   for await (const ref of refs) {
-    if (!/^[0-9a-f]{64}$/.test(ref.sha256))
-      yield { refused: ref.name, reason: 'sha256 must be 64 lower-case hex digits' };
-    else if (ref.bytes > maxBytes)
-      yield {
-        refused: ref.name,
-        reason: `too large: ${ref.bytes} bytes exceeds the ${maxBytes}-byte limit (--max-document-mb)`,
-      };
-    else yield { ref };
+    const refusal = refusalOf(ref, maxBytes, access, roots);
+    yield refusal === undefined ? { ref } : { refused: ref.name, reason: refusal };
   }
+}
+
+function refusalOf(
+  ref: DocumentRef,
+  maxBytes: number,
+  access: DocumentAccess,
+  roots: string[] | undefined,
+): string | undefined {
+  if (!/^[0-9a-f]{64}$/.test(ref.sha256)) return 'sha256 must be 64 lower-case hex digits';
+  if (ref.bytes > maxBytes)
+    return `too large: ${ref.bytes} bytes exceeds the ${maxBytes}-byte limit (--max-document-mb)`;
+  if (/^https?:\/\//i.test(ref.uri)) {
+    try {
+      access.checkUrl(ref.uri);
+      return undefined;
+    } catch (err) {
+      if (err instanceof PermanentError) return err.message;
+      throw err;
+    }
+  }
+  if (!path.isAbsolute(ref.uri)) return 'uri must be an absolute path or an http(s) URL';
+  if (!isDocumentName(ref.uri)) return `unsupported type (expected ${DOCUMENT_EXTENSIONS.join(', ')})`;
+  if (roots && !isUnder(path.resolve(ref.uri), roots)) return `outside the batch's roots (${roots.join(', ')})`;
+  return undefined;
 }

@@ -1,8 +1,9 @@
 import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
 import { Gauge, Registry } from 'prom-client';
 import { allQueueNames } from '../shared/queue-layout.js';
 import { serve, text, type HttpEndpoint } from '../shared/http-endpoint.js';
+import type { AvailabilityListener } from '../shared/redis-availability.js';
+import { RedisConnection, type RedisSettings } from '../shared/redis-connection.js';
 
 export const QUEUE_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'failed', 'completed'] as const;
 export type QueueState = (typeof QUEUE_STATES)[number];
@@ -52,7 +53,7 @@ export class QueueMetrics {
 }
 
 export interface QueueExporterOptions {
-  redisUrl: string;
+  redis: RedisSettings;
   /** BullMQ key prefix of the fleet. */
   prefix: string;
   port: number;
@@ -61,6 +62,8 @@ export interface QueueExporterOptions {
   intervalMs?: number;
   /** Told about Redis errors; a scrape during one gets a 503. */
   onError?: (err: Error) => void;
+  /** Told once when Redis goes away and once when it is back (the exporter keeps retrying meanwhile). */
+  onAvailability?: AvailabilityListener;
 }
 
 /** Longer than this and Prometheus (10 s scrape timeout by default) would give up first. */
@@ -71,12 +74,12 @@ const READ_TIMEOUT_MS = 5_000;
  * by every worker, and KEDA and alerts have one series per queue. Redis is read on scrape, not on a timer.
  */
 export async function startQueueExporter(opts: QueueExporterOptions): Promise<HttpEndpoint> {
-  // Fail fast while Redis is away instead of queueing commands behind a scrape that has long given up.
-  const connection = new Redis(opts.redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
-  // Connection errors repeat on every reconnect attempt, on the connection and on each queue; a failed
-  // scrape reports them once per scrape instead.
+  const redis = new RedisConnection(opts.redis, 'service');
+  if (opts.onAvailability) redis.availability.onChange(opts.onAvailability);
+  const connection = redis.client;
+  // Connection errors repeat on every reconnect attempt, on the connection and on each queue; the
+  // availability reports an outage once and a failed scrape once per scrape.
   const ignore = () => {};
-  connection.on('error', ignore);
   const queues = allQueueNames().map((name) =>
     new Queue(name, { connection, prefix: opts.prefix }).on('error', ignore),
   );
@@ -98,6 +101,8 @@ export async function startQueueExporter(opts: QueueExporterOptions): Promise<Ht
   const endpoint = await serve(
     {
       '/metrics': async () => {
+        // Fail fast while Redis is away instead of queueing a reading behind a scrape that will give up.
+        if (!redis.availability.available) return text(503, `Redis at ${redis.displayUrl} is unavailable`);
         try {
           await refresh();
         } catch (err) {
@@ -117,7 +122,7 @@ export async function startQueueExporter(opts: QueueExporterOptions): Promise<Ht
     close: async () => {
       await endpoint.close();
       await Promise.all(queues.map((q) => q.close()));
-      connection.disconnect();
+      redis.close();
     },
   };
 }

@@ -1,6 +1,7 @@
 import { open, rm, type FileHandle } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import type { JobData } from '../shared/job-types.js';
+import { UserError } from '../shared/errors.js';
 import type { ResultLine } from './batch-control.js';
 
 /**
@@ -43,7 +44,7 @@ export interface VectorExportSummary {
 }
 
 /** The export cannot be written as one matrix (mixed dimensions, malformed vectors). The user can fix it. */
-export class VectorExportError extends Error {
+export class VectorExportError extends UserError {
   override name = 'VectorExportError';
 }
 

@@ -23,6 +23,12 @@ export interface BatchMeta {
   cancelled: boolean;
   /** True until the submission has recorded every document. */
   submitting: boolean;
+  /**
+   * The absolute paths of the directories (and single files) the batch was submitted from: its files must lie
+   * under one of them (links resolved by the worker) as well as under a root of the worker. Absent when the
+   * submitter named none.
+   */
+  roots?: string[];
 }
 
 /** Kept as jobs end: one line per document and task, and how many of them have finished, and how. */

@@ -1,149 +1,63 @@
-import { z } from 'zod';
 import { ConfigError } from './errors.js';
+import type { connectionSettings } from './settings/connection-settings.js';
+import { exporterSettings, producerSettings } from './settings/producer-settings.js';
+import { parseSetting, type SettingTable, type SettingValues } from './settings/setting.js';
+import { workerSettings } from './settings/worker-settings.js';
 
 /**
- * All settings, read once from the environment and CLI flags into typed values.
- * A flag wins over its environment variable, which wins over the default.
- * Each setting names both so that an error can tell the user exactly what to change.
+ * Typed configuration of each component, validated by the setting tables in `settings/`. Commands get their values
+ * from commander (flag, else environment variable, else default: see setting-options.ts); programs without a
+ * command line (the demo, tests, benchmarks) read the environment with the `load…` functions.
  */
-interface Setting<T extends z.ZodType> {
-  env: string;
-  flag: string;
-  schema: T;
-}
 
-function setting<T extends z.ZodType>(env: string, flag: string, schema: T): Setting<T> {
-  return { env, flag, schema };
-}
+/** Values by setting key, as text (environment) or already converted (commander). */
+export type RawSettings = Record<string, unknown>;
 
-const positiveInt = z.coerce.number().int().positive();
-const auto = <T extends z.ZodType>(inner: T) => z.union([z.literal('auto'), inner]);
+/** What every component connects to Redis with. */
+export type ConnectionConfig = SettingValues<typeof connectionSettings>;
+export type ProducerConfig = SettingValues<typeof producerSettings>;
+export type ExporterConfig = SettingValues<typeof exporterSettings>;
+export type WorkerConfig = Omit<SettingValues<typeof workerSettings>, 'tag'> & { tag: 'cpu' | 'gpu' };
 
-const commonSettings = {
-  /** @defaultValue `redis://127.0.0.1:6379` */
-  redisUrl: setting(
-    'REDIS_URL',
-    '--redis-url',
-    z
-      .string()
-      .regex(/^rediss?:\/\//, 'must start with redis:// or rediss://')
-      .default('redis://127.0.0.1:6379'),
-  ),
-  /** Redis key prefix of every queue and result; lets fleets (and tests) share a Redis. @defaultValue `docfleet` */
-  prefix: setting(
-    'DOCFLEET_PREFIX',
-    '--prefix',
-    z
-      .string()
-      .regex(/^[\w.-]+$/)
-      .default('docfleet'),
-  ),
-  /** @defaultValue `info` */
-  logLevel: setting(
-    'LOG_LEVEL',
-    '--log-level',
-    z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  ),
-  /** Largest document accepted, MiB. @defaultValue 50 */
-  maxDocumentMb: setting('DOCFLEET_MAX_DOCUMENT_MB', '--max-document-mb', z.coerce.number().positive().default(50)),
-  /** How long results are kept after a job completes, days. @defaultValue 30 */
-  resultTtlDays: setting('DOCFLEET_RESULT_TTL_DAYS', '--result-ttl-days', z.coerce.number().positive().default(30)),
-};
-
-const workerSettings = {
-  ...commonSettings,
-  modelPath: setting('MODEL_PATH', '--model', z.string().min(1, 'is required: the path of a .gguf file')),
-  /** @defaultValue `cpu` */
-  device: setting('DOCFLEET_DEVICE', '--device', z.enum(['cpu', 'gpu']).default('cpu')),
-  /** Which jobs this worker takes; defaults to its device. */
-  tag: setting('DOCFLEET_TAG', '--tag', z.enum(['cpu', 'gpu']).optional()),
-  /** What the model is for; `auto` reads it from the model's metadata. @defaultValue `auto` */
-  role: setting('DOCFLEET_ROLE', '--role', z.enum(['auto', 'generate', 'embed']).default('auto')),
-  /** Jobs at once = context sequences. @defaultValue 4 */
-  concurrency: setting('DOCFLEET_CONCURRENCY', '--concurrency', positiveInt.max(256).default(4)),
-  /** CPU threads for inference; `auto` sizes them from the CPU budget. @defaultValue `auto` */
-  threads: setting('DOCFLEET_THREADS', '--threads', auto(positiveInt.max(1024)).default('auto')),
-  /**
-   * llama.cpp contexts the sequences are split over, each with its own threads; `auto` fills the CPU budget at
-   * the tuned thread count (one on a GPU). @defaultValue `auto`
-   */
-  contexts: setting('DOCFLEET_CONTEXTS', '--contexts', auto(positiveInt.max(256)).default('auto')),
-  /** Tokens per sequence; `auto` fits the model and memory. @defaultValue `auto` */
-  contextSize: setting('DOCFLEET_CONTEXT_SIZE', '--context-size', auto(positiveInt.min(256)).default('auto')),
-  /** Layers offloaded to the GPU. @defaultValue `auto` */
-  gpuLayers: setting(
-    'DOCFLEET_GPU_LAYERS',
-    '--gpu-layers',
-    z.union([z.enum(['auto', 'max']), z.coerce.number().int().min(0)]).default('auto'),
-  ),
-  /** Pages beyond which a PDF is refused. @defaultValue 2000 */
-  maxPages: setting('DOCFLEET_MAX_PAGES', '--max-pages', positiveInt.default(2000)),
-  /** Hard limit on text extraction per document, ms. @defaultValue 60000 */
-  parseTimeoutMs: setting('DOCFLEET_PARSE_TIMEOUT_MS', '--parse-timeout-ms', positiveInt.default(60_000)),
-  /** Heap limit of the text-extraction thread, MiB. @defaultValue 1024 */
-  parseMemoryMb: setting('DOCFLEET_PARSE_MEMORY_MB', '--parse-memory-mb', positiveInt.min(64).default(1024)),
-  /** On SIGTERM, how long in-flight jobs may run before they are handed back to the queue, ms. @defaultValue 30000 */
-  graceMs: setting('DOCFLEET_GRACE_MS', '--grace-ms', z.coerce.number().int().min(0).default(30_000)),
-  /** Port of /metrics, /healthz and /readyz; 0 disables. @defaultValue 9464 */
-  metricsPort: setting(
-    'DOCFLEET_METRICS_PORT',
-    '--metrics-port',
-    z.coerce.number().int().min(0).max(65535).default(9464),
-  ),
-  /** Attempts per job before a transient failure is final. @defaultValue 3 */
-  attempts: setting('DOCFLEET_ATTEMPTS', '--attempts', positiveInt.max(100).default(3)),
-  /**
-   * How long a job's lock lasts without renewal, ms: a worker that dies (SIGKILL, node loss) has its
-   * jobs taken over by another worker about this long after. @defaultValue 30000
-   */
-  lockMs: setting('DOCFLEET_LOCK_MS', '--lock-ms', positiveInt.min(1_000).default(30_000)),
-};
-
-const producerSettings = {
-  ...commonSettings,
-  /** Attempts per job before a transient failure is final. @defaultValue 3 */
-  attempts: workerSettings.attempts,
-};
-
-type Settings = Record<string, Setting<z.ZodType>>;
-type Values<S extends Settings> = { [K in keyof S]: z.output<S[K]['schema']> };
-
-/** Flags as commander hands them over: camelCase keys (`--max-pages` → maxPages), string or number values. */
-export type Flags = Record<string, unknown>;
-
-function flagKey(flag: string): string {
-  return flag.replace(/^--/, '').replace(/-(\w)/g, (_m, c: string) => c.toUpperCase());
-}
-
-function load<S extends Settings>(settings: S, flags: Flags, env: NodeJS.ProcessEnv): Values<S> {
+function validate<S extends SettingTable>(table: S, raw: RawSettings): SettingValues<S> {
   const out: Record<string, unknown> = {};
   const problems: string[] = [];
-  for (const [key, s] of Object.entries(settings)) {
-    const fromFlag = flags[flagKey(s.flag)];
-    const raw = fromFlag !== undefined ? fromFlag : env[s.env] === '' ? undefined : env[s.env];
-    const parsed = s.schema.safeParse(raw);
-    if (parsed.success) out[key] = parsed.data;
+  for (const [key, s] of Object.entries(table)) {
+    const r = parseSetting(s, raw[key]);
+    if ('value' in r) out[key] = r.value;
     else {
-      const given = raw === undefined ? 'not set' : `got ${JSON.stringify(raw)}`;
-      const why = parsed.error.issues.map((i) => i.message).join('; ');
-      problems.push(`${s.flag} / ${s.env}: ${why} (${given})`);
+      const given = raw[key] === undefined || raw[key] === '' ? 'not set' : `got ${JSON.stringify(raw[key])}`;
+      problems.push(`${s.flag} / ${s.env}: ${r.problem} (${given})`);
     }
   }
-  if (problems.length > 0) throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`);
-  return out as Values<S>;
+  // One line, so that the CLI can print it as it is.
+  if (problems.length > 0) throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
+  return out as SettingValues<S>;
 }
 
-export type CommonConfig = Values<typeof commonSettings>;
-export type ProducerConfig = Values<typeof producerSettings>;
-export type WorkerConfig = Omit<Values<typeof workerSettings>, 'tag'> & { tag: 'cpu' | 'gpu' };
-
-export function loadProducerConfig(flags: Flags = {}, env: NodeJS.ProcessEnv = process.env): ProducerConfig {
-  return load(producerSettings, flags, env);
+function fromEnvironment(table: SettingTable, env: NodeJS.ProcessEnv): RawSettings {
+  return Object.fromEntries(Object.entries(table).map(([key, s]) => [key, env[s.env]]));
 }
 
-export function loadWorkerConfig(flags: Flags = {}, env: NodeJS.ProcessEnv = process.env): WorkerConfig {
-  const values = load(workerSettings, flags, env);
+export function producerConfig(raw: RawSettings): ProducerConfig {
+  return validate(producerSettings, raw);
+}
+
+export function exporterConfig(raw: RawSettings): ExporterConfig {
+  return validate(exporterSettings, raw);
+}
+
+export function workerConfig(raw: RawSettings): WorkerConfig {
+  const values = validate(workerSettings, raw);
   return { ...values, tag: values.tag ?? values.device };
+}
+
+export function loadProducerConfig(env: NodeJS.ProcessEnv = process.env): ProducerConfig {
+  return producerConfig(fromEnvironment(producerSettings, env));
+}
+
+export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
+  return workerConfig(fromEnvironment(workerSettings, env));
 }
 
 export const MiB = 1024 * 1024;

@@ -16,6 +16,8 @@ export type FailureCategory =
   | 'parse-memory'
   | 'malformed'
   | 'bad-params'
+  // a document the worker may not read or fetch (outside its roots or URL prefixes, a private address)
+  | 'forbidden'
   // transient: the next attempt may succeed
   | 'fetch-failed'
   | 'inference-failed'
@@ -54,9 +56,37 @@ export class TransientError extends Error {
   }
 }
 
+/** How the CLI ends, documented in docs/operations.md; every error that ends it maps to one of these. */
+export const ExitCode = {
+  ok: 0,
+  /** The work failed (a batch with failures, an unexpected error). */
+  failed: 1,
+  /** Usage or configuration the user must change. */
+  usage: 2,
+  /** Redis cannot be reached. */
+  unavailable: 3,
+} as const;
+export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
+
+/**
+ * An error the user can act on: the CLI prints its message as one line (the stack only at LOG_LEVEL=debug) and exits
+ * with its code. The message says what to change. A kind of error with another code overrides `exitCode`
+ * (e.g. `override readonly exitCode = ExitCode.unavailable`).
+ */
+export class UserError extends Error {
+  override name = 'UserError';
+  readonly exitCode: ExitCode = ExitCode.usage;
+}
+
 /** Configuration or usage that cannot work; the message says which setting and what to do. */
-export class ConfigError extends Error {
+export class ConfigError extends UserError {
   override name = 'ConfigError';
+}
+
+/** Redis could not be reached (or refused us) within the time allowed. */
+export class RedisUnavailableError extends UserError {
+  override name = 'RedisUnavailableError';
+  override readonly exitCode = ExitCode.unavailable;
 }
 
 export function categoryOf(err: unknown): FailureCategory {

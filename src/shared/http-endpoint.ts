@@ -1,5 +1,6 @@
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { ConfigError } from './errors.js';
 
 export interface HttpEndpoint {
   /** The port listened on (the ephemeral one when 0 was asked for). */
@@ -51,6 +52,15 @@ export async function serve(routes: Routes, port: number, host?: string): Promis
         server.closeAllConnections();
       }),
   };
+}
+
+/** A port taken by another process, said in one line naming the option that sets it; other errors unchanged. */
+export function inUse(err: unknown, option: string, port: number): unknown {
+  if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') return err;
+  return new ConfigError(
+    `${option} ${port}: the port is in use by another process; choose a free one (${option} 0 picks one)`,
+    { cause: err },
+  );
 }
 
 function send(res: ServerResponse, reply: Reply): void {

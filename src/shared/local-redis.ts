@@ -22,6 +22,10 @@ export interface LocalRedisOptions {
    * @defaultValue false
    */
   appendOnly?: boolean;
+  /** More `redis-server` arguments (TLS ports and certificates, `--replicaof`, …). */
+  args?: string[];
+  /** Sets `requirepass`; `url` stays without it. */
+  password?: string;
 }
 
 export async function startLocalRedis(opts: LocalRedisOptions = {}): Promise<LocalRedis> {
@@ -29,11 +33,12 @@ export async function startLocalRedis(opts: LocalRedisOptions = {}): Promise<Loc
   const url = `redis://127.0.0.1:${port}`;
   const dir = opts.appendOnly ? mkdtempSync(path.join(tmpdir(), 'docfleet-redis-')) : undefined;
   const persistence = dir ? ['--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no'];
+  const auth = opts.password ? ['--requirepass', opts.password] : [];
+  const probeUrl = opts.password ? `redis://:${encodeURIComponent(opts.password)}@127.0.0.1:${port}` : url;
   let child: ReturnType<typeof spawn> | undefined;
   const start = async () => {
-    const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence], {
-      stdio: 'ignore',
-    });
+    const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence, ...auth];
+    const proc = spawn('redis-server', [...args, ...(opts.args ?? [])], { stdio: 'ignore' });
     child = proc;
     await new Promise((resolve, reject) => {
       proc.once('error', (err) =>
@@ -42,7 +47,7 @@ export async function startLocalRedis(opts: LocalRedisOptions = {}): Promise<Loc
       proc.once('spawn', resolve);
     });
     const deadline = Date.now() + 10_000;
-    while (!(await redisAnswers(url))) {
+    while (!(await redisAnswers(probeUrl))) {
       if (Date.now() > deadline) throw new Error(`redis-server did not answer on port ${port}`);
       await new Promise((r) => setTimeout(r, 50));
     }

@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import { pino, type Logger } from 'pino';
+import { redactRedisError } from './redis-redaction.js';
 
 export type { Logger };
 
@@ -11,7 +12,9 @@ export function createLogger(level: string, name: string, fd: 1 | 2 = 1): Logger
   const stream = fd === 1 ? process.stdout : process.stderr;
   const format = process.env.LOG_FORMAT ?? (stream.isTTY ? 'pretty' : 'json');
   const pretty = format === 'pretty' && prettyAvailable();
-  const options = { name, level, base: { pid: process.pid } };
+  // Redis errors are cleaned where they arise; this catches any that took another road to a log line.
+  const serializers = { err: (err: Error) => pino.stdSerializers.err(redactRedisError(err)) };
+  const options = { name, level, base: { pid: process.pid }, serializers };
   if (pretty)
     return pino({ ...options, transport: { target: 'pino-pretty', options: { colorize: true, destination: fd } } });
   return pino(options, pino.destination({ fd, sync: fd === 2 }));

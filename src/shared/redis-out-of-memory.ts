@@ -1,13 +1,14 @@
 import type { Redis } from 'ioredis';
+import { ExitCode, UserError } from './errors.js';
 
 /**
  * Redis refused a write because it reached `maxmemory` (policy `noeviction`). Exit code 3, as for a Redis that
  * cannot be reached: the request was fine and the same command succeeds once Redis has room again, so scripts
  * should retry later rather than change their arguments (2).
  */
-export class RedisOutOfMemoryError extends Error {
+export class RedisOutOfMemoryError extends UserError {
   override name = 'RedisOutOfMemoryError';
-  readonly exitCode = 3;
+  override readonly exitCode = ExitCode.unavailable;
 
   constructor(what: string, options?: { cause?: unknown }) {
     super(

@@ -1,13 +1,13 @@
 import os from 'node:os';
 import { FlowProducer, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
+import { DocumentAccess } from '../shared/access/document-access.js';
 import { MiB, type WorkerConfig } from '../shared/config.js';
 import { detectCpuBudget } from '../shared/cpu-budget.js';
-import type { HttpEndpoint } from '../shared/http-endpoint.js';
+import { inUse, type HttpEndpoint } from '../shared/http-endpoint.js';
 import type { JobData } from '../shared/job-types.js';
 import type { Logger } from '../shared/logger.js';
 import { queuesServedBy } from '../shared/queue-layout.js';
-import { connectRedis } from '../shared/redis-connection.js';
+import { RedisConnection } from '../shared/redis-connection.js';
 import { ResultStore } from '../shared/result-store.js';
 import { settleWithin } from '../shared/settle-within.js';
 import { loadDocument } from './text/document-loader.js';
@@ -35,7 +35,7 @@ export class FleetWorker {
       metrics: WorkerMetrics;
       health?: HttpEndpoint;
       host?: ModelHost;
-      redis?: Redis;
+      redis?: RedisConnection;
       extractor?: PdfTextExtractor;
       flows?: FlowProducer;
       consumers?: QueueConsumer[];
@@ -62,14 +62,30 @@ export class FleetWorker {
 
   private async startParts(): Promise<void> {
     const { config, log, parts } = this;
-    if (config.metricsPort > 0) {
-      parts.health = await startHealthServer({
-        port: config.metricsPort,
-        metrics: parts.metrics,
-        ready: () => this.ready(),
-      });
-      log.info({ port: parts.health.port }, 'serving /metrics, /healthz, /readyz');
-    }
+    const access = await DocumentAccess.create({
+      roots: config.documentsRoots,
+      urlPrefixes: config.allowUrlPrefixes,
+      allowPrivateAddresses: config.allowPrivateAddresses,
+    });
+    log.info(
+      {
+        documentsRoots: config.documentsRoots,
+        allowUrlPrefixes: config.allowUrlPrefixes,
+        allowPrivateAddresses: config.allowPrivateAddresses,
+      },
+      config.documentsRoots.length > 0
+        ? 'document access'
+        : 'document access: no --documents-root, so every local file is refused',
+    );
+    // Port 0 asks the system for a free one: the log line tells which.
+    parts.health = await startHealthServer({
+      port: config.metricsPort,
+      metrics: parts.metrics,
+      ready: () => this.ready(),
+    }).catch((err: unknown) => {
+      throw inUse(err, '--metrics-port', config.metricsPort);
+    });
+    log.info({ port: parts.health.port }, 'serving /metrics, /healthz, /readyz');
     const budget = detectCpuBudget();
     log.info({ cpuBudget: budget }, 'CPU budget');
     const host = await ModelHost.load(
@@ -99,10 +115,21 @@ export class FleetWorker {
       cpuBudget: budget.cpus,
     });
 
-    const redis = connectRedis(config.redisUrl);
-    parts.redis = redis;
+    const connection = new RedisConnection(config, 'service');
+    parts.redis = connection;
+    const redis = connection.client;
+    const { availability } = connection;
+    availability.onChange({
+      unavailable: (reason) => log.warn({ redis: connection.displayUrl, reason: reason.message }, 'Redis unavailable'),
+      available: () => log.info({ redis: connection.displayUrl }, 'Redis available again'),
+    });
     const writes = new RedisWriteWatch(redis, log, { probeKey: `${config.prefix}:probe:${workerName()}` });
     parts.writes = writes;
+    // During an outage every connection and queue reports each failed attempt; the line above says it once, and
+    // a full Redis is reported once by the write watch.
+    const logError = (msg: string) => (err: Error) => {
+      if (availability.available && !writes.report(err)) log.error({ err }, msg);
+    };
     const store = new ResultStore(redis, config.prefix, Math.round(config.resultTtlDays * 86_400));
     const extractor = new PdfTextExtractor();
     parts.extractor = extractor;
@@ -118,7 +145,7 @@ export class FleetWorker {
       store,
       metrics: parts.metrics,
       log,
-      load: (job, signal) => loadDocument(job.doc, limits, signal, extractor),
+      load: (job, signal, batchRoots) => loadDocument(job.doc, limits, { signal, extractor, access, batchRoots }),
       flows: parts.flows,
       holdsLock: (job, token) => this.consumerOf(job.queueName).keepLock(job.id!, token),
       writes,
@@ -140,19 +167,14 @@ export class FleetWorker {
         }),
     );
     for (const consumer of parts.consumers) {
-      consumer.on('error', (err) => writes.report(err) || log.error({ err }, 'queue error'));
+      consumer.on('error', logError('queue error'));
       consumer.on('failed', (job, err) => recordStalledOut(store, log, job, err));
       await consumer.waitUntilReady();
       await consumer.startBackground();
     }
-    parts.scheduler = new SlotScheduler(
-      parts.consumers,
-      host.sequences,
-      (err) => writes.report(err) || log.error({ err }, 'scheduler error'),
-      {
-        connection: redis,
-      },
-    );
+    parts.scheduler = new SlotScheduler(parts.consumers, host.sequences, logError('scheduler error'), {
+      connection: redis,
+    });
     parts.scheduler.start();
     log.info({ queues, tag: config.tag, slots: host.sequences }, 'worker ready');
   }
@@ -161,9 +183,12 @@ export class FleetWorker {
     return this.parts.consumers!.find((c) => c.name === queue)!;
   }
 
-  private async ready(): Promise<boolean> {
-    if (!this.parts.scheduler || !this.parts.redis || this.closing || this.parts.writes?.full) return false;
-    return (await this.parts.redis.ping().catch(() => '')) === 'PONG';
+  /** From the connections' state, not a PING: a command sent during an outage waits as long as the outage. */
+  private ready(): boolean {
+    const { scheduler, redis, writes } = this.parts;
+    return Boolean(
+      scheduler && redis?.availability.available && redis.client.status === 'ready' && !writes?.full && !this.closing,
+    );
   }
 
   /** Stops taking jobs, lets running ones finish within the grace period, then releases everything. */
@@ -186,7 +211,7 @@ export class FleetWorker {
       // A run that did not end when aborted may still be in the model; the process exits without disposing it.
       if (parts.scheduler?.busy) log.warn({ running: parts.scheduler.busy }, 'runs did not end: model left loaded');
       else await parts.host?.dispose();
-      parts.redis?.disconnect();
+      parts.redis?.close();
       await parts.health?.close();
       log.info('worker stopped');
     })();

@@ -5,7 +5,7 @@ export interface HealthServerOptions {
   port: number;
   host?: string;
   metrics: WorkerMetrics;
-  /** True once the model is loaded and Redis answers; a throw counts as not ready. */
+  /** True once the model is loaded and every Redis connection is up; a throw counts as not ready. Must not wait on Redis. */
   ready: () => Promise<boolean> | boolean;
 }
 

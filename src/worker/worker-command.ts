@@ -1,59 +1,14 @@
-import { Option, type Command } from 'commander';
-import { loadWorkerConfig, type Flags } from '../shared/config.js';
+import type { Command } from 'commander';
+import { workerConfig } from '../shared/config.js';
+import { addSettings, settingValues } from '../shared/settings/setting-options.js';
+import { workerSettings } from '../shared/settings/worker-settings.js';
 import { createLogger } from '../shared/logger.js';
 
-export function registerWorkerCommand(program: Command, withConnection: (cmd: Command) => Command): void {
-  withConnection(program.command('worker'))
+export function registerWorkerCommand(program: Command): void {
+  addSettings(program.command('worker'), workerSettings)
     .description('hold one GGUF model and process the jobs its role and tag route to it')
-    .option('--model <file.gguf>', 'the model to hold (env MODEL_PATH)')
-    .addOption(
-      new Option('--device <device>', 'where inference runs (env DOCFLEET_DEVICE, default cpu)').choices([
-        'cpu',
-        'gpu',
-      ]),
-    )
-    .addOption(
-      new Option('--tag <tag>', 'which tagged jobs to take (env DOCFLEET_TAG, default: the device)').choices([
-        'cpu',
-        'gpu',
-      ]),
-    )
-    .addOption(
-      new Option('--role <role>', 'generate (summarize, extract) or embed (env DOCFLEET_ROLE, default auto)').choices([
-        'auto',
-        'generate',
-        'embed',
-      ]),
-    )
-    .option('--concurrency <n>', 'jobs at once = context sequences (env DOCFLEET_CONCURRENCY, default 4)')
-    .option(
-      '--threads <n|auto>',
-      'CPU threads (env DOCFLEET_THREADS, default auto: sized and tuned from the CPU budget)',
-    )
-    .option(
-      '--contexts <n|auto>',
-      'llama.cpp contexts the sequences are split over (env DOCFLEET_CONTEXTS, default auto: as many as the CPU budget holds at the tuned threads)',
-    )
-    .option('--context-size <n|auto>', 'tokens per sequence (env DOCFLEET_CONTEXT_SIZE, default auto)')
-    .option('--gpu-layers <n|auto|max>', 'layers offloaded to the GPU (env DOCFLEET_GPU_LAYERS, default auto)')
-    .option('--max-pages <n>', 'refuse PDFs with more pages (env DOCFLEET_MAX_PAGES, default 2000)')
-    .option('--max-document-mb <n>', 'refuse larger documents (env DOCFLEET_MAX_DOCUMENT_MB, default 50)')
-    .option(
-      '--parse-timeout-ms <n>',
-      'hard limit on PDF text extraction (env DOCFLEET_PARSE_TIMEOUT_MS, default 60000)',
-    )
-    .option('--parse-memory-mb <n>', 'heap limit of PDF text extraction (env DOCFLEET_PARSE_MEMORY_MB, default 1024)')
-    .option('--grace-ms <n>', 'on SIGTERM, time running jobs get to finish (env DOCFLEET_GRACE_MS, default 30000)')
-    .option(
-      '--lock-ms <n>',
-      'job lock duration; a dead worker’s jobs move on after it (env DOCFLEET_LOCK_MS, default 30000)',
-    )
-    .option(
-      '--metrics-port <port>',
-      '/metrics, /healthz, /readyz port, 0 = off (env DOCFLEET_METRICS_PORT, default 9464)',
-    )
-    .action(async (flags: Flags) => {
-      const config = loadWorkerConfig(flags);
+    .action(async (options: Record<string, unknown>) => {
+      const config = workerConfig(settingValues(workerSettings, options));
       const log = createLogger(config.logLevel, 'docfleet-worker');
       // Loaded here so that producer commands do not pay for node-llama-cpp at start.
       const { FleetWorker } = await import('./fleet-worker.js');

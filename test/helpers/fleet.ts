@@ -1,9 +1,16 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import os from 'node:os';
 import { batchStatus, type BatchStatus } from '../../src/producer/batch-control.js';
 import { Producer } from '../../src/producer/producer.js';
 import { loadProducerConfig } from '../../src/shared/config.js';
 import { freePort } from '../../src/shared/local-redis.js';
-import { CLI, TEST_MODEL } from './paths.js';
+import { CLI, ROOT, SHARED, TEST_MODEL } from './paths.js';
+
+/**
+ * Where the tests' documents live (their temporary folders, the fixtures and samples, the shared corpus): the
+ * roots a test worker may read. An environment variable, so that a test's own `--documents-root` replaces it.
+ */
+export const TEST_DOCUMENTS_ROOTS = [os.tmpdir(), ROOT, SHARED].join(',');
 
 /** A `docfleet worker` process of the built CLI, with its JSON log lines collected. */
 export interface WorkerProcess {
@@ -13,12 +20,21 @@ export interface WorkerProcess {
   exited: Promise<number | string>;
   /** Port of its /metrics, /healthz and /readyz. */
   metricsPort: number;
+  /** What it wrote to stderr so far (nothing, when all goes well: its log is JSON on stdout). */
+  stderr(): string;
   stop(signal?: NodeJS.Signals): Promise<number | string>;
 }
 
 export interface FleetEnv {
   url: string;
   prefix: string;
+  /** More environment for every process and connection of the test (Redis password file, CA, Sentinels, …). */
+  extra?: Record<string, string>;
+}
+
+/** The environment a test's processes and connections see. */
+export function fleetEnvironment(env: FleetEnv): Record<string, string> {
+  return { REDIS_URL: env.url, DOCFLEET_PREFIX: env.prefix, ...env.extra };
 }
 
 /**
@@ -35,7 +51,13 @@ export async function startWorker(
   // what these tests check is the fleet, not the summaries. Later flags in `args` win.
   const defaults = ['--model', TEST_MODEL, '--metrics-port', String(metricsPort), '--context-size', '512'];
   const proc = spawn(process.execPath, [CLI, 'worker', ...defaults, ...args], {
-    env: { ...process.env, REDIS_URL: env.url, DOCFLEET_PREFIX: env.prefix, LOG_FORMAT: 'json', LOG_LEVEL: 'info' },
+    env: {
+      ...process.env,
+      DOCUMENTS_ROOTS: TEST_DOCUMENTS_ROOTS,
+      ...fleetEnvironment(env),
+      LOG_FORMAT: 'json',
+      LOG_LEVEL: 'info',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: Record<string, unknown>[] = [];
@@ -63,6 +85,7 @@ export async function startWorker(
     logs,
     exited,
     metricsPort,
+    stderr: () => stderr,
     stop: async (signal = 'SIGTERM') => {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
       return exited;
@@ -79,7 +102,7 @@ export interface CliResult {
 export function runCli(env: FleetEnv, args: string[], extraEnv: Record<string, string> = {}): Promise<CliResult> {
   return new Promise((resolve) => {
     const proc = spawn(process.execPath, [CLI, ...args], {
-      env: { ...process.env, REDIS_URL: env.url, DOCFLEET_PREFIX: env.prefix, LOG_FORMAT: 'json', ...extraEnv },
+      env: { ...process.env, ...fleetEnvironment(env), LOG_FORMAT: 'json', ...extraEnv },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -115,7 +138,7 @@ export async function waitFor(
  * Polls through the library: a CLI process per poll would take CPU from the workers under test.
  */
 export async function waitForBatch(env: FleetEnv, batch: string, timeoutMs: number): Promise<BatchStatusJson> {
-  const producer = new Producer(loadProducerConfig({}, { REDIS_URL: env.url, DOCFLEET_PREFIX: env.prefix }));
+  const producer = new Producer(loadProducerConfig(fleetEnvironment(env)));
   try {
     let last: BatchStatus | undefined;
     await waitFor(

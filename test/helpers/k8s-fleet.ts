@@ -1,63 +1,28 @@
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
-import { ROOT } from './paths.js';
+import { settingGroups } from '../../src/shared/settings/all-settings.js';
+import { defaultText } from '../../src/shared/settings/setting.js';
 import type { RenderedObject } from './kustomize.js';
 
 /**
  * The docfleet side of rendered k8s manifests: which containers are workers and exporters, the environment and
- * flags they start with, and the settings of src/shared/config.ts those must name. Used by the k8s tests.
+ * flags they start with, and the settings those must name. Used by the k8s tests.
  */
 
 // ---------------------------------------------------------------------------------------------------------------
-// The settings of src/shared/config.ts: `key: setting('ENV', '--flag', schema…)`. Read as text: importing config.ts
-// would load bullmq through its errors module.
+// The settings of src/shared/settings/ (tables that import nothing but zod), by environment variable.
 
 export interface SettingInfo {
   env: string;
   flag: string;
-  /** The literal of the schema's `.default(…)`, if any. */
+  /** The default as text, as it would be written in a manifest. */
   defaultValue?: string;
 }
 
-function parseSettings(source: string): Map<string, SettingInfo> {
-  const out = new Map<string, SettingInfo>();
-  const head = /(\w+):\s*setting\(\s*'([A-Z][A-Z0-9_]*)',\s*'(--[a-z0-9-]+)',/g;
-  for (let m = head.exec(source); m; m = head.exec(source)) {
-    const [, , env, flag] = m as unknown as [string, string, string, string];
-    const schema = source.slice(head.lastIndex, closingParen(source, m.index + m[0].indexOf('(')));
-    const defaults = [...schema.matchAll(/\.default\(\s*('[^']*'|[\d_.]+)\s*\)/g)];
-    const last = defaults.at(-1)?.[1];
-    out.set(env, { env, flag, defaultValue: last?.replace(/^'|'$/g, '').replace(/_/g, '') });
-  }
-  return out;
-}
-
-/** Index of the parenthesis closing the one at `open`, skipping quoted strings and regex literals' brackets. */
-function closingParen(s: string, open: number): number {
-  let depth = 0;
-  for (let i = open; i < s.length; i++) {
-    const c = s[i];
-    if (c === "'" || c === '"' || c === '`') {
-      i = s.indexOf(c, i + 1);
-      if (i < 0) break;
-    } else if (c === '/' && s[i + 1] !== '/' && s[i + 1] !== '*' && /[(,]\s*$/.test(s.slice(0, i))) {
-      i = s.indexOf('/', i + 1); // a regex literal: /^[\w.-]+$/, /^rediss?:\/\//
-      while (i > 0 && s[i - 1] === '\\') i = s.indexOf('/', i + 1);
-    } else if (c === '(') depth++;
-    else if (c === ')' && --depth === 0) return i;
-  }
-  throw new Error(`unbalanced setting( … ) at ${open} in config.ts`);
-}
-
-export const SETTINGS = parseSettings(readFileSync(path.join(ROOT, 'src/shared/config.ts'), 'utf8'));
-
-/**
- * Redis client settings the manifests use (password file, CA and client certificate files) that come with the
- * Redis TLS work in config.ts. Accepted while config.ts does not define them yet; once it does, SETTINGS checks
- * them like any other, and this list can go.
- */
-const REDIS_CLIENT_SETTINGS = ['REDIS_PASSWORD_FILE', 'REDIS_CA_FILE', 'REDIS_CERT_FILE', 'REDIS_KEY_FILE'];
-export const isSetting = (env: string) => SETTINGS.has(env) || REDIS_CLIENT_SETTINGS.includes(env);
+export const SETTINGS = new Map<string, SettingInfo>(
+  settingGroups
+    .flatMap((g) => Object.values(g.settings))
+    .map((s) => [s.env, { env: s.env, flag: s.flag, defaultValue: defaultText(s) }]),
+);
+export const isSetting = (env: string) => SETTINGS.has(env);
 
 const byFlag = new Map([...SETTINGS.values()].map((s) => [s.flag, s]));
 export const isSettingFlag = (flag: string) => byFlag.has(flag);

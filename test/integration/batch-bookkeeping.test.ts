@@ -42,7 +42,7 @@ describe('batch bookkeeping', () => {
     redis = await startRedis();
   });
   beforeEach(() => {
-    producer = new Producer(loadProducerConfig({}, { REDIS_URL: redis.url, DOCFLEET_PREFIX: freshPrefix('books') }));
+    producer = new Producer(loadProducerConfig({ REDIS_URL: redis.url, DOCFLEET_PREFIX: freshPrefix('books') }));
   });
   afterEach(async () => {
     await producer.close();

@@ -96,8 +96,10 @@ describe('a fleet that loses workers, documents that fail', () => {
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/contract.pdf`;
+    // The server is on this host: fetching from it must be allowed, at submit and on the worker.
+    const fetchFlags = ['--allow-url-prefix', url, '--allow-private-addresses'];
     try {
-      workers.push(await startWorker(env, ['--concurrency', '2', '--role', 'generate']));
+      workers.push(await startWorker(env, ['--concurrency', '2', '--role', 'generate', ...fetchFlags]));
       const notPdf = path.join(ROOT, 'test/fixtures/not-a-pdf.pdf');
       const encrypted = path.join(ROOT, 'test/fixtures/encrypted.pdf');
       const a = await cliJson<{ batch: string; jobs: number }>(env, [
@@ -123,7 +125,15 @@ describe('a fleet that loses workers, documents that fail', () => {
         else res.writeHead(503).end('busy');
       });
       httpCalls = 0;
-      const b = await cliJson<{ batch: string }>(env, ['submit', url, '--task', 'summarize', '--attempts', '2']);
+      const b = await cliJson<{ batch: string }>(env, [
+        'submit',
+        url,
+        '--task',
+        'summarize',
+        '--attempts',
+        '2',
+        ...fetchFlags,
+      ]);
       const status = await waitForBatch(env, b.batch, 60_000);
       expect(status).toMatchObject({ total: 1, failed: 1 });
       const [line] = await readResults(env, b.batch);
@@ -159,10 +169,11 @@ describe('a fleet that loses workers, documents that fail', () => {
       '0.01',
       '--json',
     ]);
-    expect(r.code).toBe(0);
+    // Every contract is over the limit: nothing is submitted, which is a usage error (exit 2), not an empty batch.
+    expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/refused .*too large/);
-    const big = JSON.parse(r.stdout) as { jobs: number; refused: number };
-    expect(big.refused).toBeGreaterThan(0);
+    expect(r.stderr).toMatch(/^docfleet: nothing submitted: all \d+ inputs were refused/m);
+    expect(r.stdout).toBe('');
 
     const { batch, jobs } = await cliJson<{ batch: string; jobs: number }>(env, [
       'submit',

@@ -34,7 +34,7 @@ describe('a Redis at maxmemory with noeviction', () => {
     env.url = redis.url;
     admin = new Redis(redis.url);
     await admin.config('SET', 'maxmemory-policy', 'noeviction');
-    producer = new Producer(loadProducerConfig({}, { REDIS_URL: env.url, DOCFLEET_PREFIX: env.prefix }));
+    producer = new Producer(loadProducerConfig({ REDIS_URL: env.url, DOCFLEET_PREFIX: env.prefix }));
   });
   /* eslint-disable @typescript-eslint/no-unnecessary-condition -- a hook above may have failed before setting all of these; what was started is still stopped */
   afterAll(async () => {

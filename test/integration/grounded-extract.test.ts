@@ -45,8 +45,7 @@ beforeAll(async () => {
       const { doc } = await loadDocument(
         ref,
         { maxBytes: 256 * 2 ** 20, maxPages: 2000, parseTimeoutMs: 60_000, parseMemoryMb: 1024 },
-        undefined,
-        extractor,
+        { extractor },
       );
       docs.push({ ref, doc });
     }

@@ -76,8 +76,14 @@ describe('observability stack', () => {
 
   beforeAll(async () => {
     redis = await startRedis();
-    producer = new Producer(loadProducerConfig({}, { REDIS_URL: redis.url, DOCFLEET_PREFIX: prefix }));
-    exporter = await startQueueExporter({ redisUrl: redis.url, prefix, port: 0, host: '127.0.0.1', intervalMs: 500 });
+    producer = new Producer(loadProducerConfig({ REDIS_URL: redis.url, DOCFLEET_PREFIX: prefix }));
+    exporter = await startQueueExporter({
+      redis: loadProducerConfig({ REDIS_URL: redis.url }),
+      prefix,
+      port: 0,
+      host: '127.0.0.1',
+      intervalMs: 500,
+    });
     worker = await startWorker({ url: redis.url, prefix }, [
       '--concurrency',
       '2',

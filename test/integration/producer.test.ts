@@ -22,7 +22,7 @@ describe('producer against a real Redis', () => {
   });
   beforeEach(async () => {
     await producer?.close();
-    producer = new Producer(loadProducerConfig({}, { REDIS_URL: redis.url, DOCFLEET_PREFIX: freshPrefix('producer') }));
+    producer = new Producer(loadProducerConfig({ REDIS_URL: redis.url, DOCFLEET_PREFIX: freshPrefix('producer') }));
   });
   afterAll(async () => {
     await producer?.close();
@@ -62,6 +62,29 @@ describe('producer against a real Redis', () => {
     expect(r).toMatchObject({ jobs: 1, duplicates: 1, refused: 1 });
     expect(refused).toEqual(['bad.txt']);
     expect((await batchStatus(producer, r.batch)).total).toBe(2);
+  });
+
+  it('checks references as submit checks what it walks, and records the roots given in the batch', async () => {
+    const hash = (i: number) => i.toString(16).padStart(64, '0');
+    const refs = [
+      { uri: path.join(dir, 'doc-00.txt'), name: 'ok', sha256: hash(1), bytes: 17 },
+      { uri: path.join(dir, 'secret'), name: 'no extension', sha256: hash(2), bytes: 10 },
+      { uri: 'doc-00.txt', name: 'relative', sha256: hash(3), bytes: 10 },
+      { uri: '/etc/passwd.txt', name: 'outside the roots', sha256: hash(4), bytes: 10 },
+      { uri: 'https://docs.example.com/a.pdf', name: 'no URL prefix allowed', sha256: hash(5), bytes: 10 },
+    ];
+    const refused: Record<string, string> = {};
+    const r = await producer.submitDocuments(refs, {
+      tasks: ['summarize'],
+      roots: [dir],
+      onRefused: (name, reason) => (refused[name] = reason),
+    });
+    expect(r).toMatchObject({ jobs: 1, refused: 4 });
+    expect(refused['no extension']).toMatch(/unsupported type/);
+    expect(refused.relative).toMatch(/absolute path/);
+    expect(refused['outside the roots']).toMatch(/outside the batch's roots/);
+    expect(refused['no URL prefix allowed']).toMatch(/--allow-url-prefix/);
+    expect((await producer.store.batch(r.batch))?.roots).toEqual([dir]);
   });
 
   it('counts a document repeated across flushes that run at once as one job', async () => {

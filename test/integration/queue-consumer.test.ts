@@ -1,9 +1,8 @@
 import { Queue, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { connectRedis } from '../../src/shared/redis-connection.js';
 import { QueueConsumer, type GiveUpReason } from '../../src/worker/queue/queue-consumer.js';
-import { freshPrefix, startRedis, type TestRedis } from '../helpers/redis.js';
+import { connectTo, freshPrefix, startRedis, type TestRedis } from '../helpers/redis.js';
 
 const LOCK_MS = 1_000;
 
@@ -23,7 +22,7 @@ describe('QueueConsumer: the BullMQ internals it relies on', () => {
   });
   beforeEach(() => {
     prefix = freshPrefix('consumer');
-    connection = connectRedis(redis.url);
+    connection = connectTo(redis.url);
     queue = new Queue('q', { connection, prefix });
   });
   afterEach(async () => {

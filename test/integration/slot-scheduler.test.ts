@@ -2,10 +2,9 @@ import { setTimeout as abortableSleep } from 'node:timers/promises';
 import { DelayedError, Queue, WaitingChildrenError, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { connectRedis } from '../../src/shared/redis-connection.js';
 import { QueueConsumer } from '../../src/worker/queue/queue-consumer.js';
 import { SlotScheduler } from '../../src/worker/queue/slot-scheduler.js';
-import { freshPrefix, startRedis, type TestRedis } from '../helpers/redis.js';
+import { connectTo, freshPrefix, startRedis, type TestRedis } from '../helpers/redis.js';
 
 /** The worker's scheduler against a real Redis: two queues (a tag's and `any`), one pool of slots. */
 describe('SlotScheduler', () => {
@@ -23,8 +22,8 @@ describe('SlotScheduler', () => {
   });
   beforeEach(() => {
     prefix = freshPrefix('sched');
-    connection = connectRedis(redis.url);
-    producerConnection = connectRedis(redis.url);
+    connection = connectTo(redis.url);
+    producerConnection = connectTo(redis.url);
     queues = ['tag', 'any'].map((name) => new Queue(name, { connection: producerConnection, prefix }));
     errors.length = 0;
   });

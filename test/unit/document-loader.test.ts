@@ -129,7 +129,9 @@ describe('PDF text thread', () => {
     const controller = new AbortController();
     setTimeout(() => controller.abort(new Error('job cancelled')), 200);
     const started = performance.now();
-    const err = await failure(loadDocument(ref(bomb), { ...LIMITS, parseTimeoutMs: 60_000 }, controller.signal));
+    const err = await failure(
+      loadDocument(ref(bomb), { ...LIMITS, parseTimeoutMs: 60_000 }, { signal: controller.signal }),
+    );
     expect((err as Error).message).toBe('job cancelled');
     expect(performance.now() - started).toBeLessThan(5_000);
   });
@@ -137,20 +139,20 @@ describe('PDF text thread', () => {
   it('serves documents one at a time from its own extractor, and restarts after close()', async () => {
     const extractor = new PdfTextExtractor();
     const files = ['pages.pdf', 'image-only.pdf', 'pages.pdf'].map((f) => ref(path.join(FIXTURES, f)));
-    const outcomes = await Promise.allSettled(files.map((f) => loadDocument(f, LIMITS, undefined, extractor)));
+    const outcomes = await Promise.allSettled(files.map((f) => loadDocument(f, LIMITS, { extractor })));
     expect(outcomes.map((o) => (o.status === 'fulfilled' ? o.value.pages : categoryOf(o.reason)))).toEqual([
       3,
       'no-text',
       3,
     ]);
     await extractor.close();
-    expect((await loadDocument(files[0]!, LIMITS, undefined, extractor)).pages).toBe(3);
+    expect((await loadDocument(files[0]!, LIMITS, { extractor })).pages).toBe(3);
     await extractor.close();
   });
 
   it('does not blame the document when close() interrupts it', async () => {
     const extractor = new PdfTextExtractor();
-    const loading = failure(loadDocument(ref(bomb), { ...LIMITS, parseTimeoutMs: 60_000 }, undefined, extractor));
+    const loading = failure(loadDocument(ref(bomb), { ...LIMITS, parseTimeoutMs: 60_000 }, { extractor }));
     setTimeout(() => void extractor.close(), 500);
     const err = await loading;
     expect(err).not.toBeInstanceOf(PermanentError);

@@ -4,10 +4,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { walkDocuments } from '../../src/producer/document-walker.js';
+import { DocumentAccess } from '../../src/shared/access/document-access.js';
 
 async function collect(inputs: string[], maxBytes = 1e6) {
   const out = [];
-  for await (const item of walkDocuments(inputs, maxBytes)) out.push(item);
+  for await (const item of walkDocuments(inputs, maxBytes, await DocumentAccess.create())) out.push(item);
   return out;
 }
 
@@ -55,6 +56,19 @@ describe('walkDocuments', () => {
     ).toEqual(['refused:broken.txt:cannot read: ENOENT', 'link.txt', 'real.txt']);
     const [link, real] = items.slice(1) as { ref: { sha256: string } }[];
     expect(link!.ref.sha256).toBe(real!.ref.sha256);
+  });
+
+  it('refuses a link that leads out of the directory submitted, as workers would', async () => {
+    const submitted = mkdtempSync(path.join(os.tmpdir(), 'walk-escape-'));
+    const secret = path.join(mkdtempSync(path.join(os.tmpdir(), 'walk-secret-')), 'secret.txt');
+    writeFileSync(secret, 'password');
+    symlinkSync(secret, path.join(submitted, 'innocent.txt'));
+    const [item, ...rest] = await collect([submitted]);
+    expect(rest).toEqual([]);
+    expect(item && 'refused' in item && item.refused).toBe(path.join(submitted, 'innocent.txt'));
+    expect(item && 'reason' in item && item.reason).toMatch(/outside/);
+    // Named on its own, a link is what the submitter asked for.
+    expect(await collect([path.join(submitted, 'innocent.txt')])).toMatchObject([{ ref: { bytes: 8 } }]);
   });
 
   it('streams files too large to read whole, with the same hash', async () => {

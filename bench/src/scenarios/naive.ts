@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import { Queue, Worker } from 'bullmq';
 import { getLlama, LlamaCompletion } from 'node-llama-cpp';
-import { connectRedis } from '../../../dist/shared/redis-connection.js';
+import { Redis } from 'ioredis';
 import { round, summarizePrompt } from '../common.js';
 import type { GenerationRun } from './generation-run.js';
 
@@ -19,6 +19,9 @@ export interface NaiveInput {
  * What a user writes in an afternoon from the BullMQ and node-llama-cpp READMEs: a Worker with
  * concurrency 1, getLlama() and createContext() with their defaults, a LlamaCompletion per job.
  */
+// A connection as the BullMQ README makes one.
+const connectRedis = (url: string) => new Redis(url, { maxRetriesPerRequest: null });
+
 export async function naive(input: NaiveInput): Promise<GenerationRun> {
   const connection = connectRedis(input.redisUrl);
   const queue = new Queue('summaries', { connection });

@@ -4,13 +4,19 @@ import { MiB, loadProducerConfig } from '../../../dist/shared/config.js';
 import { jobIdFor } from '../../../dist/shared/job-id.js';
 import type { DocumentRef } from '../../../dist/shared/job-types.js';
 import { queueName, queuesServedBy } from '../../../dist/shared/queue-layout.js';
-import { connectRedis } from '../../../dist/shared/redis-connection.js';
+import { RedisConnection } from '../../../dist/shared/redis-connection.js';
 import { walkDocuments } from '../../../dist/producer/document-walker.js';
+import { DocumentAccess } from '../../../dist/shared/access/document-access.js';
 import { documentJobOptions, FINISHED_JOB_RETENTION } from '../../../dist/shared/job-options.js';
 import { Producer } from '../../../dist/producer/producer.js';
 import { QueueConsumer } from '../../../dist/worker/queue/queue-consumer.js';
 import { SlotScheduler } from '../../../dist/worker/queue/slot-scheduler.js';
 import { round } from '../common.js';
+
+/** A connection as the workers make one. */
+function connectRedis(url: string) {
+  return new RedisConnection(loadProducerConfig({ REDIS_URL: url }), 'service').client;
+}
 
 /** Counts the commands Redis executes from now on. */
 async function redisCounter(url: string): Promise<() => Promise<number>> {
@@ -61,7 +67,8 @@ export async function queueEnqueue(input: EnqueueInput): Promise<EnqueueRun> {
   const redis = connectRedis(input.redisUrl);
   const w0 = performance.now();
   const refs: DocumentRef[] = [];
-  for await (const item of walkDocuments([input.docsDir], 50 * MiB)) if ('ref' in item) refs.push(item.ref);
+  for await (const item of walkDocuments([input.docsDir], 50 * MiB, await DocumentAccess.create()))
+    if ('ref' in item) refs.push(item.ref);
   const walkMs = performance.now() - w0;
   if (refs.length !== input.jobs)
     throw new Error(`expected ${input.jobs} documents in ${input.docsDir}, found ${refs.length}`);
@@ -225,5 +232,5 @@ function allCompleted(workers: Worker[], jobs: number): Promise<void> {
 }
 
 function producerAt(redisUrl: string, prefix: string): Producer {
-  return new Producer(loadProducerConfig({}, { REDIS_URL: redisUrl, DOCFLEET_PREFIX: prefix }));
+  return new Producer(loadProducerConfig({ REDIS_URL: redisUrl, DOCFLEET_PREFIX: prefix }));
 }

@@ -15,8 +15,15 @@ export interface ProcessorDeps {
   store: ResultStore;
   metrics: WorkerMetrics;
   log: Logger;
-  /** Reads the document's text (off the main thread for PDFs). */
-  load: (job: JobData, signal: AbortSignal) => Promise<LoadedDocument>;
+  /**
+   * Reads the document's text (off the main thread for PDFs), if it lies under the directories its batch was
+   * submitted from (`batchRoots`, read from Redis meanwhile) and where the worker may read.
+   */
+  load: (
+    job: JobData,
+    signal: AbortSignal,
+    batchRoots: Promise<readonly string[] | undefined>,
+  ) => Promise<LoadedDocument>;
   /** Adds the part jobs of tasks that split long documents; without it such documents are run whole. */
   flows?: FlowProducer;
   /**
@@ -77,9 +84,17 @@ export function createProcessor(deps: ProcessorDeps) {
     // idle until both are done. A cancelled batch's document is read for nothing, which is rare.
     const skip = new AbortController();
     const abort = signal ? AbortSignal.any([signal, skip.signal]) : skip.signal;
-    const loading = data.part || data.flow ? undefined : deps.load(data, abort);
+    const reading = store.batch(data.batchId);
+    const loading =
+      data.part || data.flow
+        ? undefined
+        : deps.load(
+            data,
+            abort,
+            reading.then((b) => b?.roots),
+          );
     loading?.catch(() => undefined);
-    const batch = await store.batch(data.batchId).catch((err: unknown) => {
+    const batch = await reading.catch((err: unknown) => {
       skip.abort(err);
       throw err;
     });

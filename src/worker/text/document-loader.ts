@@ -1,5 +1,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
+import { DocumentAccess } from '../../shared/access/document-access.js';
+import { fetchDocument, tooLarge } from '../../shared/access/guarded-fetch.js';
 import { PermanentError, TransientError } from '../../shared/errors.js';
 import type { DocumentRef } from '../../shared/job-types.js';
 import type { DocumentText } from './document-text.js';
@@ -12,6 +14,19 @@ export interface DocumentLimits {
   parseMemoryMb: number;
 }
 
+export interface LoadOptions {
+  signal?: AbortSignal;
+  /** Used when the caller does not own an extractor (tests, one-off tools). @defaultValue a shared extractor */
+  extractor?: PdfTextExtractor;
+  /**
+   * Where the document may be read or fetched from; a worker always passes its own.
+   * @defaultValue `DocumentAccess.unrestricted` (local tools reading their own files)
+   */
+  access?: DocumentAccess;
+  /** The directories the document's batch was submitted from, when it recorded them. */
+  batchRoots?: Promise<readonly string[] | undefined>;
+}
+
 export interface LoadedDocument {
   doc: DocumentText;
   pages: number;
@@ -20,25 +35,25 @@ export interface LoadedDocument {
   parseMs: number;
 }
 
-/** A server that stops sending must not hold a job slot forever; the job's attempts retry it. */
-const FETCH_TIMEOUT_MS = 60_000;
 const TEXT_EXTENSIONS = new Set(['.txt', '.md', '.markdown']);
 
-/** Used when the caller does not own an extractor (tests, one-off tools). */
 const sharedExtractor = new PdfTextExtractor();
 
 /**
  * Reads a document and turns it into text: PDFs (found by their header, whatever the name) in a separate
- * thread, text files as one page. Failures are PermanentError or TransientError with a category.
+ * thread, text files as one page, from where `access` allows. Failures are PermanentError or TransientError
+ * with a category.
  */
 export async function loadDocument(
   ref: DocumentRef,
   limits: DocumentLimits,
-  signal?: AbortSignal,
-  extractor: PdfTextExtractor = sharedExtractor,
+  options: LoadOptions = {},
 ): Promise<LoadedDocument> {
+  const { signal, extractor = sharedExtractor, access = DocumentAccess.unrestricted } = options;
   const fetchStart = performance.now();
-  const bytes = await readBytes(ref.uri, limits.maxBytes, signal);
+  const bytes = /^https?:\/\//i.test(ref.uri)
+    ? await fetchBytes(ref.uri, access, limits.maxBytes, signal)
+    : await readFileBytes(await access.resolveFile(ref.uri, options.batchRoots), limits.maxBytes);
   const fetchMs = Math.round(performance.now() - fetchStart);
 
   const parseStart = performance.now();
@@ -48,12 +63,6 @@ export async function loadDocument(
     ? await extractor.extract(bytes, limits, signal)
     : { doc: asText(bytes, ref), pages: 1 };
   return { doc, pages, bytes: size, fetchMs, parseMs: Math.round(performance.now() - parseStart) };
-}
-
-async function readBytes(uri: string, maxBytes: number, signal?: AbortSignal): Promise<Uint8Array> {
-  if (/^https?:\/\//i.test(uri)) return fetchBytes(uri, maxBytes, signal);
-  if (!path.isAbsolute(uri)) throw new PermanentError('not-found', `not an absolute path or an http(s) URL: ${uri}`);
-  return readFileBytes(uri, maxBytes);
 }
 
 /**
@@ -84,48 +93,14 @@ async function readFileBytes(file: string, maxBytes: number): Promise<Uint8Array
   }
 }
 
-async function fetchBytes(url: string, maxBytes: number, signal?: AbortSignal): Promise<Uint8Array> {
-  const timeout = AbortSignal.timeout(FETCH_TIMEOUT_MS);
-  const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
-  try {
-    const res = await fetch(url, { signal: combined });
-    if (!res.ok || !res.body) {
-      await res.body?.cancel();
-      const message = `HTTP ${res.status} for ${url}`;
-      throw res.status === 404 || res.status === 410
-        ? new PermanentError('not-found', message)
-        : new TransientError('fetch-failed', message);
-    }
-    const declared = Number(res.headers.get('content-length'));
-    if (declared > maxBytes) {
-      await res.body.cancel();
-      throw tooLarge(declared, maxBytes);
-    }
-    const chunks: Uint8Array[] = [];
-    let total = 0;
-    for await (const chunk of res.body) {
-      total += chunk.byteLength;
-      // The declared length can lie or be missing; the cap holds on what actually arrives.
-      if (total > maxBytes) throw tooLarge(total, maxBytes, 'at least ');
-      chunks.push(chunk);
-    }
-    return Buffer.concat(chunks, total);
-  } catch (err) {
-    if (err instanceof PermanentError || err instanceof TransientError) throw err;
-    if (signal?.aborted) throw signal.reason;
-    const why = timeout.aborted ? `no complete response within ${FETCH_TIMEOUT_MS} ms` : describe(err);
-    throw new TransientError('fetch-failed', `cannot fetch ${url}: ${why}`, { cause: err });
+async function fetchBytes(url: string, access: DocumentAccess, maxBytes: number, signal?: AbortSignal) {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for await (const chunk of fetchDocument(url, access, { maxBytes, signal })) {
+    chunks.push(chunk);
+    total += chunk.byteLength;
   }
-}
-
-/** fetch() reports network failures as "fetch failed" with the useful part in `cause`. */
-function describe(err: unknown): string {
-  const e = err as Error & { cause?: Error & { code?: string } };
-  return e.cause ? `${e.message} (${e.cause.code ?? e.cause.message})` : e.message;
-}
-
-function tooLarge(bytes: number, maxBytes: number, qualifier = ''): PermanentError {
-  return new PermanentError('too-large', `document is ${qualifier}${bytes} bytes, more than the limit of ${maxBytes}`);
+  return Buffer.concat(chunks, total);
 }
 
 /** PDF readers accept the header anywhere in the first KiB, so junk before it does not make a file less of a PDF. */

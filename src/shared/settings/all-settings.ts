@@ -1,0 +1,46 @@
+import { accessSettings } from './access-settings.js';
+import { connectionSettings } from './connection-settings.js';
+import { jobSettings } from './job-settings.js';
+import { exporterSettings } from './producer-settings.js';
+import type { SettingTable } from './setting.js';
+import { workerSettings } from './worker-settings.js';
+
+export interface SettingGroup {
+  title: string;
+  /** Which commands take the group's settings. */
+  commands: string;
+  settings: SettingTable;
+}
+
+/**
+ * Every setting once, grouped as the configuration reference lists them. Imports nothing but zod, so that static
+ * checks (of the Kubernetes manifests, of the docs) can read the settings without loading the application.
+ */
+export const settingGroups: SettingGroup[] = [
+  {
+    title: 'Connection',
+    commands:
+      'every command that talks to Redis: `submit`, `status`, `results`, `cancel`, `retry`, `worker`, `exporter`',
+    settings: connectionSettings,
+  },
+  {
+    title: 'Jobs',
+    commands: '`submit` (and `status`, `results`, `cancel`, `retry`) and `worker`',
+    settings: jobSettings,
+  },
+  {
+    title: 'Document access',
+    commands: '`worker`; `--allow-url-prefix` and `--allow-private-addresses` also `submit`',
+    settings: accessSettings,
+  },
+  {
+    title: 'Worker',
+    commands: '`worker`',
+    settings: omit(workerSettings, [connectionSettings, jobSettings, accessSettings]),
+  },
+  { title: 'Exporter', commands: '`exporter`', settings: omit(exporterSettings, [connectionSettings]) },
+];
+
+function omit(table: SettingTable, shown: SettingTable[]): SettingTable {
+  return Object.fromEntries(Object.entries(table).filter(([key]) => !shown.some((t) => key in t)));
+}
