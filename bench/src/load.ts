@@ -78,7 +78,7 @@ async function step<T>(fn: () => Promise<T>): Promise<{ value: T; ms: number; pe
 export async function load(redisUrl: string) {
   const admin = new Redis(redisUrl);
   const usedMemory = async () => Number(/^used_memory:(\d+)/m.exec(await admin.info('memory'))![1]);
-  const producer = new Producer(loadProducerConfig({}, { REDIS_URL: redisUrl, DOCFLEET_PREFIX: 'load' }));
+  const producer = new Producer(loadProducerConfig({ REDIS_URL: redisUrl, DOCFLEET_PREFIX: 'load' }));
   try {
     // The finished batch and the small ones come first: in a queue, a batch's jobs sit behind those queued
     // before it, and the cancelled batch is the latest, as a batch cancelled soon after its submission is.

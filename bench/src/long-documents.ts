@@ -93,7 +93,7 @@ async function chunkingThroughput(modelPath: string): Promise<LongDocumentsResul
     const limits = { maxBytes: 100 * 2 ** 20, maxPages: 5_000, parseTimeoutMs: 120_000, parseMemoryMb: 1024 };
     for (const file of (await readdir(CONTRACTS)).filter((f) => f.endsWith('.pdf')).sort()) {
       const uri = path.join(CONTRACTS, file);
-      docs.push(await loadDocument({ uri, name: file, sha256: '', bytes: 0 }, limits, undefined, extractor));
+      docs.push(await loadDocument({ uri, name: file, sha256: '', bytes: 0 }, limits, { extractor }));
     }
   } finally {
     await extractor.close();
