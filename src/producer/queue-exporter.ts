@@ -112,7 +112,7 @@ export async function startQueueExporter(opts: QueueExporterOptions): Promise<Ht
         }
         return { status: 200, contentType: metrics.contentType, body: await metrics.metrics() };
       },
-      '/healthz': async () => text(200, 'ok'),
+      '/healthz': () => Promise.resolve(text(200, 'ok')),
     },
     opts.port,
     opts.host,

@@ -29,8 +29,14 @@ export function text(status: number, body: string): Reply {
 export async function serve(routes: Routes, port: number, host?: string): Promise<HttpEndpoint> {
   const server = createServer((req, res) => {
     const route = routes[new URL(req.url ?? '/', 'http://x').pathname];
-    if (req.method !== 'GET' && req.method !== 'HEAD') { send(res, text(405, 'method not allowed')); return; }
-    if (!route) { send(res, text(404, 'not found')); return; }
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      send(res, text(405, 'method not allowed'));
+      return;
+    }
+    if (!route) {
+      send(res, text(404, 'not found'));
+      return;
+    }
     route().then(
       (reply) => send(res, reply),
       (err: unknown) => send(res, text(500, err instanceof Error ? err.message : String(err))),

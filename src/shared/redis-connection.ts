@@ -43,7 +43,10 @@ export class RedisConnection {
         clearTimeout(timer);
         client.off('ready', onReady);
         client.off('error', onError);
-        if (!err) return resolve();
+        if (!err) {
+          resolve();
+          return;
+        }
         client.disconnect();
         reject(this.unavailable(err));
       };

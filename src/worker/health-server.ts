@@ -21,7 +21,7 @@ export function startHealthServer(opts: HealthServerOptions): Promise<HttpEndpoi
         contentType: opts.metrics.contentType,
         body: await opts.metrics.metrics(),
       }),
-      '/healthz': async () => text(200, 'ok'),
+      '/healthz': () => Promise.resolve(text(200, 'ok')),
       '/readyz': async () => {
         const ready = await Promise.resolve()
           .then(opts.ready)

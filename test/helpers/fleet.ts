@@ -159,12 +159,19 @@ export async function waitForBatch(env: FleetEnv, batch: string, timeoutMs: numb
 /** `docfleet status --json` prints the library's BatchStatus. */
 export type BatchStatusJson = BatchStatus;
 
+/**
+ * The lines of `docfleet results`, parsed as they come: each test reads the fields it checks.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON lines of several shapes; tests pick fields
 export async function readResults(env: FleetEnv, batch: string): Promise<Record<string, any>[]> {
   const r = await runCli(env, ['results', batch]);
   if (r.code !== 0) throw new Error(`results failed: ${r.stderr}`);
-  return r.stdout
-    .trim()
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as Record<string, any>);
+  return (
+    r.stdout
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any -- as above
+      .map((l) => JSON.parse(l) as Record<string, any>)
+  );
 }

@@ -32,7 +32,13 @@ export function relabel(labels: Record<string, string>, rules: RelabelRule[]): R
 }
 
 /** A PodMonitor endpoint's camelCase relabelings in Prometheus's own spelling. */
-export function fromOperator(r: { sourceLabels?: string[]; targetLabel?: string; replacement?: string; regex?: string; action?: string }): RelabelRule {
+export function fromOperator(r: {
+  sourceLabels?: string[];
+  targetLabel?: string;
+  replacement?: string;
+  regex?: string;
+  action?: string;
+}): RelabelRule {
   return {
     source_labels: r.sourceLabels,
     target_label: r.targetLabel,
@@ -43,13 +49,19 @@ export function fromOperator(r: { sourceLabels?: string[]; targetLabel?: string;
 }
 
 /** A target as pod discovery labels it, before relabelling. */
-export type DiscoveredTarget = Record<string, string> & { __meta_kubernetes_pod_name: string; __meta_kubernetes_pod_container_port_name: string };
+export type DiscoveredTarget = Record<string, string> & {
+  __meta_kubernetes_pod_name: string;
+  __meta_kubernetes_pod_container_port_name: string;
+};
 
 /** One discovered target per declared container port of a workload's (first) pod, as `role: pod` labels it. */
 export function podTargets(w: Workload): DiscoveredTarget[] {
   const pod = `${w.metadata.name}-7d9f6-x2kqp`;
   const podLabels = Object.fromEntries(
-    Object.entries(w.spec.template.metadata.labels).map(([k, v]) => [`__meta_kubernetes_pod_label_${k.replace(/\W/g, '_')}`, v]),
+    Object.entries(w.spec.template.metadata.labels).map(([k, v]) => [
+      `__meta_kubernetes_pod_label_${k.replace(/\W/g, '_')}`,
+      v,
+    ]),
   );
   return w.spec.template.spec.containers.flatMap((c) =>
     (c.ports ?? []).map((p) => ({

@@ -30,7 +30,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
-  await redis?.stop();
+  await redis.stop();
 });
 
 const lines = (s: string) => s.split('\n').filter((l) => l.trim() !== '');

@@ -72,9 +72,10 @@ describe('document access policy, enforced by workers', () => {
 
   afterAll(async () => {
     await Promise.all(workers.map((w) => w.stop()));
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- unset until the first test's setup
     await producer?.close();
-    await redis?.stop();
-    await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+    await redis.stop();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
   });
 
   function ref(uri: string, tag: Tag): DocumentRef {

@@ -30,7 +30,7 @@ describe('a fleet that loses workers, documents that fail', () => {
     workers = [];
   });
   afterAll(async () => {
-    await redis?.stop();
+    await redis.stop();
   });
 
   it(
@@ -57,7 +57,7 @@ describe('a fleet that loses workers, documents that fail', () => {
       expect(status).toMatchObject({ total: 21, completed: 21, failed: 0 });
       const lines = await readResults(env, batch);
       expect(lines).toHaveLength(21);
-      expect(new Set(lines.map((l) => l.jobId)).size).toBe(21);
+      expect(new Set(lines.map((l) => String(l.jobId))).size).toBe(21);
       expect(lines.every((l) => l.status === 'completed')).toBe(true);
     },
     6 * 60_000,
@@ -112,7 +112,10 @@ describe('a fleet that loses workers, documents that fail', () => {
       expect(a.jobs).toBe(2);
       await waitForBatch(env, a.batch, 60_000);
       const failures = Object.fromEntries(
-        (await readResults(env, a.batch)).map((l) => [path.basename(l.job.doc.name), l.error]),
+        (await readResults(env, a.batch)).map((l) => [
+          path.basename((l.job as { doc: { name: string } }).doc.name),
+          l.error,
+        ]),
       );
       expect(failures['not-a-pdf.pdf']).toMatchObject({ category: 'unsupported-type', attempts: 1 });
       expect(failures['encrypted.pdf']).toMatchObject({ category: 'encrypted', attempts: 1 });

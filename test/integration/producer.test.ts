@@ -21,12 +21,13 @@ describe('producer against a real Redis', () => {
     redis = await startRedis();
   });
   beforeEach(async () => {
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- unset until the first test's setup
     await producer?.close();
     producer = new Producer(loadProducerConfig({ REDIS_URL: redis.url, DOCFLEET_PREFIX: freshPrefix('producer') }));
   });
   afterAll(async () => {
-    await producer?.close();
-    await redis?.stop();
+    await producer.close();
+    await redis.stop();
   });
 
   it('creates one job per document and task, counting identical content once', async () => {

@@ -75,7 +75,7 @@ describe('a worker and the exporter through a Redis outage', () => {
   afterAll(async () => {
     exporter?.kill('SIGKILL');
     await worker?.stop('SIGKILL');
-    await redis?.stop();
+    await redis.stop();
   });
 
   const readyz = async (port: number) => {

@@ -55,7 +55,7 @@ describe('Redis with a password and TLS', () => {
   afterAll(async () => {
     for (const p of others) p.kill('SIGKILL');
     await Promise.all(workers.map((w) => w.stop('SIGKILL')));
-    await redis?.stop();
+    await redis.stop();
   });
 
   const tlsEnv = (): FleetEnv => ({

@@ -38,7 +38,7 @@ describe('a fleet on Redis Sentinel', () => {
   });
   afterAll(async () => {
     await Promise.all(workers.map((w) => w.stop('SIGKILL')));
-    await group?.stop();
+    await group.stop();
   });
 
   it(

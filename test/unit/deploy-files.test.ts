@@ -46,7 +46,11 @@ const alerts = parse(readFileSync(ALERTS, 'utf8')) as { groups: { rules: AlertRu
 const alertRules = alerts.groups.flatMap((g) => g.rules);
 // The ScaledObjects of every overlay, once each.
 const scaledObjects = [
-  ...new Map(OVERLAYS.flatMap((o) => renderOverlay(o)).filter((o) => o.kind === 'ScaledObject').map((o) => [o.metadata.name, o as ScaledObject])).values(),
+  ...new Map(
+    OVERLAYS.flatMap((o) => renderOverlay(o))
+      .filter((o) => o.kind === 'ScaledObject')
+      .map((o) => [o.metadata.name, o as ScaledObject]),
+  ).values(),
 ];
 
 describe('Prometheus files', () => {
@@ -63,7 +67,10 @@ describe('Prometheus files', () => {
   it('prometheus.yml passes promtool check config, its Kubernetes discovery swapped for static targets', () => {
     // Debian's promtool is built without Kubernetes discovery; everything else (relabelling, rules) it checks.
     // k8s-manifests.test.ts checks what the discovery and relabelling make of each overlay's pods.
-    const config = parse(readFileSync(CONFIG, 'utf8')) as { rule_files: string[]; scrape_configs: Record<string, unknown>[] };
+    const config = parse(readFileSync(CONFIG, 'utf8')) as {
+      rule_files: string[];
+      scrape_configs: Record<string, unknown>[];
+    };
     config.rule_files = config.rule_files.map((f) => path.join(path.dirname(CONFIG), f));
     for (const job of config.scrape_configs) {
       if (!job.kubernetes_sd_configs) continue;
@@ -86,14 +93,20 @@ describe('Prometheus files', () => {
     const tests = parse(readFileSync(ALERT_TESTS, 'utf8')) as {
       tests: { alert_rule_test?: { alertname: string; exp_alerts?: unknown[] }[] }[];
     };
-    const fired = new Set(tests.tests.flatMap((t) => (t.alert_rule_test ?? []).filter((a) => a.exp_alerts?.length).map((a) => a.alertname)));
+    const fired = new Set(
+      tests.tests.flatMap((t) => (t.alert_rule_test ?? []).filter((a) => a.exp_alerts?.length).map((a) => a.alertname)),
+    );
     expect(alertRules.map((r) => r.alert).filter((a) => !fired.has(a))).toEqual([]);
   });
 
   it('gives every alert a runbook_url to its own section of docs/operations.md', () => {
-    const headings = new Set([...readFileSync(OPERATIONS, 'utf8').matchAll(/^#{2,4} (.+)$/gm)].map((m) => m[1]!.trim()));
+    const headings = new Set(
+      [...readFileSync(OPERATIONS, 'utf8').matchAll(/^#{2,4} (.+)$/gm)].map((m) => m[1]!.trim()),
+    );
     for (const rule of alertRules) {
-      expect(rule.annotations.runbook_url, rule.alert).toMatch(new RegExp(`/docs/operations\\.md#${rule.alert.toLowerCase()}$`));
+      expect(rule.annotations.runbook_url, rule.alert).toMatch(
+        new RegExp(`/docs/operations\\.md#${rule.alert.toLowerCase()}$`),
+      );
       expect(headings.has(rule.alert), `docs/operations.md has a section "${rule.alert}"`).toBe(true);
     }
   });
@@ -109,13 +122,34 @@ describe('KEDA queries', () => {
     series: `docfleet_queue_jobs{queue="${queue}", state="${state}", job="docfleet-exporter"}`,
     values,
   });
-  const gpuWorkers = (values: string) => ({ series: 'docfleet_workers{queue="docfleet-generate-gpu", job="docfleet-exporter"}', values });
+  const gpuWorkers = (values: string) => ({
+    series: 'docfleet_workers{queue="docfleet-generate-gpu", job="docfleet-exporter"}',
+    values,
+  });
 
   it.each([
-    { case: 'any-tagged work alone does not wake the GPU pool from zero', gpuWaiting: '0', anyWaiting: '40', workers: '0', expected: 0 },
+    {
+      case: 'any-tagged work alone does not wake the GPU pool from zero',
+      gpuWaiting: '0',
+      anyWaiting: '40',
+      workers: '0',
+      expected: 0,
+    },
     { case: 'gpu-tagged work wakes it', gpuWaiting: '3', anyWaiting: '40', workers: '0', expected: 3 },
-    { case: 'once awake, it counts any-tagged work too', gpuWaiting: '3', anyWaiting: '40', workers: '2', expected: 43 },
-    { case: 'awake with only any-tagged work left, it keeps counting it until KEDA cools down', gpuWaiting: '0', anyWaiting: '40', workers: '2', expected: 40 },
+    {
+      case: 'once awake, it counts any-tagged work too',
+      gpuWaiting: '3',
+      anyWaiting: '40',
+      workers: '2',
+      expected: 43,
+    },
+    {
+      case: 'awake with only any-tagged work left, it keeps counting it until KEDA cools down',
+      gpuWaiting: '0',
+      anyWaiting: '40',
+      workers: '2',
+      expected: 40,
+    },
   ])('$case', ({ gpuWaiting, anyWaiting, workers, expected }) => {
     const query = gpu?.spec.triggers[0]?.metadata.query;
     expect(query).toBeDefined();
@@ -148,7 +182,9 @@ describe('KEDA queries', () => {
 
 describe('generated manifests', () => {
   it('k8s/overlays/production/generated/ is what `npm run manifests` makes from deploy/', () => {
-    const run = spawnSync(process.execPath, [path.join(ROOT, 'scripts/manifests.mjs'), '--check'], { encoding: 'utf8' });
+    const run = spawnSync(process.execPath, [path.join(ROOT, 'scripts/manifests.mjs'), '--check'], {
+      encoding: 'utf8',
+    });
     expect(run.status, run.stderr).toBe(0);
   });
 });
@@ -167,13 +203,23 @@ describe('deploy/compose.yaml', () => {
 
   it('is a valid compose file (docker-compose config, offline)', () => {
     const run = spawnSync('docker-compose', ['-f', COMPOSE, 'config', '-q'], { encoding: 'utf8' });
-    if (run.error) throw new Error(`cannot run docker-compose (scripts/test-deps.sh installs it): ${run.error.message}`);
+    if (run.error)
+      throw new Error(`cannot run docker-compose (scripts/test-deps.sh installs it): ${run.error.message}`);
     expect(run.status, run.stderr).toBe(0);
   });
 
   it('has the whole fleet', () => {
     expect(Object.keys(compose.services)).toEqual(
-      expect.arrayContaining(['redis', 'models', 'worker-cpu', 'worker-embed', 'exporter', 'redis-exporter', 'prometheus', 'grafana']),
+      expect.arrayContaining([
+        'redis',
+        'models',
+        'worker-cpu',
+        'worker-embed',
+        'exporter',
+        'redis-exporter',
+        'prometheus',
+        'grafana',
+      ]),
     );
   });
 
@@ -190,15 +236,26 @@ describe('deploy/compose.yaml', () => {
     for (const [name, s] of docfleet.filter(([, s]) => s.command?.[0] === 'worker')) {
       expect(models, name).toContain(path.basename(s.environment?.MODEL_PATH ?? 'none'));
       const graceMs = Number(s.environment?.DOCFLEET_GRACE_MS ?? 30_000);
-      expect(seconds(s.stop_grace_period ?? '10s') * 1000 - graceMs, `${name}: margin after DOCFLEET_GRACE_MS`).toBeGreaterThanOrEqual(30_000);
+      expect(
+        seconds(s.stop_grace_period ?? '10s') * 1000 - graceMs,
+        `${name}: margin after DOCFLEET_GRACE_MS`,
+      ).toBeGreaterThanOrEqual(30_000);
     }
   });
 
   it('loads the shipped alerts, scrape jobs named as alerts.yml expects, and the dashboard', () => {
-    expect(compose.services.prometheus?.volumes).toEqual(expect.arrayContaining([expect.stringMatching(/^\.\/prometheus\/alerts\.yml:/)]));
-    expect(compose.services.grafana?.volumes).toEqual(expect.arrayContaining([expect.stringMatching(/^\.\/grafana\/docfleet\.json:/)]));
+    expect(compose.services.prometheus?.volumes).toEqual(
+      expect.arrayContaining([expect.stringMatching(/^\.\/prometheus\/alerts\.yml:/)]),
+    );
+    expect(compose.services.grafana?.volumes).toEqual(
+      expect.arrayContaining([expect.stringMatching(/^\.\/grafana\/docfleet\.json:/)]),
+    );
     const config = parse(readFileSync(COMPOSE_CONFIG, 'utf8')) as { scrape_configs: { job_name: string }[] };
-    expect(config.scrape_configs.map((j) => j.job_name).sort()).toEqual(['docfleet-exporter', 'docfleet-redis', 'docfleet-worker']);
+    expect(config.scrape_configs.map((j) => j.job_name).sort()).toEqual([
+      'docfleet-exporter',
+      'docfleet-redis',
+      'docfleet-worker',
+    ]);
   });
 });
 

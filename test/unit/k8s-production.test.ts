@@ -21,13 +21,19 @@ const producer = new Fleet([...rendered, ...renderKustomization('examples/produc
 interface NetworkPolicy extends RenderedObject {
   spec: {
     podSelector: { matchLabels?: Record<string, string> };
-    ingress?: { from: { podSelector?: { matchLabels: Record<string, string> }; namespaceSelector?: object }[]; ports: { port: number }[] }[];
+    ingress?: {
+      from: { podSelector?: { matchLabels: Record<string, string> }; namespaceSelector?: object }[];
+      ports: { port: number }[];
+    }[];
   };
 }
 interface PodMonitor extends RenderedObject {
   spec: {
     selector: { matchLabels: Record<string, string> };
-    podMetricsEndpoints: { port: string; relabelings: { sourceLabels?: string[]; targetLabel: string; replacement?: string }[] }[];
+    podMetricsEndpoints: {
+      port: string;
+      relabelings: { sourceLabels?: string[]; targetLabel: string; replacement?: string }[];
+    }[];
   };
 }
 
@@ -46,7 +52,12 @@ function secretBehind(w: Workload, c: Container, file: string): string | undefin
 
 describe('k8s/overlays/production', () => {
   it('gives every docfleet component the Redis password and CA as files from the Secrets, over TLS', () => {
-    const clients = [...fleet.cli, ...producer.workloads.filter((w) => w.metadata.name === 'docfleet-submit-example').map((obj) => ({ obj, c: obj.spec.template.spec.containers[0]! }))];
+    const clients = [
+      ...fleet.cli,
+      ...producer.workloads
+        .filter((w) => w.metadata.name === 'docfleet-submit-example')
+        .map((obj) => ({ obj, c: obj.spec.template.spec.containers[0]! })),
+    ];
     expect(clients.length).toBeGreaterThanOrEqual(5);
     for (const { obj, c } of clients) {
       const env = producer.environment(c);
@@ -73,30 +84,45 @@ describe('k8s/overlays/production', () => {
     }
     expect(script).toMatch(/^port 0$/m);
     expect(script).toMatch(/^tls-port 6379$/m);
-    expect(sidecar?.env?.find((e) => e.name === 'REDIS_PASSWORD')?.valueFrom?.secretKeyRef).toEqual({ name: 'docfleet-redis', key: 'password' });
+    expect(sidecar?.env?.find((e) => e.name === 'REDIS_PASSWORD')?.valueFrom?.secretKeyRef).toEqual({
+      name: 'docfleet-redis',
+      key: 'password',
+    });
     expect(sidecar?.env?.find((e) => e.name === 'REDIS_ADDR')?.value).toMatch(/^rediss:\/\//);
     // No password in plain text anywhere in the rendered manifests (the Secrets are created by hand).
     for (const o of fleet.objects) expect(o.kind, o.metadata.name).not.toBe('Secret');
     for (const w of fleet.workloads) {
       for (const c of w.spec.template.spec.containers) {
-        for (const e of c.env ?? []) if (/PASSWORD(?!_FILE)/.test(e.name)) expect(e.value, `${w.metadata.name}: ${e.name}`).toBeUndefined();
+        for (const e of c.env ?? [])
+          if (/PASSWORD(?!_FILE)/.test(e.name)) expect(e.value, `${w.metadata.name}: ${e.name}`).toBeUndefined();
       }
     }
   });
 
   it('lets only fleet pods reach Redis and only Prometheus the metrics ports', () => {
     const policies = fleet.ofKind<NetworkPolicy>('NetworkPolicy');
-    expect(policies.find((p) => Object.keys(p.spec.podSelector.matchLabels ?? {}).length === 0 && !p.spec.ingress)).toBeDefined();
+    expect(
+      policies.find((p) => Object.keys(p.spec.podSelector.matchLabels ?? {}).length === 0 && !p.spec.ingress),
+    ).toBeDefined();
 
     const redis = fleet.named<Workload>('StatefulSet', 'redis')!;
-    const toRedis = policies.filter((p) => matches(p.spec.podSelector.matchLabels ?? {}, redis.spec.template.metadata.labels));
+    const toRedis = policies.filter((p) =>
+      matches(p.spec.podSelector.matchLabels ?? {}, redis.spec.template.metadata.labels),
+    );
     const redisPort = redis.spec.template.spec.containers[0]!.ports![0]!.containerPort;
-    const redisRule = toRedis.flatMap((p) => p.spec.ingress ?? []).find((r) => r.ports.some((p) => p.port === redisPort));
+    const redisRule = toRedis
+      .flatMap((p) => p.spec.ingress ?? [])
+      .find((r) => r.ports.some((p) => p.port === redisPort));
     expect(redisRule).toBeDefined();
     // Every Redis client pod, the example producer included, is admitted.
-    const clients = producer.workloads.filter((w) => w.metadata.name !== 'redis' && w.metadata.name !== 'docfleet-models');
+    const clients = producer.workloads.filter(
+      (w) => w.metadata.name !== 'redis' && w.metadata.name !== 'docfleet-models',
+    );
     for (const w of clients) {
-      const admitted = redisRule!.from.some((f) => f.podSelector && !f.namespaceSelector && matches(f.podSelector.matchLabels, w.spec.template.metadata.labels));
+      const admitted = redisRule!.from.some(
+        (f) =>
+          f.podSelector && !f.namespaceSelector && matches(f.podSelector.matchLabels, w.spec.template.metadata.labels),
+      );
       expect(admitted, w.metadata.name).toBe(true);
     }
 
@@ -110,18 +136,24 @@ describe('k8s/overlays/production', () => {
             .flatMap((np) => np.spec.ingress ?? [])
             .filter((r) => r.ports.some((rp) => rp.port === p.containerPort));
           expect(rules.length, `${w.metadata.name}: ${p.name}`).toBeGreaterThan(0);
-          for (const r of rules) for (const f of r.from) expect(f.namespaceSelector, `${w.metadata.name}: ${p.name} from`).toBeDefined();
+          for (const r of rules)
+            for (const f of r.from) expect(f.namespaceSelector, `${w.metadata.name}: ${p.name} from`).toBeDefined();
         }
       }
     }
   });
 
   it('protects Redis and each worker pool with one PodDisruptionBudget', () => {
-    const pdbs = fleet.ofKind<RenderedObject & { spec: { selector: { matchLabels: Record<string, string> } } }>('PodDisruptionBudget');
+    const pdbs = fleet.ofKind<RenderedObject & { spec: { selector: { matchLabels: Record<string, string> } } }>(
+      'PodDisruptionBudget',
+    );
     const protectedWorkloads = [fleet.named<Workload>('StatefulSet', 'redis')!, ...fleet.workers.map(({ obj }) => obj)];
     for (const w of protectedWorkloads) {
       const mine = pdbs.filter((p) => matches(p.spec.selector.matchLabels, w.spec.template.metadata.labels));
-      expect(mine.map((p) => p.metadata.name), w.metadata.name).toHaveLength(1);
+      expect(
+        mine.map((p) => p.metadata.name),
+        w.metadata.name,
+      ).toHaveLength(1);
     }
   });
 
@@ -137,8 +169,12 @@ describe('k8s/overlays/production', () => {
           .filter((e) => selected && e.port === port)
           .map((e) => relabel(target, e.relabelings.map(fromOperator))!);
         const want = expectedJob(w, port);
-        expect(scraped.map((t) => t.job), `${w.metadata.name}:${port}`).toEqual(want ? [want] : []);
-        for (const t of scraped) expect(t.instance, `${w.metadata.name}:${port}`).toBe(target.__meta_kubernetes_pod_name);
+        expect(
+          scraped.map((t) => t.job),
+          `${w.metadata.name}:${port}`,
+        ).toEqual(want ? [want] : []);
+        for (const t of scraped)
+          expect(t.instance, `${w.metadata.name}:${port}`).toBe(target.__meta_kubernetes_pod_name);
       }
     }
   });
@@ -147,19 +183,29 @@ describe('k8s/overlays/production', () => {
     const rule = fleet.named<RenderedObject & { spec: { groups: unknown } }>('PrometheusRule', 'docfleet');
     const alerts = parse(readFileSync(path.join(ROOT, 'deploy/prometheus/alerts.yml'), 'utf8')) as { groups: unknown };
     expect(rule?.spec.groups).toEqual(alerts.groups);
-    const dashboard = fleet.named<RenderedObject & { data: Record<string, string> }>('ConfigMap', 'docfleet-grafana-dashboard');
+    const dashboard = fleet.named<RenderedObject & { data: Record<string, string> }>(
+      'ConfigMap',
+      'docfleet-grafana-dashboard',
+    );
     expect(dashboard?.metadata.labels?.grafana_dashboard).toBe('1');
-    expect(dashboard?.data['docfleet.json']).toBe(readFileSync(path.join(ROOT, 'deploy/grafana/docfleet.json'), 'utf8'));
+    expect(dashboard?.data['docfleet.json']).toBe(
+      readFileSync(path.join(ROOT, 'deploy/grafana/docfleet.json'), 'utf8'),
+    );
   });
 
   it('authenticates every KEDA trigger to Prometheus through the TriggerAuthentication', () => {
-    const auths = fleet.ofKind<RenderedObject & { spec: { secretTargetRef: { parameter: string }[] } }>('TriggerAuthentication');
+    const auths = fleet.ofKind<RenderedObject & { spec: { secretTargetRef: { parameter: string }[] } }>(
+      'TriggerAuthentication',
+    );
     for (const so of fleet.ofKind<ScaledObject>('ScaledObject')) {
       for (const t of so.spec.triggers) {
         const auth = auths.find((a) => a.metadata.name === t.authenticationRef?.name);
         expect(auth, so.metadata.name).toBeDefined();
         expect(t.metadata.authModes, so.metadata.name).toBe('bearer');
-        expect(auth?.spec.secretTargetRef.map((r) => r.parameter), so.metadata.name).toContain('bearerToken');
+        expect(
+          auth?.spec.secretTargetRef.map((r) => r.parameter),
+          so.metadata.name,
+        ).toContain('bearerToken');
       }
     }
   });

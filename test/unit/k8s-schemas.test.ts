@@ -65,7 +65,10 @@ function typeErrors(objects: RenderedObject[]): string[] {
       const { line } = d.file.getLineAndCharacterOfPosition(d.start);
       const declaration = /^export const o(\d+)/;
       // Name the object the error is in: the nearest `export const oN` above the error's line.
-      const lines = source.split('\n').slice(0, line + 1).reverse();
+      const lines = source
+        .split('\n')
+        .slice(0, line + 1)
+        .reverse();
       const index = lines.map((l) => declaration.exec(l)?.[1]).find((n) => n !== undefined);
       const o = index === undefined ? undefined : objects[Number(index)];
       return `${o ? `${o.kind}/${o.metadata.name}: ` : ''}${text}`;
@@ -101,7 +104,9 @@ describe('the schema check itself', () => {
 
   it('rejects a misspelt field deep in a pod spec', () => {
     const broken = structuredClone(deployment);
-    (broken.spec as { template: { spec: { containers: Record<string, unknown>[] } } }).template.spec.containers[0]!.readOnlyRootFileSystem = true;
+    (
+      broken.spec as { template: { spec: { containers: Record<string, unknown>[] } } }
+    ).template.spec.containers[0]!.readOnlyRootFileSystem = true;
     expect(typeErrors([broken]).join('\n')).toMatch(/readOnlyRootFileSystem/);
   });
 

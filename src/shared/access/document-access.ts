@@ -46,8 +46,9 @@ export class DocumentAccess {
   static async create(options: DocumentAccessOptions = {}): Promise<DocumentAccess> {
     const roots = await Promise.all(
       (options.roots ?? []).map((root) =>
-        realpath(path.resolve(root)).catch((err: NodeJS.ErrnoException) => {
-          throw new ConfigError(`--documents-root / DOCUMENTS_ROOTS: cannot use ${root} (${err.code ?? err.message})`);
+        realpath(path.resolve(root)).catch((err: unknown) => {
+          const reason = (err as NodeJS.ErrnoException).code ?? String(err);
+          throw new ConfigError(`--documents-root / DOCUMENTS_ROOTS: cannot use ${root} (${reason})`);
         }),
       ),
     );
@@ -82,9 +83,9 @@ export class DocumentAccess {
     if (this.roots && !isDocumentName(file)) {
       throw forbidden(`${file}: not a document's name (${DOCUMENT_EXTENSIONS.join(', ')})`);
     }
-    const real = await realpath(file).catch((err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT' || err.code === 'ENOTDIR')
-        throw new PermanentError('not-found', `no such file: ${file}`);
+    const real = await realpath(file).catch((err: unknown) => {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') throw new PermanentError('not-found', `no such file: ${file}`);
       throw err;
     });
     if (this.roots && !isUnder(real, this.roots)) {

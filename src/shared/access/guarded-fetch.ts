@@ -1,4 +1,4 @@
-import { lookup, type LookupAddress, type LookupAllOptions, type LookupOneOptions } from 'node:dns';
+import { lookup, type LookupAddress, type LookupAllOptions } from 'node:dns';
 import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';
@@ -110,7 +110,10 @@ function get(url: URL, access: DocumentAccess, signal: AbortSignal): Promise<Inc
 function guardedLookup(access: DocumentAccess, host: string): LookupFunction {
   return (hostname, options, callback) => {
     lookup(hostname, { ...options, all: true } as LookupAllOptions, (err, addresses: LookupAddress[]) => {
-      if (err) return callback(err, '', 0);
+      if (err) {
+        callback(err, '', 0);
+        return;
+      }
       let refusal: unknown;
       const allowed = addresses.filter(({ address }) => {
         try {
@@ -121,8 +124,12 @@ function guardedLookup(access: DocumentAccess, host: string): LookupFunction {
           return false;
         }
       });
-      if (allowed.length === 0) return callback((refusal ?? forbidden(`${host}: no address`)) as Error, '', 0);
-      if ((options as LookupOneOptions & { all?: boolean }).all) {
+      if (allowed.length === 0) {
+        callback((refusal ?? forbidden(`${host}: no address`)) as Error, '', 0);
+        return;
+      }
+      // Node passes `all: true` when its caller asked for every address, whatever the declared type says.
+      if ((options as { all?: boolean }).all) {
         (callback as unknown as (e: null, a: LookupAddress[]) => void)(null, allowed);
       } else callback(null, allowed[0]!.address, allowed[0]!.family);
     });

@@ -57,7 +57,7 @@ export function oneOf<const T extends readonly [string, ...string[]]>(values: T)
 /** `auto` (decided at start) or a value of `inner`. */
 export function auto<T extends z.ZodType>(inner: T) {
   return z.union([z.literal('auto'), inner], {
-    error: (issue) => (issue.code === 'invalid_union' ? `expected auto or ${messageOf(inner)}` : undefined),
+    error: () => `expected auto or ${messageOf(inner)}`,
   });
 }
 
