@@ -91,7 +91,7 @@ describe('document access policy, enforced by workers', () => {
     );
     expect(r.refused).toBe(0);
     const status = await waitForBatch(env, r.batch, 90_000);
-    expect(status).toMatchObject({ total: uris.length, active: 0, waiting: 0 });
+    expect(status).toMatchObject({ total: uris.length, pending: 0 });
     const lines = (await readResults(env, r.batch)) as {
       status: string;
       job: { doc: { uri: string } };
