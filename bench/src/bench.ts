@@ -172,8 +172,9 @@ async function qualityRun(): Promise<void> {
     process.exit(2);
   }
   const started = Date.now();
-  const only = process.argv.indexOf('--model');
-  const q = await quality(limit, only > 0 ? process.argv[only + 1] : undefined);
+  const at2 = process.argv.indexOf('--model');
+  const only = at2 > 0 ? process.argv[at2 + 1] : undefined;
+  const q = await quality(limit, only);
   const meta = {
     date: new Date().toISOString(),
     node: process.version,
@@ -181,7 +182,8 @@ async function qualityRun(): Promise<void> {
     cpus: os.cpus().length,
     command: `npm run bench -- ${process.argv.slice(2).join(' ')}`,
   };
-  log(`wrote ${await writeJson('quality.json', { meta, ...q.json })}`);
+  // A run of one model does not overwrite the figures of both.
+  log(`wrote ${await writeJson(only ? `quality-${only}.json` : 'quality.json', { meta, ...q.json })}`);
   process.stdout.write(
     `\n${q.text}\n\n(${meta.cpus} CPUs, ${meta.node}; whole run ${round((Date.now() - started) / 1000)} s)\n`,
   );
