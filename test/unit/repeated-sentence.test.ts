@@ -17,3 +17,11 @@ describe('repeated sentences', () => {
     expect(withoutRepeats(text)).toBe(text);
   });
 });
+
+describe('numbered loops', () => {
+  it('treats sentences that differ only in list markers or numbers as repeats, and short ones from the third time', () => {
+    const text = '(a) The Parties agree to the following:\n(i) The Parties agree to the following:\n';
+    expect(withoutRepeats(text)).toBe('(a) The Parties agree to the following:');
+    expect(withoutRepeats('Exhibits.\nD-1\nD-2\nD-3\nD-4\n')).toBe('Exhibits.\nD-1\nD-2');
+  });
+});

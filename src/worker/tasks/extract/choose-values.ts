@@ -9,9 +9,9 @@ import { groundedOutput } from './extract.js';
 /**
  * Extraction for models too small to write a value and its verbatim quote: per field, the document's sentences
  * are ranked by the field's keywords (candidate-passages.ts) and the model only picks which of the best few
- * states the field, or none. The value is the picked sentence itself, so every value is grounded by
- * construction, and each field costs one short prompt and a couple of generated tokens instead of a long JSON
- * answer. Works for schemas whose fields are strings or lists of strings (the contract schema).
+ * states the field (whether it is stated at all is the keywords' call). The value is the picked sentence itself,
+ * so every value is grounded by construction, and each field costs one short prompt and a couple of generated
+ * tokens instead of a long JSON answer. Works for schemas whose fields are strings or lists of strings (the contract schema).
  */
 
 /** Sentences offered per field: the model reads them all, so few and short. */
@@ -21,6 +21,8 @@ const SENTENCE_MAX_CHARS = 400;
 /** Fields a contract states at its start (title, parties, date): sentences of its first characters rank higher. */
 const START_FIELDS = /\b(name|title|part(y|ies)|agreement_date|dated?|signed)\b/;
 const START_CHARS = 4000;
+/** A sentence is offered when it has a contract phrasing of the field (weight 2), or two words of its name or description. */
+const MIN_SCORE = 1.5;
 
 interface Sentence {
   start: number;
@@ -49,13 +51,15 @@ export async function chooseValues(
         `method "choose": field "${field.name}" is not a string or a list of strings`,
       );
     const offered = rank(sentences, field, doc.text.length).slice(0, CHOICES);
+    // Whether a field is stated is the keywords' call: asked for "none", small models answered it for fields
+    // the contract states. The model only picks which sentence states it.
     let picked: Sentence | undefined;
     if (offered.length > 0) {
       read.push(...offered);
       const res = await pick(env, field, offered);
       tokensIn += res.tokensIn;
       tokensOut += res.tokensOut;
-      picked = res.choice > 0 ? offered[res.choice - 1] : undefined;
+      picked = offered[res.choice - 1] ?? offered[0];
     }
     if (!picked) {
       fields[field.name] = shape.list ? [] : null;
@@ -86,20 +90,20 @@ export async function chooseValues(
 async function pick(env: GenerationEnv, field: PassageField, offered: Sentence[]) {
   const choices = offered.map((s, i) => `${i + 1}. ${s.text.replace(/\s+/g, ' ')}`).join('\n');
   const what = field.description ?? field.name.replace(/_/g, ' ');
-  const question = `Which sentence states ${what}? Answer with its number, or 0 if none does.`;
+  const question = `Which sentence states ${what}? Answer with its number.`;
   const wrap = env.style.chat
     ? () => `${question}\n\n${choices}`
-    : () => `Sentences from a contract:\n${choices}\n0. none of them\n\nQuestion: ${question}\nAnswer: {"answer": `;
+    : () => `Sentences from a contract:\n${choices}\n\nQuestion: ${question}\nAnswer (JSON): `;
   const grammar = await env.model.llama.createGrammarForJsonSchema({
     type: 'object',
-    properties: { answer: { enum: Array.from({ length: offered.length + 1 }, (_, i) => i) } },
+    properties: { answer: { enum: Array.from({ length: offered.length }, (_, i) => i + 1) } },
   });
   const res = await generate(env, { text: '', wrap, maxTokens: 16, grammar });
-  let choice = 0;
+  let choice = 1;
   try {
     choice = (JSON.parse(res.text) as { answer: number }).answer;
   } catch {
-    // Cut off: none.
+    // Cut off: the best-ranked.
   }
   return { choice, tokensIn: res.tokensIn, tokensOut: res.tokensOut };
 }
@@ -131,7 +135,7 @@ function rank(sentences: Sentence[], field: PassageField, length: number): Sente
     return { s, score };
   });
   return scored
-    .filter((x) => x.score > 0)
+    .filter((x) => x.score >= MIN_SCORE)
     .sort((a, b) => b.score - a.score || a.s.start - b.s.start)
     .map((x) => x.s);
 }
