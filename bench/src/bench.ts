@@ -10,12 +10,13 @@ import { CLI, DEFAULT_MODEL, ForeignCpuMeter, log, RESULTS_DIR, round, WORKLOAD,
 import { embedding } from './embedding.js';
 import { load } from './load.js';
 import { longDocuments } from './long-documents.js';
+import { quality } from './quality.js';
 import { queueOverhead } from './queue-overhead.js';
 import { scaling } from './scaling.js';
 import { throughput } from './throughput.js';
 
 /**
- * `npm run bench -- throughput|queue|scaling|embed|long|load|all` (`load` is not part of `all`): measures docfleet against node-llama-cpp
+ * `npm run bench -- throughput|queue|scaling|embed|long|load|quality|all` (`load` and `quality` are not part of `all`): measures docfleet against node-llama-cpp
  * driven directly (the ceiling), against a naive BullMQ worker, and its queue paths against plain BullMQ;
  * prints tables and writes bench/results/*.json. Everything runs on one throwaway Redis.
  */
@@ -30,12 +31,15 @@ async function writeJson(name: string, data: unknown): Promise<string> {
 
 async function main(): Promise<void> {
   const mode = process.argv[2] ?? 'all';
-  if (!['throughput', 'scaling', 'long', 'queue', 'embed', 'load', 'all'].includes(mode)) {
-    process.stderr.write('usage: npm run bench -- [throughput|scaling|long|queue|embed|load|all]\n');
+  if (!['throughput', 'scaling', 'long', 'queue', 'embed', 'load', 'quality', 'all'].includes(mode)) {
+    process.stderr.write(
+      'usage: npm run bench -- [throughput|scaling|long|queue|embed|load|all] | quality [--limit N] [--model NAME-PART]\n',
+    );
     process.exit(2);
   }
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build first`);
   if (mode === 'load') return loadRun();
+  if (mode === 'quality') return qualityRun();
   const modelPath = path.resolve(process.env.BENCH_MODEL_PATH || process.env.TEST_MODEL_PATH || DEFAULT_MODEL);
   if (!existsSync(modelPath)) throw new Error(`model ${modelPath} not found (BENCH_MODEL_PATH to use another)`);
 
@@ -157,6 +161,32 @@ async function loadRun(): Promise<void> {
   } finally {
     await redis.stop();
   }
+}
+
+/** The quality run needs the real models of the cache and the labelled corpus, no Redis. */
+async function qualityRun(): Promise<void> {
+  const at = process.argv.indexOf('--limit');
+  const limit = at > 0 ? Number(process.argv[at + 1]) : undefined;
+  if (limit !== undefined && !(Number.isInteger(limit) && limit > 0)) {
+    process.stderr.write('--limit must be a positive integer\n');
+    process.exit(2);
+  }
+  const started = Date.now();
+  const at2 = process.argv.indexOf('--model');
+  const only = at2 > 0 ? process.argv[at2 + 1] : undefined;
+  const q = await quality(limit, only);
+  const meta = {
+    date: new Date().toISOString(),
+    node: process.version,
+    cpu: os.cpus()[0]?.model.trim(),
+    cpus: os.cpus().length,
+    command: `npm run bench -- ${process.argv.slice(2).join(' ')}`,
+  };
+  // A run of one model does not overwrite the figures of both.
+  log(`wrote ${await writeJson(only ? `quality-${only}.json` : 'quality.json', { meta, ...q.json })}`);
+  process.stdout.write(
+    `\n${q.text}\n\n(${meta.cpus} CPUs, ${meta.node}; whole run ${round((Date.now() - started) / 1000)} s)\n`,
+  );
 }
 
 main().catch((err: unknown) => {

@@ -9,6 +9,12 @@ export const extractParams = z.object({
       error: 'the root must be {"type": "object", "properties": {...}}',
     })
     .optional(),
+  /**
+   * How values are found: `quote` (default), the model writes each value with a verbatim quote; `choose`, it picks
+   * per field one of the sentences that rank best by the field's keywords, which is the value (for models too small
+   * to write grounded JSON; fields must be strings or lists of strings).
+   */
+  method: z.enum(['quote', 'choose']).optional(),
   /** Upper bound on generated tokens. */
   maxTokens: z.number().int().positive().optional(),
   /** The model (GGUF file name without .gguf) the result must come from; unset means whatever the fleet holds. */

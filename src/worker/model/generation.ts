@@ -1,5 +1,7 @@
 import {
+  ChatMLChatWrapper,
   LlamaChatSession,
+  type ChatWrapper,
   LlamaCompletion,
   resolveChatWrapper,
   type ChatHistoryItem,
@@ -10,6 +12,7 @@ import {
 } from 'node-llama-cpp';
 import { PermanentError } from '../../shared/errors.js';
 import { continueTokens } from './continuation.js';
+import { repeatedSentenceAt, withoutRepeats } from './repeated-sentence.js';
 
 /**
  * Shared by the generating tasks: fit as much of the document as the context allows, prompt the model
@@ -63,11 +66,22 @@ const SYSTEM_PROMPT = 'You process documents. Follow the instructions exactly an
 /** Room for what a template may add around the answer (e.g. an empty thinking block). */
 const CHAT_MARGIN = 16;
 
+/**
+ * The model's chat template. ChatMLChatWrapper writes BOS before the template, which for a model whose BOS is
+ * `<|im_start|>` (SmolLM2) doubles that token; the GGUF's own template (Jinja) is then followed as written.
+ */
+export function chatWrapperOf(model: LlamaModel): ChatWrapper {
+  const wrapper = resolveChatWrapper(model);
+  if (wrapper instanceof ChatMLChatWrapper && model.tokens.bosString === '<|im_start|>')
+    return resolveChatWrapper(model, { type: 'jinjaTemplate' });
+  return wrapper;
+}
+
 export function promptStyleOf(model: LlamaModel): PromptStyle {
   // The metadata is what the file holds, whatever its type says: a section may be missing.
   const metadata: Partial<GgufMetadata> = model.fileInfo.metadata;
   if (!metadata.tokenizer?.chat_template) return { chat: false, templateTokens: 0 };
-  const wrapper = resolveChatWrapper(model);
+  const wrapper = chatWrapperOf(model);
   const history: ChatHistoryItem[] = [
     ...wrapper.generateInitialChatHistory({ systemPrompt: SYSTEM_PROMPT }),
     { type: 'user', text: '' },
@@ -123,13 +137,35 @@ export async function generate(env: GenerationEnv, req: GenerateRequest): Promis
   let text: string;
   let stopReason: string;
   if (style.chat) {
-    const session = new LlamaChatSession({ contextSequence: sequence, systemPrompt: SYSTEM_PROMPT });
+    const session = new LlamaChatSession({
+      contextSequence: sequence,
+      systemPrompt: SYSTEM_PROMPT,
+      chatWrapper: chatWrapperOf(model),
+    });
+    // Free text stops at its first repeated sentence (a loop); JSON under a grammar ends by itself.
+    const looped = new AbortController();
+    const stop = () => looped.abort();
+    env.signal?.addEventListener('abort', stop);
+    let sofar = '';
     try {
       // Thinking would spend the output budget on text nobody reads.
-      const res = await session.promptWithMeta(prompt, { ...common, budgets: { thoughtTokens: 0 } });
-      text = res.responseText;
+      const res = await session.promptWithMeta(prompt, {
+        ...common,
+        budgets: { thoughtTokens: 0 },
+        signal: looped.signal,
+        stopOnAbortSignal: true,
+        onTextChunk: req.grammar
+          ? undefined
+          : (chunk) => {
+              sofar += chunk;
+              if (/[.!?\n]$/.test(chunk.trimEnd() || chunk) && repeatedSentenceAt(sofar) !== undefined) looped.abort();
+            },
+      });
+      env.signal?.throwIfAborted();
+      text = req.grammar ? res.responseText : withoutRepeats(res.responseText);
       stopReason = res.stopReason;
     } finally {
+      env.signal?.removeEventListener('abort', stop);
       session.dispose({ disposeSequence: false });
     }
   } else if (!req.grammar) {
@@ -140,7 +176,7 @@ export async function generate(env: GenerationEnv, req: GenerateRequest): Promis
       req.maxTokens,
       env.signal,
     );
-    text = res.text;
+    text = withoutRepeats(res.text);
     stopReason = res.stopReason;
   } else {
     const completion = new LlamaCompletion({ contextSequence: sequence });
