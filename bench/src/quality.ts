@@ -118,7 +118,7 @@ async function runModel(modelPath: string, labels: LabelledDoc[]) {
         sha256: createHash('sha256').update(bytes).digest('hex'),
         bytes: bytes.byteLength,
       };
-      const loaded = await loadDocument(ref, limits, undefined, extractor);
+      const loaded = await loadDocument(ref, limits, { extractor });
       sourceTexts.set(label.file, loaded.doc.text);
       speed ??= await host.withSequence(undefined, (env) => measureSpeed(env, loaded.doc.text));
       const run: DocRun = { file: label.file, pages: loaded.pages, tokensIn: 0, tokensOut: 0, seconds: 0 };
