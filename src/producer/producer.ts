@@ -1,12 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { Queue, type JobsOptions } from 'bullmq';
-import { DOCUMENT_EXTENSIONS, DocumentAccess, isDocumentName, isUnder } from '../shared/access/document-access.js';
+import { DocumentAccess } from '../shared/access/document-access.js';
 import { MiB, type ProducerConfig } from '../shared/config.js';
-import { ConfigError, PermanentError } from '../shared/errors.js';
-import type { DocumentRef, JobData, Tag, TaskName, TaskParams } from '../shared/job-types.js';
+import { ConfigError } from '../shared/errors.js';
+import type { DocumentRef, Tag, TaskName, TaskParams } from '../shared/job-types.js';
 import type { BatchMeta } from '../shared/batch-store.js';
-import { queuesForRole, roleForTask, type ModelRole } from '../shared/queue-layout.js';
 import type { Redis } from 'ioredis';
 import { RedisConnection, type RedisUse } from '../shared/redis-connection.js';
 import { atMemoryLimit, isOutOfMemory, RedisOutOfMemoryError } from '../shared/redis-out-of-memory.js';
@@ -15,6 +14,8 @@ import { taskLines, type TaskLine } from './task-lines.js';
 import { checkParams } from '../shared/tasks/task-catalog.js';
 import { rootsOf, walkDocuments, type WalkItem } from './document-walker.js';
 import { documentJobOptions } from '../shared/job-options.js';
+import { checkedRefs } from './checked-refs.js';
+import { writeBatch } from './write-batch.js';
 
 export interface SubmitOptions {
   tasks: TaskName[];
@@ -54,35 +55,8 @@ export interface SubmitResult {
   refused: number;
 }
 
-interface PendingJob {
-  id: string;
-  queue: string;
-  data: JobData;
-}
-
-const FLUSH_EVERY = 250;
-/** The first flush is small and flushes double up to FLUSH_EVERY, so workers start while the walk goes on. */
-const FIRST_FLUSH = 16;
-/**
- * KEYS are key prefixes, ARGV job ids: for each id '1' if a key of any prefix exists for it, else '0'.
- * The keys are put together here, as BullMQ's own scripts do, to send Redis one short id per job.
- */
-const ANY_EXISTS = `
-local found = {}
-for i = 1, #ARGV do
-  local hit = '0'
-  for k = 1, #KEYS do
-    if redis.call('EXISTS', KEYS[k] .. ARGV[i]) == 1 then hit = '1' break end
-  end
-  found[i] = hit
-end
-return table.concat(found)
-`;
 /** Inputs a batch lists in `docfleet batches`. */
 const INPUTS_LISTED = 3;
-/** Flushes in flight at once; the walk waits for one to finish beyond that. */
-const FLUSHES_AT_ONCE = 3;
-
 /**
  * Enqueues documents as jobs. Owns one Redis connection shared by every queue it touches.
  * `close()` when done.
@@ -143,7 +117,7 @@ export class Producer {
   ): Promise<SubmitResult> {
     const access = await this.urlAccess();
     const roots = opts.roots?.map((root) => path.resolve(root));
-    return this.submitItems(asItems(refs, this.config.maxDocumentMb * MiB, access, roots), opts, roots);
+    return this.submitItems(checkedRefs(refs, this.config.maxDocumentMb * MiB, access, roots), opts, roots);
   }
 
   /** Where `submit` may fetch URLs from; local files are the submitter's own to read. */
@@ -189,7 +163,7 @@ export class Producer {
     try {
       // Created first so that workers and `status` see the batch while it is still being submitted.
       await this.store.batches.create(meta);
-      await this.submitLines(meta, lines, items, opts);
+      await writeBatch(this, meta, lines, items, opts);
       meta.submitting = false;
       await this.store.batches.update(meta);
     } catch (err) {
@@ -211,95 +185,6 @@ export class Producer {
     return { batch: meta.id, jobs: meta.jobs, duplicates: meta.duplicates, refused: meta.refused };
   }
 
-  /** Records every document of the walk in the batch and enqueues the jobs that do not exist yet. */
-  private async submitLines(meta: BatchMeta, lines: TaskLine[], items: AsyncIterable<WalkItem>, opts: SubmitOptions) {
-    let docs: DocumentRef[] = [];
-    // Several flushes run at once, so Node builds the next one while Redis writes the last. Redis may not
-    // have a running flush's jobs yet, so their ids are checked here: a later flush leaves them out.
-    const running = new Set<Promise<void>>();
-    const runningIds = new Set<string>();
-    let flushAt = FIRST_FLUSH;
-    let failed: Error | undefined;
-    const flush = () => {
-      const lineIds: string[] = [];
-      const candidates: PendingJob[] = [];
-      for (const doc of docs) {
-        for (const { task, idOf, queue } of lines) {
-          const id = idOf(doc.sha256);
-          lineIds.push(id);
-          if (runningIds.has(id)) continue;
-          runningIds.add(id);
-          candidates.push({ id, queue, data: { batchId: meta.id, doc, task, params: meta.params } });
-        }
-      }
-      const own = docs;
-      docs = [];
-      if (own.length === 0) return;
-      meta.documents += own.length;
-      const done: Promise<void> = this.enqueue(meta.id, own, lineIds, candidates, opts.priority)
-        .then(
-          (created) => void (meta.jobs += created),
-          (err: unknown) => void (failed ??= err instanceof Error ? err : new Error(String(err))),
-        )
-        .finally(() => {
-          // Written (or failed): from now on Redis answers for these ids.
-          for (const j of candidates) runningIds.delete(j.id);
-          running.delete(done);
-        });
-      running.add(done);
-    };
-    for await (const item of items) {
-      if (failed !== undefined) break;
-      if ('refused' in item) {
-        meta.refused++;
-        opts.onRefused?.(item.refused, item.reason);
-        continue;
-      }
-      docs.push(item.ref);
-      opts.onDocument?.(item.ref);
-      if (docs.length * lines.length >= flushAt) {
-        flushAt = Math.min(FLUSH_EVERY, flushAt * 2);
-        flush();
-        if (running.size >= FLUSHES_AT_ONCE) await Promise.race(running);
-      }
-    }
-    if (failed === undefined) flush();
-    await Promise.all(running);
-    if (failed !== undefined) throw failed;
-    meta.duplicates = meta.documents * lines.length - meta.jobs;
-  }
-
-  /**
-   * Records the documents and their lines first, so that a job a worker finishes at once already counts
-   * for this batch; then adds the jobs that do not exist yet. Returns how many it created.
-   */
-  private async enqueue(
-    batchId: string,
-    docs: DocumentRef[],
-    lineIds: string[],
-    candidates: PendingJob[],
-    priority?: number,
-  ): Promise<number> {
-    await this.store.batches.addLines(batchId, docs, lineIds);
-    const known = await this.existing(candidates);
-    const fresh = candidates.filter((_, i) => !known[i]);
-    const byQueue = new Map<string, PendingJob[]>();
-    for (const j of fresh) {
-      const list = byQueue.get(j.queue) ?? [];
-      list.push(j);
-      byQueue.set(j.queue, list);
-    }
-    // Each queue's jobs in one MULTI, the queues in parallel.
-    await Promise.all(
-      [...byQueue].map(([name, list]) =>
-        this.queue(name).addBulk(
-          list.map((j) => ({ name: j.data.task, data: j.data, opts: this.jobOptions(j.id, priority) })),
-        ),
-      ),
-    );
-    return fresh.length;
-  }
-
   /**
    * Undoes a submission page by page: the batch no longer covers its jobs, the jobs no other batch covers
    * and that have not finished are removed from its queues, then the batch itself goes.
@@ -311,34 +196,6 @@ export class Producer {
       await Promise.all(orphans.map((id) => this.queue(queueOf.get(id)!).remove(id)));
     }
     await this.store.batches.delete(meta.id);
-  }
-
-  /**
-   * A job exists if it has a stored result or is in any queue of its role (whatever its tag). One script
-   * call per role looks up each job's result key and its key in each of the role's queues.
-   */
-  private async existing(jobs: PendingJob[]): Promise<boolean[]> {
-    const found = jobs.map(() => false);
-    const byRole = new Map<ModelRole, number[]>();
-    jobs.forEach((j, i) => {
-      const role = roleForTask(j.data.task);
-      const indexes = byRole.get(role) ?? [];
-      indexes.push(i);
-      byRole.set(role, indexes);
-    });
-    await Promise.all(
-      [...byRole].map(async ([role, indexes]) => {
-        const prefixes = [
-          this.store.resultKeyOf(''),
-          ...queuesForRole(role).map((queue) => `${this.config.prefix}:${queue}:`),
-        ];
-        const hits = String(
-          await this.redis.eval(ANY_EXISTS, prefixes.length, ...prefixes, ...indexes.map((i) => jobs[i]!.id)),
-        );
-        indexes.forEach((i, k) => (found[i] = hits[k] === '1'));
-      }),
-    );
-    return found;
   }
 
   jobOptions(jobId: string, priority?: number): JobsOptions {
@@ -354,41 +211,4 @@ export class Producer {
 function newBatchId(): string {
   const day = new Date().toISOString().slice(0, 10).replaceAll('-', '');
   return `${day}-${randomBytes(5).toString('hex')}`;
-}
-
-/** The walker's checks for references it did not make: the hash is the job id, the size has the same limit. */
-async function* asItems(
-  refs: Iterable<DocumentRef> | AsyncIterable<DocumentRef>,
-  maxBytes: number,
-  access: DocumentAccess,
-  roots: string[] | undefined,
-): AsyncGenerator<WalkItem> {
-  for await (const ref of refs) {
-    const refusal = refusalOf(ref, maxBytes, access, roots);
-    yield refusal === undefined ? { ref } : { refused: ref.name, reason: refusal };
-  }
-}
-
-function refusalOf(
-  ref: DocumentRef,
-  maxBytes: number,
-  access: DocumentAccess,
-  roots: string[] | undefined,
-): string | undefined {
-  if (!/^[0-9a-f]{64}$/.test(ref.sha256)) return 'sha256 must be 64 lower-case hex digits';
-  if (ref.bytes > maxBytes)
-    return `too large: ${ref.bytes} bytes exceeds the ${maxBytes}-byte limit (--max-document-mb)`;
-  if (/^https?:\/\//i.test(ref.uri)) {
-    try {
-      access.checkUrl(ref.uri);
-      return undefined;
-    } catch (err) {
-      if (err instanceof PermanentError) return err.message;
-      throw err;
-    }
-  }
-  if (!path.isAbsolute(ref.uri)) return 'uri must be an absolute path or an http(s) URL';
-  if (!isDocumentName(ref.uri)) return `unsupported type (expected ${DOCUMENT_EXTENSIONS.join(', ')})`;
-  if (roots && !isUnder(path.resolve(ref.uri), roots)) return `outside the batch's roots (${roots.join(', ')})`;
-  return undefined;
 }

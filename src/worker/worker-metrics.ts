@@ -102,49 +102,41 @@ export class WorkerMetrics {
     'CPU cores this worker may use (cgroup quota or host cores).',
   );
 
-  private readonly wait = new Histogram({
-    name: 'docfleet_job_wait_seconds',
-    help: 'Time from a job being added to a worker starting it.',
-    labelNames: ['queue', 'task'] as const,
-    buckets: WAIT_BUCKETS,
-    registers: [this.registry],
-  });
-  private readonly jobs = new Counter({
-    name: 'docfleet_jobs_total',
-    help: 'Job attempts finished by this worker, by outcome.',
-    labelNames: ['queue', 'task', 'tag', 'model', 'outcome'] as const,
-    registers: [this.registry],
-  });
-  private readonly parts = new Counter({
-    name: 'docfleet_flow_parts_total',
-    help: 'Child jobs of summary flows (chunk summaries and combining steps) finished by this worker, by outcome.',
-    labelNames: ['queue', 'outcome'] as const,
-    registers: [this.registry],
-  });
-  private readonly failures = new Counter({
-    name: 'docfleet_job_failures_total',
-    help: 'Failed job attempts (final or retried), by failure category.',
-    labelNames: ['queue', 'task', 'reason'] as const,
-    registers: [this.registry],
-  });
-  private readonly duration = new Histogram({
-    name: 'docfleet_job_duration_seconds',
-    help: 'Time a job attempt held a sequence, fetch to result.',
-    labelNames: ['queue', 'task', 'tag', 'model', 'outcome'] as const,
-    buckets: DURATION_BUCKETS,
-    registers: [this.registry],
-  });
-  private readonly tokens = new Counter({
-    name: 'docfleet_tokens_total',
-    help: 'Tokens read (in) and generated (out) by finished job attempts.',
-    labelNames: ['tag', 'model', 'direction'] as const,
-    registers: [this.registry],
-  });
-  private readonly pages = new Counter({
-    name: 'docfleet_pages_parsed_total',
-    help: 'Document pages whose text was extracted.',
-    registers: [this.registry],
-  });
+  private readonly wait = this.histogram(
+    'docfleet_job_wait_seconds',
+    'Time from a job being added to a worker starting it.',
+    ['queue', 'task'],
+    WAIT_BUCKETS,
+  );
+  private readonly jobs = this.counter('docfleet_jobs_total', 'Job attempts finished by this worker, by outcome.', [
+    'queue',
+    'task',
+    'tag',
+    'model',
+    'outcome',
+  ]);
+  private readonly parts = this.counter(
+    'docfleet_flow_parts_total',
+    'Child jobs of summary flows (chunk summaries and combining steps) finished by this worker, by outcome.',
+    ['queue', 'outcome'],
+  );
+  private readonly failures = this.counter(
+    'docfleet_job_failures_total',
+    'Failed job attempts (final or retried), by failure category.',
+    ['queue', 'task', 'reason'],
+  );
+  private readonly duration = this.histogram(
+    'docfleet_job_duration_seconds',
+    'Time a job attempt held a sequence, fetch to result.',
+    ['queue', 'task', 'tag', 'model', 'outcome'],
+    DURATION_BUCKETS,
+  );
+  private readonly tokens = this.counter(
+    'docfleet_tokens_total',
+    'Tokens read (in) and generated (out) by finished job attempts.',
+    ['tag', 'model', 'direction'],
+  );
+  private readonly pages = this.counter('docfleet_pages_parsed_total', 'Document pages whose text was extracted.');
 
   private readonly tokensPerSecond: Gauge<'direction'> = new Gauge({
     name: 'docfleet_tokens_per_second',
@@ -229,5 +221,18 @@ export class WorkerMetrics {
 
   private gauge<L extends string>(name: string, help: string, labelNames: readonly L[] = []): Gauge<L> {
     return new Gauge({ name, help, labelNames, registers: [this.registry] });
+  }
+
+  private counter<L extends string>(name: string, help: string, labelNames: readonly L[] = []): Counter<L> {
+    return new Counter({ name, help, labelNames, registers: [this.registry] });
+  }
+
+  private histogram<L extends string>(
+    name: string,
+    help: string,
+    labelNames: readonly L[],
+    buckets: number[],
+  ): Histogram<L> {
+    return new Histogram({ name, help, labelNames, buckets, registers: [this.registry] });
   }
 }

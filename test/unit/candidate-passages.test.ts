@@ -2,10 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { docOf, words } from '../helpers/documents.js';
 import {
   CandidatePassages,
-  keywordsFor,
   labelled,
   type PassageSelection,
 } from '../../src/worker/tasks/extract/candidate-passages.js';
+import { keywordsFor } from '../../src/worker/tasks/extract/field-keywords.js';
 import { pageAt, type DocumentText } from '../../src/worker/text/document-text.js';
 import { CONTRACT_SCHEMA } from '../../src/worker/tasks/extract/contract-schema.js';
 

@@ -15,6 +15,7 @@ import type { ModelRole } from '../../shared/queue-layout.js';
 import { EmbeddingPool } from './embedding-pool.js';
 import { SequencePool } from './sequence-pool.js';
 import { promptStyleOf, type GenerationEnv, type PromptStyle } from './generation.js';
+import { resolveRole } from './resolve-role.js';
 import { chooseThreads, type ThreadChoice } from './thread-tuner.js';
 
 export interface ModelHostOptions {
@@ -55,21 +56,6 @@ export interface Embedder {
 const AUTO_CONTEXT_MAX = 8192;
 /** Embedding inputs are chunks of about a thousand characters; longer chunks are split to fit. */
 const AUTO_EMBED_CONTEXT_MAX = 2048;
-const EMBEDDING_ARCHITECTURES = new Set([
-  'bert',
-  'modern-bert',
-  'nomic-bert',
-  'nomic-bert-moe',
-  'neo-bert',
-  'jina-bert-v2',
-  'jina-bert-v3',
-  'eurobert',
-  'gemma-embedding',
-  't5encoder',
-]);
-/** GGUF pooling types mean, cls and last; none (0) is a generator, rank (4) a reranker. */
-const EMBEDDING_POOLING = new Set([1, 2, 3]);
-
 type Engine = { role: 'generate'; pool: SequencePool; style: PromptStyle } | { role: 'embed'; pool: EmbeddingPool };
 
 /** The one model a worker process holds, and the slots jobs run in. */
@@ -275,19 +261,6 @@ export function contextCount(
   const auto = opts.device === 'gpu' ? 1 : Math.floor(tuning.budget.cpus / Math.max(1, tuning.threads));
   const wanted = opts.contexts === undefined || opts.contexts === 'auto' ? auto : opts.contexts;
   return Math.max(1, Math.min(opts.sequences, wanted));
-}
-
-/** An embedding model announces itself by a pooling type or an encoder-only architecture. */
-function resolveRole(model: LlamaModel, wanted: ModelHostOptions['role']): ModelRole {
-  if (wanted !== 'auto') return wanted;
-  const arch = model.fileInfo.metadata.general.architecture;
-  const archMeta = (model.fileInfo.metadata as unknown as Record<string, { pooling_type?: number } | undefined>)[arch];
-  const pooling = archMeta?.pooling_type;
-  if (pooling === 4)
-    throw new ConfigError(`${model.filename ?? 'the model'} is a reranking model; docfleet can only generate or embed`);
-  return EMBEDDING_ARCHITECTURES.has(arch) || (pooling !== undefined && EMBEDDING_POOLING.has(pooling))
-    ? 'embed'
-    : 'generate';
 }
 
 /** --device gpu means GPU: never fall back to the CPU quietly. */

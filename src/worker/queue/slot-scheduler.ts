@@ -1,7 +1,9 @@
 import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { settleWithin } from '../../shared/settle-within.js';
+import { isIoredis, MarkerWatcher } from './marker-watcher.js';
 import type { QueueConsumer } from './queue-consumer.js';
+import { markQueue, promoteDue, type QueueState } from './queue-state.js';
 
 export interface SlotSchedulerOptions {
   /**
@@ -17,16 +19,6 @@ export interface SlotSchedulerOptions {
   probeMs?: number;
 }
 
-/** One queue as the scheduler sees it. */
-interface QueueState {
-  consumer: QueueConsumer;
-  index: number;
-  /** A fetch may find a job: not drained when last looked at, or woken since. */
-  ready: boolean;
-  /** The next delayed job of this queue is due then (ms since the epoch); 0 if none is known. */
-  dueAt: number;
-}
-
 /** A slot that holds a job; with fetch-next it runs one job after another from the same queue. */
 interface Lane {
   queue: QueueState;
@@ -34,9 +26,6 @@ interface Lane {
   token: string;
   done: Promise<void>;
 }
-
-/** Longest a blocking wait may hang beyond its timeout before the connection is replaced (ioredis can lose it). */
-const WATCHDOG_SLACK_MS = 2_000;
 
 /**
  * Runs at most `slots` jobs at once across several queues. A job is fetched only when a slot is
@@ -62,13 +51,10 @@ export class SlotScheduler {
   private turn = 0;
   private tokens = 0;
   private lastProbe = 0;
-  /** A blocking wait on the markers is in flight. */
-  private watching = false;
   /** The markers of the queues no slot streams are being taken (a non-blocking ZPOPMIN). */
   private taking = false;
-  private blocking?: Redis;
-  private fractionalTimeouts = true;
-  private readonly connection?: Redis;
+  /** Absent without an ioredis connection to duplicate. */
+  private readonly watcher?: MarkerWatcher;
   private readonly probeMs: number;
   private readonly drainDelayMs: number;
 
@@ -81,7 +67,8 @@ export class SlotScheduler {
     if (consumers.length === 0) throw new Error('SlotScheduler: no queues');
     this.queues = consumers.map((consumer, index) => ({ consumer, index, ready: true, dueAt: 0 }));
     const own = consumers[0]!.opts.connection as unknown;
-    this.connection = opts.connection ?? (isIoredis(own) ? own : undefined);
+    const connection = opts.connection ?? (isIoredis(own) ? own : undefined);
+    this.watcher = connection && new MarkerWatcher(connection);
     this.probeMs = opts.probeMs ?? 250;
     this.drainDelayMs = Math.max(10, (consumers[0]!.opts.drainDelay ?? 5) * 1000);
   }
@@ -111,7 +98,7 @@ export class SlotScheduler {
         await new Promise<void>((resolve) => (this.wake = resolve));
         continue;
       }
-      this.promoteDue(this.queues);
+      promoteDue(this.queues);
       try {
         if (this.queues.some((q) => q.ready)) await this.fill();
         else await this.waitForMarker();
@@ -166,8 +153,8 @@ export class SlotScheduler {
    */
   private async waitForMarker(): Promise<void> {
     if (this.stopping) return;
-    const client = this.blockingClient();
-    if (!client) {
+    const watcher = this.watcher;
+    if (!watcher) {
       // No connection of our own to block on: poll as BullMQ would after drainDelay.
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, this.nextWaitMs());
@@ -183,67 +170,31 @@ export class SlotScheduler {
     const waitMs = this.nextWaitMs();
     if (waitMs <= 0) return;
     const order = [...this.queues.slice(this.turn), ...this.queues.slice(0, this.turn)];
-    const seconds = this.fractionalTimeouts ? Math.max(0.01, waitMs / 1000) : Math.max(1, Math.ceil(waitMs / 1000));
-    const pop = client.bzpopmin(...order.map((q) => q.consumer.markerKey), seconds);
-    pop.catch(() => undefined);
-    let watchdog: NodeJS.Timeout | undefined;
-    const stuck = new Promise<'stuck'>(
-      (resolve) => (watchdog = setTimeout(() => resolve('stuck'), seconds * 1000 + WATCHDOG_SLACK_MS)),
-    );
-    this.watching = true;
-    let reply: [string, string, string] | null | 'stuck';
+    let wake;
     try {
-      reply = await Promise.race([pop, stuck]);
+      wake = await watcher.wait(
+        order.map((q) => q.consumer.markerKey),
+        waitMs,
+      );
     } catch (err) {
       // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- stop() sets it while we await
       if (this.stopping) return;
-      if (this.fractionalTimeouts && /timeout is not/i.test((err as Error).message)) {
-        this.fractionalTimeouts = false; // Redis < 6 takes whole seconds only
-        return;
-      }
       throw err;
-    } finally {
-      this.watching = false;
-      clearTimeout(watchdog);
     }
     // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- stop() sets it while we await
-    if (this.stopping) return;
-    if (reply === 'stuck') {
-      this.replaceBlockingClient();
+    if (this.stopping || wake === 'retry') return;
+    if (wake === 'stuck') {
       for (const q of this.queues) q.ready = true;
       return;
     }
-    if (!reply) {
-      // Timed out. After drainDelay look at every queue, as BullMQ's worker does (a marker may have gone to
-      // another worker); a shorter wait was cut for a delayed job, which the loop now finds due.
+    if (wake === 'timeout') {
+      // After drainDelay look at every queue, as BullMQ's worker does (a marker may have gone to another
+      // worker); a shorter wait was cut for a delayed job, which the loop now finds due.
       if (waitMs >= this.drainDelayMs) for (const q of this.queues) q.ready = true;
       return;
     }
-    const [key, , scoreText] = reply;
-    const q = this.queues.find((s) => s.consumer.markerKey === key);
-    if (!q) return;
-    this.marked(q, Number(scoreText));
-  }
-
-  /** A marker scored 0 (or a time now past) means jobs wait; one scored with a later time, a delayed job due then. */
-  private marked(q: QueueState, score: number): void {
-    if (score <= Date.now()) {
-      q.ready = true;
-      q.dueAt = 0;
-    } else {
-      q.dueAt = q.dueAt > 0 ? Math.min(q.dueAt, score) : score;
-    }
-  }
-
-  /** Queues whose next delayed job has come due may be fetched from again. */
-  private promoteDue(queues: QueueState[]): void {
-    const now = Date.now();
-    for (const q of queues) {
-      if (!q.ready && q.dueAt > 0 && q.dueAt <= now) {
-        q.ready = true;
-        q.dueAt = 0;
-      }
-    }
+    const q = this.queues.find((s) => s.consumer.markerKey === wake.key);
+    if (q) markQueue(q, wake.score);
   }
 
   /** How long an idle wait may last: until the first known delayed job, at most drainDelay. */
@@ -251,19 +202,6 @@ export class SlotScheduler {
     const now = Date.now();
     const due = this.queues.filter((q) => q.dueAt > 0).map((q) => q.dueAt - now);
     return Math.min(this.drainDelayMs, ...due);
-  }
-
-  private blockingClient(): Redis | undefined {
-    if (!this.blocking && this.connection && !this.stopping) {
-      this.blocking = this.connection.duplicate();
-      this.blocking.on('error', () => undefined);
-    }
-    return this.blocking;
-  }
-
-  private replaceBlockingClient(): void {
-    this.blocking?.disconnect();
-    this.blocking = undefined;
   }
 
   /** Whether a slot whose job from `q` just finished may take the next job of `q` at once. */
@@ -276,11 +214,11 @@ export class SlotScheduler {
       this.turn = (q.index + 1) % this.queues.length;
       return true;
     }
-    if (others.length > 0 && !this.watching && Date.now() - this.lastProbe >= this.probeMs) {
+    if (others.length > 0 && !this.watcher?.watching && Date.now() - this.lastProbe >= this.probeMs) {
       // Nobody watches the other queues' markers while every slot is busy: look at them now and then.
       this.lastProbe = Date.now();
-      if (this.connection) {
-        this.takeMarkers(this.connection, others);
+      if (this.watcher) {
+        this.takeMarkers(this.watcher, others);
       } else {
         // Nothing to look with: this slot fetches from the others itself.
         for (const o of others) o.ready = true;
@@ -297,20 +235,17 @@ export class SlotScheduler {
    * marker means jobs may wait; one left by the last fetch is taken once and then gone. A queue found marked,
    * or whose delayed job has come due, gets the next turn: the next slot that finishes fetches from it.
    */
-  private takeMarkers(connection: Redis, queues: QueueState[]): void {
+  private takeMarkers(watcher: MarkerWatcher, queues: QueueState[]): void {
     if (this.taking) return;
     this.taking = true;
-    const pipe = connection.pipeline();
-    for (const q of queues) pipe.zpopmin(q.consumer.markerKey);
-    pipe
-      .exec()
-      .then((replies) => {
+    watcher
+      .take(queues.map((q) => q.consumer.markerKey))
+      .then((scores) => {
         const wasReady = queues.map((q) => q.ready);
-        replies?.forEach(([err, reply], i) => {
-          const scoreText = err ? undefined : (reply as string[] | null)?.[1];
-          if (scoreText !== undefined) this.marked(queues[i]!, Number(scoreText));
+        scores.forEach((score, i) => {
+          if (score !== undefined) markQueue(queues[i]!, score);
         });
-        this.promoteDue(queues);
+        promoteDue(queues);
         const woken = queues.find((q, i) => q.ready && !wasReady[i]);
         if (woken) this.turn = woken.index;
       })
@@ -351,11 +286,11 @@ export class SlotScheduler {
     this.stopping = true;
     this.signal();
     // Interrupts a blocking wait on the markers.
-    this.replaceBlockingClient();
+    this.watcher?.close();
     await Promise.all(this.queues.map((q) => q.consumer.pause(true)));
     // A fetch waits for Redis while it is unreachable; a stop does not.
     await settleWithin(this.loop ?? Promise.resolve(), abortMs);
-    this.replaceBlockingClient();
+    this.watcher?.close();
     await this.lanesEnded(graceMs);
     const left = [...this.lanes.values()];
     const handBack = left.map((l) => l.job.moveToWait(l.token).catch((err: unknown) => this.onError(asError(err))));
@@ -378,15 +313,6 @@ export class SlotScheduler {
       clearTimeout(timer);
     }
   }
-}
-
-function isIoredis(value: unknown): value is Redis {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    typeof (value as Redis).duplicate === 'function' &&
-    typeof (value as Redis).bzpopmin === 'function'
-  );
 }
 
 function asError(err: unknown): Error {

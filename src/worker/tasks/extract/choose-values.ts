@@ -2,7 +2,8 @@ import { PermanentError } from '../../../shared/errors.js';
 import type { ExtractOutput } from '../../../shared/tasks/extract.js';
 import { generate, type GenerationEnv, type TaskResult } from '../../model/generation.js';
 import { pageAt, type DocumentText } from '../../text/document-text.js';
-import { keywordsFor, type PassageField } from './candidate-passages.js';
+import type { PassageField } from './candidate-passages.js';
+import { keywordsFor } from './field-keywords.js';
 import type { Claim, GroundedPlan } from './grounded-schema.js';
 import { groundedOutput } from './extract.js';
 

@@ -1,3 +1,5 @@
+import { ANNOTATIONS } from './schema-grammar.js';
+
 /**
  * Extraction that cites its evidence. From the job's schema (the user's, or the contract schema) this derives
  * the schema the model answers in, where every value comes with the verbatim quote that states it and the
@@ -192,17 +194,6 @@ function withoutNull(node: unknown, defs: Node, depth = 0): unknown {
   if (types.length === 0) return undefined;
   return { ...node, type: types.length === 1 ? types[0] : types };
 }
-
-const ANNOTATIONS = new Set([
-  'title',
-  'description',
-  'examples',
-  'default',
-  '$comment',
-  'deprecated',
-  'readOnly',
-  'writeOnly',
-]);
 
 function isNode(v: unknown): v is Node {
   return typeof v === 'object' && v !== null && !Array.isArray(v);

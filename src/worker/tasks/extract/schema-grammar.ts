@@ -30,7 +30,7 @@ const ENFORCED = new Set([
   '$defs',
 ]);
 /** Keywords that constrain nothing. */
-const ANNOTATIONS = new Set([
+export const ANNOTATIONS = new Set([
   'title',
   'description',
   'examples',
