@@ -3,12 +3,12 @@ import path from 'node:path';
 import { Queue, type JobsOptions } from 'bullmq';
 import { DocumentAccess } from '../shared/access/document-access.js';
 import { MiB, type ProducerConfig } from '../shared/config.js';
-import { ConfigError } from '../shared/errors.js';
+import { ConfigError, isRedisOutOfMemory } from '../shared/errors.js';
 import type { DocumentRef, Tag, TaskName, TaskParams } from '../shared/job-types.js';
 import type { BatchMeta } from '../shared/batch-store.js';
 import type { Redis } from 'ioredis';
 import { RedisConnection, type RedisUse } from '../shared/redis-connection.js';
-import { atMemoryLimit, isOutOfMemory, RedisOutOfMemoryError } from '../shared/redis-out-of-memory.js';
+import { atMemoryLimit, RedisOutOfMemoryError } from '../shared/redis-out-of-memory.js';
 import { ResultStore } from '../shared/result-store.js';
 import { taskLines, type TaskLine } from './task-lines.js';
 import { checkParams } from '../shared/tasks/task-catalog.js';
@@ -169,7 +169,7 @@ export class Producer {
     } catch (err) {
       // Whatever failed, no half batch stays behind: nobody would know its id.
       const undone = this.discardBatch(meta, lines);
-      if (!isOutOfMemory(err)) {
+      if (!isRedisOutOfMemory(err)) {
         await undone.catch(() => undefined);
         throw err;
       }

@@ -101,7 +101,11 @@ export function categoryOf(err: unknown): FailureCategory {
  */
 export function isRedisOutOfMemory(err: unknown): boolean {
   const message = err instanceof Error ? err.message : '';
-  return message.startsWith('OOM ') || message.includes('OOM command not allowed') || message.startsWith('EXECABORT');
+  if (message.startsWith('OOM ') || message.includes('OOM command not allowed') || message.startsWith('EXECABORT'))
+    return true;
+  // A pipeline's or transaction's error carries the replies that failed it.
+  const previous = (err as { previousErrors?: unknown[] } | undefined)?.previousErrors;
+  return Array.isArray(previous) && previous.some(isRedisOutOfMemory);
 }
 
 export function isPermanent(err: unknown): boolean {

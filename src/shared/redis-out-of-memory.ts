@@ -18,14 +18,6 @@ export class RedisOutOfMemoryError extends UserError {
   }
 }
 
-/** Whether the error is Redis refusing a write at maxmemory, also inside a MULTI (EXECABORT) or a script. */
-export function isOutOfMemory(err: unknown): boolean {
-  if (!(err instanceof Error)) return false;
-  if (/\bOOM command not allowed\b/.test(err.message)) return true;
-  const previous = (err as { previousErrors?: unknown[] }).previousErrors;
-  return Array.isArray(previous) && previous.some(isOutOfMemory);
-}
-
 /**
  * Whether Redis is at its memory limit now (no limit set: never). A Redis that does not answer INFO (an ACL
  * without it) is not asked: a full one then refuses the first write, and the submission is rolled back.
