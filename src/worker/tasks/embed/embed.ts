@@ -2,7 +2,8 @@ import { PermanentError } from '../../../shared/errors.js';
 import type { EmbedOutput, EmbedParams, EmbeddingChunk } from '../../../shared/tasks/embed.js';
 import type { DocumentText } from '../../text/document-text.js';
 import type { EmbeddingPool } from '../../model/embedding-pool.js';
-import { chunkDocument, jobOverlap } from '../../text/token-chunker.js';
+import { jobOverlap } from '../../text/chunk-budget.js';
+import { chunkDocument } from '../../text/token-chunker.js';
 import type { TaskResult } from '../../model/generation.js';
 
 /** Tokens per chunk when a job sets neither chunkTokens nor chunkChars (about 1,000 characters of English). */
