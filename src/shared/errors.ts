@@ -111,3 +111,8 @@ export function isRedisOutOfMemory(err: unknown): boolean {
 export function isPermanent(err: unknown): boolean {
   return err instanceof PermanentError;
 }
+
+/** Whatever was thrown, as an Error for the callbacks and logs that expect one. */
+export function asError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err));
+}

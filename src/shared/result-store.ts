@@ -204,16 +204,31 @@ function decode(jobId: string, raw: Record<string, Buffer> | null): StoredResult
   const stored: StoredResult = {
     jobId,
     status: text('status') as ResultStatus,
-    job: JSON.parse(text('job') ?? '{}') as JobData,
+    job: parseStored('job', text('job') ?? '{}'),
     finishedAt: Number(text('finishedAt')),
   };
-  if (raw.error) stored.error = JSON.parse(text('error')!) as JobFailure;
+  if (raw.error) stored.error = parseStored('error', text('error')!);
   if (raw.result) {
-    const result = JSON.parse(text('result')!) as JobResult;
+    const result = parseStored('result', text('result')!);
     if (result.task === 'embed' && raw.vectors) decodeEmbeddings(result.output, raw.vectors);
     stored.result = result;
   }
   return stored;
+}
+
+/** The fields of a stored outcome that hold JSON, and the types they were written from. */
+interface StoredJson {
+  job: JobData;
+  result: JobResult;
+  error: JobFailure;
+}
+
+/**
+ * A field of a stored outcome, as this store wrote it: only `ResultStore` writes these keys, with JSON.stringify
+ * of the same types, so the parse is typed rather than validated (`results` reads thousands of outcomes).
+ */
+function parseStored<F extends keyof StoredJson>(field: F, json: string): StoredJson[F] {
+  return JSON.parse(json) as StoredJson[F];
 }
 
 function decodeEmbeddings(output: EmbedOutput, vectors: Buffer): void {

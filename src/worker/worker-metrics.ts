@@ -54,6 +54,19 @@ const WAIT_BUCKETS = [0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 720
 // One job runs from a cache-hit embed (~0.1 s) to a long summary on a CPU (~30 min).
 const DURATION_BUCKETS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600, 900, 1800];
 
+/** The figures of the loaded model that are one gauge each: the ModelInfo field, the metric's name and help. */
+const MODEL_GAUGES = [
+  ['contextSize', 'docfleet_context_size_tokens', 'Context size of each sequence, in tokens.'],
+  ['sequences', 'docfleet_sequences', 'Context sequences, the most jobs this worker runs at once.'],
+  ['threads', 'docfleet_cpu_threads', 'CPU threads per llama.cpp context.'],
+  [
+    'contexts',
+    'docfleet_contexts',
+    'llama.cpp contexts evaluating side by side; threads in use = contexts × docfleet_cpu_threads.',
+  ],
+  ['cpuBudget', 'docfleet_cpu_budget_cores', 'CPU cores this worker may use (cgroup quota or host cores).'],
+] as const satisfies readonly (readonly [keyof ModelInfo, string, string])[];
+
 interface FinishedJob {
   start: number;
   end: number;
@@ -83,24 +96,8 @@ export class WorkerMetrics {
     'Time taken to load the model and create its context.',
     ['model'],
   );
-  private readonly contextTokens = this.gauge(
-    'docfleet_context_size_tokens',
-    'Context size of each sequence, in tokens.',
-  );
-  private readonly sequences = this.gauge(
-    'docfleet_sequences',
-    'Context sequences, the most jobs this worker runs at once.',
-  );
+  private readonly modelGauges = MODEL_GAUGES.map(([field, name, help]) => ({ field, gauge: this.gauge(name, help) }));
   private readonly busy = this.gauge('docfleet_sequences_busy', 'Context sequences running a job now.');
-  private readonly threads = this.gauge('docfleet_cpu_threads', 'CPU threads per llama.cpp context.');
-  private readonly contexts = this.gauge(
-    'docfleet_contexts',
-    'llama.cpp contexts evaluating side by side; threads in use = contexts × docfleet_cpu_threads.',
-  );
-  private readonly cpuBudget = this.gauge(
-    'docfleet_cpu_budget_cores',
-    'CPU cores this worker may use (cgroup quota or host cores).',
-  );
 
   private readonly wait = this.histogram(
     'docfleet_job_wait_seconds',
@@ -156,11 +153,7 @@ export class WorkerMetrics {
     this.modelInfo.set({ model: info.model, device: info.device, role: info.role, tag: info.tag }, 1);
     this.loadSeconds.reset();
     this.loadSeconds.set({ model: info.model }, info.loadSeconds);
-    this.contextTokens.set(info.contextSize);
-    this.sequences.set(info.sequences);
-    this.threads.set(info.threads);
-    this.contexts.set(info.contexts);
-    this.cpuBudget.set(info.cpuBudget);
+    for (const { field, gauge } of this.modelGauges) gauge.set(info[field]);
     // rate() misses a counter's first increment unless the series already exists at 0.
     const tasks = TASKS.filter((task) => roleForTask(task) === info.role);
     for (const queue of queuesServedBy(info.role, info.tag))

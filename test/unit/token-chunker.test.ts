@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { docOf, words } from '../helpers/documents.js';
 import { PermanentError } from '../../src/shared/errors.js';
 import { pageAt, type DocumentText } from '../../src/worker/text/document-text.js';
-import { chunkBudget, chunkDocument, safetyMargin, type TextChunk } from '../../src/worker/text/token-chunker.js';
+import { chunkBudget, safetyMargin } from '../../src/worker/text/chunk-budget.js';
+import { chunkDocument, type TextChunk } from '../../src/worker/text/token-chunker.js';
 
 /** One token per started 5 characters of each word, so a long word is many tokens. */
 const pieces = (t: string) => (t.match(/\S+/g) ?? []).reduce((n, w) => n + Math.ceil(w.length / 5), 0);

@@ -1,6 +1,8 @@
 import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { asError } from '../../shared/errors.js';
 import { settleWithin } from '../../shared/settle-within.js';
+import { Lanes } from './lanes.js';
 import { isIoredis, MarkerWatcher } from './marker-watcher.js';
 import type { QueueConsumer } from './queue-consumer.js';
 import { markQueue, promoteDue, type QueueState } from './queue-state.js';
@@ -19,14 +21,6 @@ export interface SlotSchedulerOptions {
   probeMs?: number;
 }
 
-/** A slot that holds a job; with fetch-next it runs one job after another from the same queue. */
-interface Lane {
-  queue: QueueState;
-  job: Job;
-  token: string;
-  done: Promise<void>;
-}
-
 /**
  * Runs at most `slots` jobs at once across several queues. A job is fetched only when a slot is
  * free, so a busy worker never holds jobs it cannot start (another worker with a free slot gets
@@ -42,7 +36,12 @@ interface Lane {
  */
 export class SlotScheduler {
   private readonly queues: QueueState[];
-  private readonly lanes = new Map<string, Lane>();
+  private readonly lanes = new Lanes({
+    fetchNext: (q) => this.fetchNextFrom(q),
+    drained: (q) => this.drained(q),
+    ended: () => this.signal(),
+    onError: (err) => this.onError(err),
+  });
   private inFlight = 0;
   private wake?: () => void;
   private stopping = false;
@@ -130,7 +129,7 @@ export class SlotScheduler {
         try {
           // Typed as always a Job, but an empty queue gives undefined.
           const job = (await q.consumer.getNextJob(token, { block: false })) as Job | undefined;
-          if (job) this.run(q, job, token);
+          if (job) this.lanes.run(q, job, token);
           else this.drained(q);
         } finally {
           this.inFlight--;
@@ -253,29 +252,6 @@ export class SlotScheduler {
       .finally(() => (this.taking = false));
   }
 
-  private run(q: QueueState, first: Job, token: string): void {
-    const lane: Lane = { queue: q, job: first, token, done: Promise.resolve() };
-    this.lanes.set(token, lane);
-    lane.done = (async () => {
-      try {
-        for (let job: Job | undefined = first; job;) {
-          lane.job = job;
-          let asked = false;
-          const next = await q.consumer.processJob(job, token, () => (asked = this.fetchNextFrom(q)));
-          if (next) q.ready = true;
-          // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- set by the callback above
-          else if (asked) this.drained(q);
-          job = next || undefined;
-        }
-      } catch (err) {
-        this.onError(asError(err));
-      } finally {
-        this.lanes.delete(token);
-        this.signal();
-      }
-    })();
-  }
-
   /**
    * Stops fetching and waits up to `graceMs` for running jobs. Jobs still running then are moved
    * back to their queue at once, so another worker takes them without waiting for a lock to expire,
@@ -291,30 +267,9 @@ export class SlotScheduler {
     // A fetch waits for Redis while it is unreachable; a stop does not.
     await settleWithin(this.loop ?? Promise.resolve(), abortMs);
     this.watcher?.close();
-    await this.lanesEnded(graceMs);
-    const left = [...this.lanes.values()];
-    const handBack = left.map((l) => l.job.moveToWait(l.token).catch((err: unknown) => this.onError(asError(err))));
-    // Not handed back while Redis is unreachable: their locks expire and the stalled-job check moves them.
-    await settleWithin(Promise.all(handBack), abortMs);
-    for (const l of left) l.queue.consumer.giveUp(l.job.id!, 'shutdown');
-    await this.lanesEnded(abortMs);
-    return left.length;
+    await this.lanes.ended(graceMs);
+    const handedBack = await this.lanes.handBack(abortMs);
+    await this.lanes.ended(abortMs);
+    return handedBack;
   }
-
-  /** Waits until no lane runs, at most `ms`. A lane may still take one job it asked for just before the stop. */
-  private async lanesEnded(ms: number): Promise<void> {
-    const deadline = Date.now() + ms;
-    while (this.lanes.size > 0 && Date.now() < deadline) {
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([
-        Promise.all([...this.lanes.values()].map((l) => l.done)),
-        new Promise((r) => (timer = setTimeout(r, deadline - Date.now()))),
-      ]);
-      clearTimeout(timer);
-    }
-  }
-}
-
-function asError(err: unknown): Error {
-  return err instanceof Error ? err : new Error(String(err));
 }

@@ -2,7 +2,8 @@ import { PermanentError } from '../../../shared/errors.js';
 import type { EmbedOutput, EmbedParams, EmbeddingChunk } from '../../../shared/tasks/embed.js';
 import type { DocumentText } from '../../text/document-text.js';
 import type { EmbeddingPool } from '../../model/embedding-pool.js';
-import { chunkDocument, jobOverlap } from '../../text/token-chunker.js';
+import { jobOverlap } from '../../text/chunk-budget.js';
+import { chunkDocument } from '../../text/token-chunker.js';
 import type { TaskResult } from '../../model/generation.js';
 
 /** Tokens per chunk when a job sets neither chunkTokens nor chunkChars (about 1,000 characters of English). */
@@ -28,30 +29,20 @@ export interface ChunkSizing {
 
 export function chunkSizing(params: EmbedParams, maxInputTokens: number): ChunkSizing {
   const { chunkTokens, chunkChars, chunkOverlapTokens } = params;
-  if (
-    chunkTokens !== undefined &&
-    (!Number.isInteger(chunkTokens) || chunkTokens < MIN_CHUNK_TOKENS || chunkTokens > MAX_CHUNK_TOKENS)
-  ) {
-    throw new PermanentError(
-      'bad-params',
-      `chunkTokens must be an integer from ${MIN_CHUNK_TOKENS} to ${MAX_CHUNK_TOKENS}; got ${chunkTokens}`,
-    );
-  }
-  if (
-    chunkChars !== undefined &&
-    (!Number.isInteger(chunkChars) || chunkChars < MIN_CHUNK_CHARS || chunkChars > MAX_CHUNK_CHARS)
-  ) {
-    throw new PermanentError(
-      'bad-params',
-      `chunkChars must be an integer from ${MIN_CHUNK_CHARS} to ${MAX_CHUNK_CHARS}; got ${chunkChars}`,
-    );
-  }
+  checkRange('chunkTokens', chunkTokens, MIN_CHUNK_TOKENS, MAX_CHUNK_TOKENS);
+  checkRange('chunkChars', chunkChars, MIN_CHUNK_CHARS, MAX_CHUNK_CHARS);
   // chunkChars alone keeps its old meaning (chunks of at most that many characters), now also within the
   // model's input limit; otherwise chunks are measured in the model's tokens.
   const wanted = chunkTokens ?? (chunkChars !== undefined ? maxInputTokens : DEFAULT_CHUNK_TOKENS);
   const maxTokens = Math.min(wanted, maxInputTokens);
   const overlapTokens = jobOverlap(chunkOverlapTokens, maxTokens, 0);
   return { maxTokens, overlapTokens, ...(chunkChars !== undefined ? { maxChars: chunkChars } : {}) };
+}
+
+/** A size the job set must be an integer in [min, max]: otherwise the job fails at once, as the job's fault. */
+function checkRange(name: string, value: number | undefined, min: number, max: number): void {
+  if (value !== undefined && (!Number.isInteger(value) || value < min || value > max))
+    throw new PermanentError('bad-params', `${name} must be an integer from ${min} to ${max}; got ${value}`);
 }
 
 /**

@@ -1,7 +1,8 @@
 import type { SummarizeOutput, SummarizeParams, SummaryPart, SummarySource } from '../../../shared/tasks/summarize.js';
 import type { TextModel } from '../../model/model-host.js';
 import { pageAt, type DocumentText } from '../../text/document-text.js';
-import { chunkBudget, chunkDocument, jobOverlap, type TextChunk } from '../../text/token-chunker.js';
+import { chunkBudget, jobOverlap } from '../../text/chunk-budget.js';
+import { chunkDocument, type TextChunk } from '../../text/token-chunker.js';
 import {
   fitPrefix,
   generate,
