@@ -139,15 +139,15 @@ describe('docfleet status --watch', () => {
     proc.stdout.on('data', (c: Buffer) => (screen += c.toString()));
     const exited = new Promise<number | null>((resolve) => proc.once('exit', resolve));
     await waitFor(
-      () => screen.includes('0/2 done'),
+      () => screen.includes('0/2 | 0 done'),
       20_000,
       () => `the bar at 0/2, saw ${JSON.stringify(screen)}`,
     );
     expect((await runCli(env, ['resume', QUEUE])).code).toBe(0);
 
     expect(await exited, screen).toBe(0);
-    expect(screen).toMatch(/[░█]+ 0% \| 0\/2 done, 0 failed \| 0\/s \| ETA \?/);
-    expect(screen).toMatch(/█+ 100% \| 2\/2 done, 0 failed \| [\d.]+\/s \| ETA 0s/);
+    expect(screen).toMatch(/[░█]+ 0% \| 0\/2 \| 0 done, 0 failed \| 0\/s \| ETA \?/);
+    expect(screen).toMatch(/█+ 100% \| 2\/2 \| 2 done, 0 failed \| [\d.]+\/s \| ETA 0s/);
     expect(screen).toContain(`batch ${batch}: total 2, completed 2, failed 0, cancelled 0, pending 0 (done)`);
   });
 });

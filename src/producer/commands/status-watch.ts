@@ -27,7 +27,8 @@ export async function followBatch(
       ? new cliProgress.SingleBar(
           {
             stream: process.stderr,
-            format: '{bar} {percentage}% | {value}/{total} done, {failed} failed | {perSecond}/s | ETA {etaText}',
+            format:
+              '{bar} {percentage}% | {value}/{total} | {completed} done, {failed} failed | {perSecond}/s | ETA {etaText}',
             // The counters move only when a poll reads them; redrawing more often would show nothing new.
             fps: 2,
           },
@@ -42,7 +43,12 @@ export async function followBatch(
         print(progress);
         continue;
       }
-      const payload = { failed: progress.failed, perSecond: progress.perSecond, etaText: eta(progress.etaSeconds) };
+      const payload = {
+        completed: progress.completed,
+        failed: progress.failed,
+        perSecond: progress.perSecond,
+        etaText: eta(progress.etaSeconds),
+      };
       if (!bar.isActive) bar.start(progress.total, progress.finished, payload);
       // A batch still being submitted grows.
       else if (bar.getTotal() !== progress.total) bar.setTotal(progress.total);
