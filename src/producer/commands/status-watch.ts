@@ -31,6 +31,8 @@ export async function followBatch(
               '{bar} {percentage}% | {value}/{total} | {completed} done, {failed} failed | {perSecond}/s | ETA {etaText}',
             // The counters move only when a poll reads them; redrawing more often would show nothing new.
             fps: 2,
+            // A batch whose first documents are still being recorded has no lines yet: 0%, not 100%.
+            emptyOnZero: true,
           },
           cliProgress.Presets.shades_classic,
         )
