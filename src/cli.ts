@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { ExitCode } from './shared/errors.js';
 import { cliProgram, runProgram } from './shared/cli-program.js';
+import { packageVersion } from './shared/package-version.js';
 import { registerProducerCommands } from './producer/producer-commands.js';
 import { registerWorkerCommand } from './worker/worker-command.js';
 
@@ -10,9 +11,9 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
   throw err;
 });
 
-const program = cliProgram('docfleet').description(
-  'batch document processing with small language models on a BullMQ worker fleet',
-);
+const program = cliProgram('docfleet')
+  .version(packageVersion())
+  .description('batch document processing with small language models on a BullMQ worker fleet');
 registerProducerCommands(program);
 registerWorkerCommand(program);
 await runProgram(program);

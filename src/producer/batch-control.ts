@@ -23,7 +23,8 @@ export class BatchNotFoundError extends UserError {
   }
 }
 
-async function requireBatch(p: Producer, id: string): Promise<BatchSummary> {
+/** The batch's description and counters; a batch that does not exist is a UserError. */
+export async function requireBatch(p: Producer, id: string): Promise<BatchSummary> {
   const summary = await p.store.batches.summary(id);
   if (!summary) throw new BatchNotFoundError(id);
   return summary;

@@ -1,5 +1,6 @@
 import type { BatchSummary } from '../shared/batch-store.js';
 import type { TaskName } from '../shared/job-types.js';
+import { plainTable } from './plain-table.js';
 
 /** One batch as `docfleet batches` shows it (and prints it with --json). */
 export interface BatchListing {
@@ -50,13 +51,7 @@ export function formatBatches(list: BatchListing[], now: number): string {
     String(b.failed),
     inputsText(b.inputs),
   ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!)))
-      .join('  ')
-      .trimEnd();
-  return [header, ...rows].map(line).join('\n') + '\n';
+  return plainTable(header, rows);
 }
 
 function inputsText({ first, count }: BatchListing['inputs']): string {

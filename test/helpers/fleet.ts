@@ -119,6 +119,14 @@ export async function cliJson<T>(env: FleetEnv, args: string[]): Promise<T> {
   return JSON.parse(r.stdout) as T;
 }
 
+/** JSON lines as a command prints them, each parsed. */
+export function jsonLines<T>(text: string): T[] {
+  return text
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => JSON.parse(l) as T);
+}
+
 export async function waitFor(
   check: () => boolean | Promise<boolean>,
   timeoutMs: number,

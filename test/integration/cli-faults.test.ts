@@ -85,6 +85,18 @@ describe('docfleet CLI faults', () => {
       () => ['status', 'b', '--redis-url', 'http://x'],
       /'--redis-url <url>' argument 'http:\/\/x'.*redis:\/\//,
     ],
+    ['status --watch of an unknown batch', () => ['status', 'nope', '--watch'], /no batch "nope" \(wrong id/],
+    ['failures of an unknown batch', () => ['failures', 'nope'], /no batch "nope" \(wrong id/],
+    [
+      'status --interval-ms 0',
+      () => ['status', 'b', '--watch', '--interval-ms', '0'],
+      /'--interval-ms <n>'.*at least 1/,
+    ],
+    [
+      'pause of an unknown queue',
+      () => ['pause', 'jobs'],
+      /pause: no queue "jobs"; the queues are docfleet-generate-gpu, /,
+    ],
     ['worker without a model', () => ['worker'], /--model \/ MODEL_PATH: is required/],
     ['an unknown command', () => ['frobnicate'], /unknown command 'frobnicate'/],
   ];

@@ -20,12 +20,13 @@ export const settingGroups: SettingGroup[] = [
   {
     title: 'Connection',
     commands:
-      'every command that talks to Redis: `submit`, `status`, `results`, `cancel`, `retry`, `worker`, `exporter`',
+      'every command that talks to Redis: `submit`, `status`, `batches`, `failures`, `results`, `cancel`, `retry`, ' +
+      '`queues`, `pause`, `resume`, `worker`, `exporter`',
     settings: connectionSettings,
   },
   {
     title: 'Jobs',
-    commands: '`submit` (and `status`, `results`, `cancel`, `retry`) and `worker`',
+    commands: '`submit` (and the other producer commands: `status`, `results`, `queues`, …) and `worker`',
     settings: jobSettings,
   },
   {

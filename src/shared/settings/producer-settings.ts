@@ -3,7 +3,7 @@ import { connectionSettings } from './connection-settings.js';
 import { jobSettings } from './job-settings.js';
 import { integer, setting } from './setting.js';
 
-/** Settings of `submit`, `status`, `results`, `cancel` and `retry`. */
+/** Settings of `submit` and the other producer commands (`status`, `batches`, `results`, `queues`, …). */
 export const producerSettings = { ...connectionSettings, ...jobSettings, ...urlAccessSettings };
 
 /** Settings of `docfleet exporter`. */
