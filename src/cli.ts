@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { ExitCode } from './shared/errors.js';
 import { cliProgram, runProgram } from './shared/cli-program.js';
+import { registerConsoleCommand } from './producer/console/console-command.js';
 import { registerProducerCommands } from './producer/producer-commands.js';
 import { registerWorkerCommand } from './worker/worker-command.js';
 
@@ -15,4 +16,5 @@ const program = cliProgram('docfleet').description(
 );
 registerProducerCommands(program);
 registerWorkerCommand(program);
+registerConsoleCommand(program);
 await runProgram(program);

@@ -1,7 +1,8 @@
 import { accessSettings } from './access-settings.js';
+import { consoleSettings } from './console-settings.js';
 import { connectionSettings } from './connection-settings.js';
 import { jobSettings } from './job-settings.js';
-import { exporterSettings } from './producer-settings.js';
+import { exporterSettings, producerSettings } from './producer-settings.js';
 import type { SettingTable } from './setting.js';
 import { workerSettings } from './worker-settings.js';
 
@@ -20,7 +21,7 @@ export const settingGroups: SettingGroup[] = [
   {
     title: 'Connection',
     commands:
-      'every command that talks to Redis: `submit`, `status`, `results`, `cancel`, `retry`, `worker`, `exporter`',
+      'every command that talks to Redis: `submit`, `status`, `results`, `cancel`, `retry`, `worker`, `exporter`, `console`',
     settings: connectionSettings,
   },
   {
@@ -39,6 +40,7 @@ export const settingGroups: SettingGroup[] = [
     settings: omit(workerSettings, [connectionSettings, jobSettings, accessSettings]),
   },
   { title: 'Exporter', commands: '`exporter`', settings: omit(exporterSettings, [connectionSettings]) },
+  { title: 'Console', commands: '`console`', settings: omit(consoleSettings, [producerSettings]) },
 ];
 
 function omit(table: SettingTable, shown: SettingTable[]): SettingTable {

@@ -1,0 +1,5 @@
+/** A 1-based page number from a query parameter; anything else is the first page. */
+export function pageNumber(raw: string | undefined): number {
+  const n = Number(raw);
+  return Number.isInteger(n) && n >= 1 ? n : 1;
+}
