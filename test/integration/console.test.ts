@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { copyFileSync, cpSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { request } from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -230,6 +231,23 @@ describe('the web console in a real browser', () => {
       await exposed.stop();
     }
   }, 60_000);
+
+  it('refuses forms posted from another site, and without a token any host name but a loopback one', async () => {
+    const status = (method: string, headers: Record<string, string>) =>
+      new Promise<number>((resolve, reject) => {
+        const req = request(`${consoleProc.url}/batches/none/retry`, { method, headers }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    const host = `127.0.0.1:${consoleProc.port}`;
+    expect(await status('POST', { origin: 'http://evil.example' })).toBe(403);
+    expect(await status('POST', { origin: `http://${host}` })).toBe(404);
+    expect(await status('GET', { host: `evil.example:${consoleProc.port}` })).toBe(403);
+    expect(await status('GET', { host: `localhost:${consoleProc.port}` })).toBe(404);
+  });
 
   it('will not start on such an address without a token', async () => {
     const r = await runCli(env, ['console', '--host', '0.0.0.0', '--port', '0']);

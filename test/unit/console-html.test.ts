@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { html, query, raw } from '../../src/producer/console/html.js';
-import { isLoopback } from '../../src/producer/console/console-server.js';
+import { isLoopback } from '../../src/producer/console/console-auth.js';
 
 describe('console markup', () => {
   it('escapes every interpolated value, in text and attributes, and keeps trusted markup', () => {

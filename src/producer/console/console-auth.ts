@@ -1,6 +1,14 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { isIP } from 'node:net';
 import cookie from '@fastify/cookie';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+
+/** Loopback addresses, and `localhost`: only processes of this machine reach them. */
+export function isLoopback(host: string): boolean {
+  if (host === 'localhost') return true;
+  if (isIP(host) === 4) return host.startsWith('127.');
+  return host === '::1' || host === '[::1]';
+}
 
 /** The cookie a browser keeps the token in after visiting `/?token=…` once. */
 export const TOKEN_COOKIE = 'docfleet_console_token';
@@ -21,14 +29,21 @@ function bearer(req: FastifyRequest): string | undefined {
  * the cookie; a browser gets the cookie by opening any page once with `?token=…`, and is sent on to the same page
  * without it, so the token stays out of the address bar and history. Anything else is refused with 401.
  * With or without a token, a form posted from another site is refused: no page elsewhere can cancel a batch
- * through an operator's browser.
+ * through an operator's browser. Without a token (a console on loopback), a request must also name a loopback host:
+ * a page elsewhere whose name was made to resolve to 127.0.0.1 (DNS rebinding) cannot read the console either.
  */
 export async function consoleAuth(app: FastifyInstance, token: string | undefined): Promise<void> {
   await app.register(cookie);
   app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
     if (req.method === 'POST' && !sameOrigin(req))
       return reply.code(403).type('text/plain').send('refused: a form posted from another site\n');
-    if (token === undefined) return;
+    if (token === undefined) {
+      if (isLoopback(hostName(req.headers.host))) return;
+      return reply
+        .code(403)
+        .type('text/plain')
+        .send('refused: a console without a token answers loopback names only\n');
+    }
     if (sameSecret(bearer(req), token) || sameSecret(req.cookies[TOKEN_COOKIE], token)) return;
     const url = new URL(req.url, 'http://console');
     if (req.method === 'GET' && sameSecret(url.searchParams.get('token') ?? undefined, token)) {
@@ -50,8 +65,16 @@ function sameOrigin(req: FastifyRequest): boolean {
   const origin = req.headers.origin;
   if (origin === undefined || origin === 'null') return origin === undefined;
   try {
-    return new URL(origin).host === req.headers.host;
+    // A proxy in front may pass its upstream's name as Host and the browser's in X-Forwarded-Host.
+    const host = new URL(origin).host;
+    return host === req.headers.host || host === req.headers['x-forwarded-host'];
   } catch {
     return false;
   }
+}
+
+/** The name or address of a Host header, without its port. */
+function hostName(header: string | undefined): string {
+  if (!header) return '';
+  return header.startsWith('[') ? header.slice(0, header.indexOf(']') + 1) : header.replace(/:\d+$/, '');
 }

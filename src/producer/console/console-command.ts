@@ -6,7 +6,7 @@ import { consoleSettings } from '../../shared/settings/console-settings.js';
 import { addSettings, settingValues } from '../../shared/settings/setting-options.js';
 
 /** Settings the console passes on to its producer without using them itself: accepted, not in its help. */
-const NOT_SHOWN = ['maxDocumentMb', 'attempts', 'allowUrlPrefixes', 'allowPrivateAddresses'];
+const NOT_SHOWN = ['maxDocumentMb', 'attempts', 'resultTtlDays', 'allowUrlPrefixes', 'allowPrivateAddresses'];
 
 export function registerConsoleCommand(program: Command): void {
   addSettings(program.command('console'), consoleSettings, NOT_SHOWN)

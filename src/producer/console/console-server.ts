@@ -1,4 +1,3 @@
-import { isIP } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import formbody from '@fastify/formbody';
 import Fastify, { type FastifyError } from 'fastify';
@@ -10,7 +9,7 @@ import { BatchNotFoundError } from '../batch-control.js';
 import { Producer } from '../producer.js';
 import { batchRoutes } from './batch-page.js';
 import { batchesRoutes } from './batches-page.js';
-import { consoleAuth } from './console-auth.js';
+import { consoleAuth, isLoopback } from './console-auth.js';
 import { fleetRoutes } from './fleet-page.js';
 import { queuesBoard } from './queues-board.js';
 import { resultRoutes } from './result-page.js';
@@ -20,13 +19,6 @@ export interface ConsoleServer {
   url: string;
   port: number;
   close(): Promise<void>;
-}
-
-/** Loopback addresses, and `localhost`: only processes of this machine reach them. */
-export function isLoopback(host: string): boolean {
-  if (host === 'localhost') return true;
-  if (isIP(host) === 4) return host.startsWith('127.');
-  return host === '::1' || host === '[::1]';
 }
 
 /**
