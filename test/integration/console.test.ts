@@ -77,6 +77,9 @@ describe('the web console in a real browser', () => {
       await page.locator('[role=progressbar][aria-valuenow="100"]').waitFor({ timeout: 180_000 });
       await expect.poll(() => page.locator('main').innerText()).toContain('finished with failures');
       await shot('batch');
+      await page.getByRole('link', { name: 'failed documents only' }).click();
+      await expect.poll(() => page.locator('tbody tr').count()).toBe(2);
+      await expect.poll(() => page.locator('tbody').innerText()).not.toContain('completed');
 
       await page.goto(`${consoleProc.url}/`);
       await expect.poll(() => page.locator('tbody tr').count()).toBe(1);
@@ -165,6 +168,7 @@ describe('the web console in a real browser', () => {
       const sha256 = createHash('sha256').update(String(i)).digest('hex');
       return { uri: `/data/doc-${i}.txt`, name: `doc-${i}.txt`, sha256, bytes: 1 };
     });
+    const failing = Array.from({ length: documents / 300 }, (_, i) => i * 300);
     try {
       for (let i = 0; i < batches; i++) await store.batches.create(meta(i));
       for (let i = 0; i < documents; i += 1_000) {
@@ -175,6 +179,13 @@ describe('the web console in a real browser', () => {
           page.map((d) => line!.idOf(d.sha256)),
         );
       }
+      // Every 300th document fails: more failures than one page shows, spread over the whole batch.
+      for (const i of failing)
+        await store.saveFailed(
+          line!.idOf(docs[i]!.sha256),
+          { batchId: big.id, doc: docs[i]!, task: 'summarize', params: {} },
+          { category: 'malformed', message: 'broken', attempts: 1 },
+        );
     } finally {
       client.disconnect();
     }
@@ -200,7 +211,17 @@ describe('the web console in a real browser', () => {
       expect(end).toContain(`page ${docPages} of ${docPages}`);
       expect(end).toContain(`doc-${documents - 1}.txt`);
       expect(end).not.toContain(`doc-${documents - perPage.documents - 1}.txt`);
-      expect(end).toContain(`${documents} pending of ${documents}`);
+      expect(end).toContain(`${documents - failing.length} pending of ${documents}`);
+
+      // The failed documents only: a page of them, then the rest from where the first page stopped.
+      const shown = (page: string) => [...page.matchAll(/<td>(doc-\d+\.txt)<\/td>/g)].map((m) => m[1]);
+      const failures = await get(`/batches/${big.id}?failed`);
+      const more = /href="([^"]+)" rel="next">more failures/.exec(failures)?.[1]?.replace(/&amp;/g, '&');
+      expect(more).toBeDefined();
+      const rest = await get(more!);
+      expect(rest).not.toContain('more failures');
+      expect([...shown(failures), ...shown(rest)]).toEqual(failing.map((i) => `doc-${i}.txt`));
+      expect(shown(failures)).toHaveLength(perPage.documents);
     } finally {
       await paging.stop();
     }

@@ -40,3 +40,45 @@ export async function batchLines(
   );
   return { lines, documents: total };
 }
+
+/** Documents whose statuses are read at once while looking for failures. */
+const SCAN_DOCUMENTS = 500;
+
+/**
+ * Up to `want` failed lines of a batch, from its `from`th document on, and the document to go on from when there
+ * may be more. Reads only the statuses of the lines it passes over (one field each) and the outcomes of those it
+ * keeps, so the failures of a batch of any size are found without loading its results.
+ */
+export async function failedLines(
+  p: Producer,
+  meta: BatchMeta,
+  from: number,
+  want: number,
+): Promise<{ lines: BatchLine[]; next?: number }> {
+  const tasks = batchTaskLines(meta);
+  const found: { doc: DocumentRef; task: string; jobId: string }[] = [];
+  for (let start = from; ; start += SCAN_DOCUMENTS) {
+    const { documents, total } = await p.store.batches.documentPage(meta.id, start, SCAN_DOCUMENTS);
+    const page = documents.flatMap((doc) => tasks.map((t) => ({ doc, task: t.task, jobId: t.idOf(doc.sha256) })));
+    const statuses = await p.store.statuses(page.map((l) => l.jobId));
+    for (const [i, line] of page.entries()) {
+      if (statuses[i] !== 'failed') continue;
+      found.push(line);
+      // Stops at a document's last line, so that the next page starts with the following document.
+      const documentIndex = start + Math.floor(i / tasks.length);
+      if (found.length >= want && (i + 1) % tasks.length === 0) return withOutcomes(p, found, documentIndex + 1, total);
+    }
+    if (start + SCAN_DOCUMENTS >= total) return withOutcomes(p, found, total, total);
+  }
+}
+
+async function withOutcomes(
+  p: Producer,
+  found: { doc: DocumentRef; task: string; jobId: string }[],
+  next: number,
+  total: number,
+): Promise<{ lines: BatchLine[]; next?: number }> {
+  const results = await p.store.outcomes(found.map((l) => l.jobId));
+  const lines = found.map((l, i) => ({ ...l, status: results[i]?.status ?? 'failed', result: results[i] }));
+  return next < total ? { lines, next } : { lines };
+}
