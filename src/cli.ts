@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { ExitCode } from './shared/errors.js';
 import { cliProgram, runProgram } from './shared/cli-program.js';
+import { registerConsoleCommand } from './producer/console/console-command.js';
 import { packageVersion } from './shared/package-version.js';
 import { registerProducerCommands } from './producer/producer-commands.js';
 import { registerWorkerCommand } from './worker/worker-command.js';
@@ -16,4 +17,5 @@ const program = cliProgram('docfleet')
   .description('batch document processing with small language models on a BullMQ worker fleet');
 registerProducerCommands(program);
 registerWorkerCommand(program);
+registerConsoleCommand(program);
 await runProgram(program);

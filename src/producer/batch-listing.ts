@@ -60,7 +60,8 @@ function inputsText({ first, count }: BatchListing['inputs']): string {
   return first.join(' ') + (more > 0 ? ` (+${more} more)` : '');
 }
 
-function age(ms: number): string {
+/** A duration as a person reads it at a glance: 45s, 12m, 5h, 3d. */
+export function age(ms: number): string {
   const s = Math.max(0, Math.round(ms / 1000));
   if (s < 90) return `${s}s`;
   if (s < 90 * 60) return `${Math.round(s / 60)}m`;

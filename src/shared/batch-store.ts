@@ -136,13 +136,29 @@ export class BatchStore {
     return toSummary(await this.redis.hgetall(this.keys.batch(id)).catch(unlessOlderFormat));
   }
 
-  /** The most recent batches, newest first, from the index (no key scan). */
-  async recent(limit: number): Promise<BatchSummary[]> {
-    const ids = await this.redis.zrevrange(this.keys.batchIndex(), 0, limit - 1);
+  /** The most recent batches, newest first, from the index (no key scan); `offset` skips the newest ones. */
+  async recent(limit: number, offset = 0): Promise<BatchSummary[]> {
+    const ids = await this.redis.zrevrange(this.keys.batchIndex(), offset, offset + limit - 1);
     const pipe = this.redis.pipeline();
     for (const id of ids) pipe.hgetall(this.keys.batch(id));
     const replies = (await pipe.exec()) ?? [];
     return replies.flatMap(([, raw]) => toSummary(raw as Record<string, string>) ?? []);
+  }
+
+  /** How many batches the index lists (some may have expired since). */
+  indexSize(): Promise<number> {
+    return this.redis.zcard(this.keys.batchIndex());
+  }
+
+  /** `count` of the batch's documents from the `start`th, in submission order, and how many it has in all. */
+  async documentPage(id: string, start: number, count: number): Promise<{ documents: DocumentRef[]; total: number }> {
+    const key = this.keys.batchDocuments(id);
+    const [[, page], [, total]] = (await this.redis
+      .multi()
+      .lrange(key, start, start + count - 1)
+      .llen(key)
+      .exec()) as [[Error | null, string[]], [Error | null, number]];
+    return { documents: page.map((d) => JSON.parse(d) as DocumentRef), total };
   }
 
   /** Records documents and the job of each of their lines (one job id per line, in order). */

@@ -1,5 +1,6 @@
 import { ConfigError } from './errors.js';
 import type { connectionSettings } from './settings/connection-settings.js';
+import { consoleSettings } from './settings/console-settings.js';
 import { exporterSettings, producerSettings } from './settings/producer-settings.js';
 import { parseSetting, type SettingTable, type SettingValues } from './settings/setting.js';
 import { workerSettings } from './settings/worker-settings.js';
@@ -17,6 +18,7 @@ export type RawSettings = Record<string, unknown>;
 export type ConnectionConfig = SettingValues<typeof connectionSettings>;
 export type ProducerConfig = SettingValues<typeof producerSettings>;
 export type ExporterConfig = SettingValues<typeof exporterSettings>;
+export type ConsoleConfig = SettingValues<typeof consoleSettings>;
 export type WorkerConfig = Omit<SettingValues<typeof workerSettings>, 'tag'> & { tag: 'cpu' | 'gpu' };
 
 function validate<S extends SettingTable>(table: S, raw: RawSettings): SettingValues<S> {
@@ -45,6 +47,10 @@ export function producerConfig(raw: RawSettings): ProducerConfig {
 
 export function exporterConfig(raw: RawSettings): ExporterConfig {
   return validate(exporterSettings, raw);
+}
+
+export function consoleConfig(raw: RawSettings): ConsoleConfig {
+  return validate(consoleSettings, raw);
 }
 
 export function workerConfig(raw: RawSettings): WorkerConfig {

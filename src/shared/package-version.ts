@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 
-/**
- * The version in docfleet's package.json, read when asked: src/shared/ and dist/shared/ both sit two levels
- * under the package root, so the same relative path serves the built CLI and the sources under vitest.
- */
+let version: string | undefined;
+
+/** docfleet's version, from its package.json (two levels up from both src/shared and dist/shared). */
 export function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
+  version ??= (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string })
+    .version;
+  return version;
 }

@@ -162,6 +162,20 @@ export class ResultStore {
     return replies.map(([, raw], i) => decode(jobIds[i]!, raw as Record<string, Buffer> | null));
   }
 
+  /** As {@link get}, without embedding vectors: for listings, which show a job's outcome and not its vectors. */
+  async outcomes(jobIds: string[]): Promise<(StoredResult | undefined)[]> {
+    const fields = ['status', 'job', 'result', 'error', 'finishedAt'];
+    const pipe = this.redis.pipeline();
+    for (const id of jobIds) pipe.hmgetBuffer(this.keys.result(id), ...fields);
+    const replies = (await pipe.exec()) ?? [];
+    return replies.map(([, values], i) => {
+      const present = fields.flatMap((f, j) =>
+        (values as (Buffer | null)[])[j] ? [[f, (values as Buffer[])[j]!]] : [],
+      );
+      return decode(jobIds[i]!, Object.fromEntries(present) as Record<string, Buffer>);
+    });
+  }
+
   /** Drops the outcomes (a retry), taking them off their batches' counters. */
   async remove(jobIds: string[]): Promise<void> {
     await Promise.all(

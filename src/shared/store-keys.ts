@@ -1,6 +1,7 @@
 /**
  * Every Redis key docfleet keeps beside BullMQ's own, in one place. Batch ids and job ids never contain ':',
- * so these keys cannot collide with each other or with BullMQ's `{prefix}:{queue}:…`.
+ * so these keys cannot collide with each other or with BullMQ's `{prefix}:{queue}:…`; a worker id may (it is
+ * `host:pid`), but it is only ever the last part of its key.
  */
 export class StoreKeys {
   constructor(readonly prefix: string) {}
@@ -28,5 +29,15 @@ export class StoreKeys {
   /** Hash: a finished job's stored outcome. */
   result(jobId: string): string {
     return `${this.prefix}:result:${jobId}`;
+  }
+
+  /** Sorted set: worker ids by the time their heartbeat expires, so that listing workers never scans keys. */
+  workerIndex(): string {
+    return `${this.prefix}:workers`;
+  }
+
+  /** String with a TTL: a worker's last heartbeat (WorkerBeat JSON); it expires when the worker stops beating. */
+  worker(id: string): string {
+    return `${this.prefix}:worker:${id}`;
   }
 }

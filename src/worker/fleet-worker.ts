@@ -9,9 +9,11 @@ import type { Logger } from '../shared/logger.js';
 import { queuesServedBy } from '../shared/queue-layout.js';
 import { RedisConnection } from '../shared/redis-connection.js';
 import { ResultStore } from '../shared/result-store.js';
+import { packageVersion } from '../shared/package-version.js';
 import { settleWithin } from '../shared/settle-within.js';
 import { loadDocument } from './text/document-loader.js';
 import { startHealthServer } from './health-server.js';
+import { Heartbeat } from './heartbeat.js';
 import { createProcessor } from './queue/job-processor.js';
 import { ModelHost } from './model/model-host.js';
 import { PdfTextExtractor } from './text/pdf-text.js';
@@ -41,6 +43,7 @@ export class FleetWorker {
       consumers?: QueueConsumer[];
       scheduler?: SlotScheduler;
       writes?: RedisWriteWatch;
+      heartbeat?: Heartbeat;
     },
   ) {}
 
@@ -176,6 +179,27 @@ export class FleetWorker {
       connection: redis,
     });
     parts.scheduler.start();
+    parts.heartbeat = new Heartbeat(
+      redis,
+      store.keys,
+      {
+        id: workerName(),
+        hostname: os.hostname(),
+        pid: process.pid,
+        model: host.modelName,
+        device: host.device,
+        tag: config.tag,
+        role: host.role,
+        queues,
+        sequences: host.sequences,
+        startedAt: Date.now(),
+        version: packageVersion(),
+      },
+      config.heartbeatMs,
+      () => ({ busy: parts.scheduler?.busy ?? 0, ...parts.metrics.totals }),
+      logError('heartbeat not written'),
+    );
+    parts.heartbeat.start();
     log.info({ queues, tag: config.tag, slots: host.sequences }, 'worker ready');
   }
 
@@ -204,7 +228,11 @@ export class FleetWorker {
           );
       }
       // BullMQ's close talks to Redis, which may be unreachable: the process exits anyway, Redis keeps the state.
-      const closing = Promise.all([...(parts.consumers ?? []).map((c) => c.close(true)), parts.flows?.close()]);
+      const closing = Promise.all([
+        ...(parts.consumers ?? []).map((c) => c.close(true)),
+        parts.flows?.close(),
+        parts.heartbeat?.close(),
+      ]);
       if (!(await settleWithin(closing, CLOSE_MS))) log.warn('queues not closed: Redis did not answer');
       parts.writes?.close();
       await parts.extractor?.close();

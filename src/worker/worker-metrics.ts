@@ -81,6 +81,8 @@ interface FinishedJob {
  */
 export class WorkerMetrics {
   readonly registry = new Registry();
+  /** Running totals since start, for the worker's heartbeat. */
+  readonly totals = { jobsDone: 0, tokens: 0 };
   readonly contentType = this.registry.contentType;
   private labels = { tag: 'unknown', model: 'unknown' };
   private recent: FinishedJob[] = [];
@@ -188,6 +190,8 @@ export class WorkerMetrics {
     if (l.outcome !== 'completed') this.failures.inc({ queue: l.queue, task: l.task, reason: l.reason ?? 'internal' });
     this.tokens.inc({ ...this.labels, direction: 'in' }, l.tokensIn);
     this.tokens.inc({ ...this.labels, direction: 'out' }, l.tokensOut);
+    this.totals.tokens += l.tokensIn + l.tokensOut;
+    if (l.outcome !== 'retried') this.totals.jobsDone++;
     this.pages.inc(l.pages);
     const end = performance.now() / 1000;
     this.recent.push({ start: end - l.durationSeconds, end, tokensIn: l.tokensIn, tokensOut: l.tokensOut });

@@ -1,7 +1,8 @@
 import { accessSettings } from './access-settings.js';
+import { consoleSettings } from './console-settings.js';
 import { connectionSettings } from './connection-settings.js';
 import { jobSettings } from './job-settings.js';
-import { exporterSettings } from './producer-settings.js';
+import { exporterSettings, producerSettings } from './producer-settings.js';
 import type { SettingTable } from './setting.js';
 import { workerSettings } from './worker-settings.js';
 
@@ -21,7 +22,7 @@ export const settingGroups: SettingGroup[] = [
     title: 'Connection',
     commands:
       'every command that talks to Redis: `submit`, `status`, `batches`, `failures`, `results`, `cancel`, `retry`, ' +
-      '`queues`, `pause`, `resume`, `worker`, `exporter`',
+      '`queues`, `pause`, `resume`, `worker`, `exporter`, `console`',
     settings: connectionSettings,
   },
   {
@@ -40,6 +41,7 @@ export const settingGroups: SettingGroup[] = [
     settings: omit(workerSettings, [connectionSettings, jobSettings, accessSettings]),
   },
   { title: 'Exporter', commands: '`exporter`', settings: omit(exporterSettings, [connectionSettings]) },
+  { title: 'Console', commands: '`console`', settings: omit(consoleSettings, [producerSettings]) },
 ];
 
 function omit(table: SettingTable, shown: SettingTable[]): SettingTable {

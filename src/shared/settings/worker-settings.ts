@@ -112,6 +112,13 @@ export const workerSettings = {
     integer(0, 65535).default(9464),
     'Port of /metrics, /healthz and /readyz; each worker on a host needs its own, 0 picks a free one and logs it.',
   ),
+  heartbeatMs: setting(
+    '--heartbeat-ms',
+    'n',
+    'DOCFLEET_HEARTBEAT_MS',
+    integer(100).default(5_000),
+    'How often the worker writes its identity and load to Redis for `docfleet console`, ms; a worker silent for three intervals drops off the list.',
+  ),
   attempts: jobSettings.attempts,
   resultTtlDays: jobSettings.resultTtlDays,
 };
