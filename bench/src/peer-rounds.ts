@@ -116,13 +116,22 @@ export async function peerCase(ctx: Context, binary: PeerBinary, c: PeerCase): P
 
   const threadPass: PeerCaseResult['threadPass'] = [];
   const peers: PeerSide[] = [];
+  let peerUnavailable = 'unavailable' in binary ? binary.unavailable : undefined;
   if ('path' in binary) {
     const quick = prompts.slice(0, Math.max(sequences, Math.ceil(prompts.length / 3)));
-    for (let t = 1; t <= detectCpuBudget().cpus; t++) {
-      log(`${c.name}: llama-server thread pass, -t ${t}, ${quick.length} documents`);
-      const s = await ctx.measure(`${c.name}: llama-server -t ${t} (thread pass)`, () => serve(t, quick));
-      threadPass.push({ threads: t, wallSeconds: s.wallSeconds, tokensPerSecond: s.tokensPerSecond });
+    try {
+      for (let t = 1; t <= detectCpuBudget().cpus; t++) {
+        log(`${c.name}: llama-server thread pass, -t ${t}, ${quick.length} documents`);
+        const s = await ctx.measure(`${c.name}: llama-server -t ${t} (thread pass)`, () => serve(t, quick));
+        threadPass.push({ threads: t, wallSeconds: s.wallSeconds, tokensPerSecond: s.tokensPerSecond });
+      }
+    } catch (err) {
+      // A server that cannot run this model leaves the peer rows out, not the rest of the run.
+      peerUnavailable = `llama-server failed: ${(err as Error).message.split('\n')[0]}`;
+      log(`${c.name}: ${peerUnavailable}`);
     }
+  }
+  if (!peerUnavailable) {
     const fastest = threadPass.reduce((a, b) => (b.wallSeconds < a.wallSeconds ? b : a)).threads;
     peers.push({
       label: `llama-server -t ${tuned.threads} (docfleet's tuned threads)`,
@@ -187,7 +196,7 @@ export async function peerCase(ctx: Context, binary: PeerBinary, c: PeerCase): P
     maxTokens: c.maxTokens,
     chatTemplate: chat,
     seconds: round((Date.now() - started) / 1000),
-    ...('unavailable' in binary ? { peerUnavailable: binary.unavailable } : {}),
+    ...(peerUnavailable ? { peerUnavailable } : {}),
     threadPass,
     promptMismatches: mismatches,
     ceilingLayouts: first,

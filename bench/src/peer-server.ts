@@ -62,6 +62,9 @@ export async function startPeer(binary: string, opts: PeerOptions): Promise<Peer
     ['-t', String(opts.threads), '-fa', opts.flashAttention ? 'on' : 'off'],
     // Every document is new to the server, as to docfleet: no prompt reuse between requests.
     ['--no-cache-prompt', '--cache-ram', '0', '--no-webui'],
+    // The native build compiles in AMX where the CPU reports it; on a virtual machine that does not grant AMX, the
+    // AMX weight buffers of quantised models crash the server at its first decode. --no-repack leaves them out.
+    ['--no-repack'],
   ].flat();
   const proc = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let tail = '';
@@ -70,7 +73,9 @@ export async function startPeer(binary: string, opts: PeerOptions): Promise<Peer
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 120_000;
   for (;;) {
-    if (proc.exitCode !== null) throw new Error(`llama-server exited (${proc.exitCode}):\n${tail}`);
+    if (proc.exitCode !== null || proc.signalCode !== null) {
+      throw new Error(`llama-server exited (${proc.exitCode ?? proc.signalCode}):\n${tail}`);
+    }
     const ok = await fetch(`${url}/health`).then(
       (r) => r.ok,
       () => false,

@@ -19,7 +19,7 @@ import { modelCacheDir, REAL_MODELS } from './quality.js';
  */
 
 /** The real models' runs: a context that holds a contract chunk, fewer documents and rounds (minutes each). */
-const REAL = { contextSize: 4096, shortDocuments: 24, chunkTokens: 3000, chunks: 8, rounds: 3 };
+const REAL = { contextSize: 4096, shortDocuments: 16, chunkTokens: 3000, chunks: 6, rounds: 3 };
 
 export async function peer(ctx: Context, only: string[] | undefined) {
   const wanted = (name: string) => !only || only.some((o) => name.includes(o));
