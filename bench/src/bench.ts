@@ -36,7 +36,7 @@ async function main(): Promise<void> {
   if (!['throughput', 'scaling', 'long', 'queue', 'embed', 'load', 'quality', 'peer', 'all'].includes(mode)) {
     process.stderr.write(
       'usage: npm run bench -- [throughput|scaling|long|queue|embed|load|all] | quality [--limit N] [--model NAME-PART]' +
-        ' | peer [--models toy,smollm2,gemma]\n',
+        ' | peer [--models toy,smollm2,gemma] [--documents short,chunks]\n',
     );
     process.exit(2);
   }
@@ -118,17 +118,21 @@ async function main(): Promise<void> {
       log(`wrote ${file}`);
     }
     if (mode === 'peer') {
-      const at = process.argv.indexOf('--models');
-      const only = at > 0 ? process.argv[at + 1]?.split(',').filter(Boolean) : undefined;
-      const p = await peer(ctx, only);
+      const list = (flag: string) => {
+        const at = process.argv.indexOf(flag);
+        return at > 0 ? process.argv[at + 1]?.split(',').filter(Boolean) : undefined;
+      };
+      const [only, classes] = [list('--models'), list('--documents')];
+      // A limited run does not overwrite the figures of a whole one.
+      const limits = [...(only ?? []), ...(classes ?? [])];
+      const name = limits.length > 0 ? `peer-${limits.join('-')}.json` : 'peer.json';
+      const command = `npm run bench -- ${process.argv.slice(2).join(' ')}`;
+      const save = async (json: unknown) => {
+        await writeJson(name, { meta: { ...meta, command }, ...(json as object) });
+      };
+      const p = await peer(ctx, only, classes, save);
       texts.push(p.text);
-      // A run limited to some models does not overwrite the figures of all.
-      const name = only ? `peer-${only.join('-')}.json` : 'peer.json';
-      const file = await writeJson(name, {
-        meta: { ...meta, command: `npm run bench -- ${process.argv.slice(2).join(' ')}` },
-        ...p.json,
-      });
-      log(`wrote ${file}`);
+      log(`wrote bench/results/${name}`);
     }
     if (mode === 'queue') {
       // Only the queue-overhead part of `throughput`; prints, writes no file.

@@ -13,7 +13,7 @@ import { buildPeer } from './peer-server.js';
 import { modelCacheDir, REAL_MODELS } from './quality.js';
 
 /**
- * `npm run bench -- peer [--models toy,smollm2,gemma]`: docfleet against llama.cpp's own llama-server (the
+ * `npm run bench -- peer [--models toy,smollm2,gemma] [--documents short,chunks]`: docfleet against llama.cpp's own llama-server (the
  * peer a platform team would deploy behind a queue) and against the ceiling, on the test model's short
  * documents and, for each real model of the cache, on short documents and on ~3,000-token contract chunks.
  */
@@ -21,8 +21,14 @@ import { modelCacheDir, REAL_MODELS } from './quality.js';
 /** The real models' runs: a context that holds a contract chunk, fewer documents and rounds (minutes each). */
 const REAL = { contextSize: 4096, shortDocuments: 16, chunkTokens: 3000, chunks: 6, rounds: 3 };
 
-export async function peer(ctx: Context, only: string[] | undefined) {
+export async function peer(
+  ctx: Context,
+  only: string[] | undefined,
+  classes: string[] | undefined,
+  save: (json: unknown) => Promise<void>,
+) {
   const wanted = (name: string) => !only || only.some((o) => name.includes(o));
+  const wantedClass = (name: string) => !classes || classes.includes(name);
   const binary = await buildPeer();
   if ('unavailable' in binary) log(`llama-server unavailable: ${binary.unavailable}; the other rows still run`);
   const cases: PeerCase[] = [];
@@ -47,20 +53,27 @@ export async function peer(ctx: Context, only: string[] | undefined) {
       continue;
     }
     const common = { modelPath, contextSize: REAL.contextSize, maxTokens: WORKLOAD.maxTokens, rounds: REAL.rounds };
-    cases.push(
-      { ...common, name: `${name}, short documents`, files: short, timeoutMs: 600_000 },
-      {
+    if (wantedClass('short')) {
+      cases.push({ ...common, name: `${name}, short documents`, files: short, timeoutMs: 600_000 });
+    }
+    if (wantedClass('chunks')) {
+      cases.push({
         ...common,
         name: `${name}, contract chunks`,
         files: await contractChunks(modelPath, path.join(ctx.tmp, `chunks-${name}`)),
         timeoutMs: 1_200_000,
-      },
-    );
+      });
+    }
   }
   const results: PeerCaseResult[] = [];
-  for (const c of cases) results.push(await peerCase(ctx, binary, c));
+  const json = () => ({ llamaServer: binary, cases: results, skipped, disturbance: ctx.disturbances.slice() });
+  for (const c of cases) {
+    results.push(await peerCase(ctx, binary, c));
+    // Written after every case: a real model's case takes long, and a run stopped later keeps what it measured.
+    await save(json());
+  }
   const text = [...results.map(caseText), ...skipped, disturbanceReport(ctx.disturbances)].join('\n\n');
-  return { text, json: { llamaServer: binary, cases: results, skipped, disturbance: ctx.disturbances.slice() } };
+  return { text, json: json() };
 }
 
 /**
