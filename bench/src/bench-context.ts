@@ -14,7 +14,11 @@ export interface Summary {
   tokensOut: number;
   wallSeconds: number;
   tokensPerSecond: number;
+  /** Prompt tokens evaluated per second of the run's wall time. */
+  promptTokensPerSecond: number;
   documentsPerSecond: number;
+  /** From a document's start to its first generated token, ms (where the run measures it). */
+  firstTokenMs: { p50: number | null; p95: number | null };
   /** A job from its start (worker took it / sequence began) to its result, ms. */
   jobLatencyMs: { p50: number | null; p95: number | null };
   /** From submitting the whole set to the job's result, ms. */
@@ -36,7 +40,9 @@ export function summarize(run: GenerationRun): Summary {
     tokensOut: run.tokensOut,
     wallSeconds: round(s, 2),
     tokensPerSecond: round(run.tokensOut / s),
+    promptTokensPerSecond: round(run.tokensIn / s),
     documentsPerSecond: round(run.completed / s, 3),
+    firstTokenMs: pct(run.firstTokenMs ?? []),
     jobLatencyMs: pct(run.latencyMs),
     endToEndMs: pct(run.e2eMs),
     firstStartMs: run.startMs.length > 0 ? Math.round(Math.min(...run.startMs)) : null,

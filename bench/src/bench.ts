@@ -10,14 +10,16 @@ import { CLI, DEFAULT_MODEL, ForeignCpuMeter, log, RESULTS_DIR, round, WORKLOAD,
 import { embedding } from './embedding.js';
 import { load } from './load.js';
 import { longDocuments } from './long-documents.js';
+import { peer } from './peer.js';
 import { quality } from './quality.js';
 import { queueOverhead } from './queue-overhead.js';
 import { scaling } from './scaling.js';
 import { throughput } from './throughput.js';
 
 /**
- * `npm run bench -- throughput|queue|scaling|embed|long|load|quality|all` (`load` and `quality` are not part of `all`): measures docfleet against node-llama-cpp
- * driven directly (the ceiling), against a naive BullMQ worker, and its queue paths against plain BullMQ;
+ * `npm run bench -- throughput|queue|scaling|embed|long|load|quality|peer|all` (`load`, `quality` and `peer` are not
+ * part of `all`): measures docfleet against node-llama-cpp driven directly (the ceiling), against a naive BullMQ
+ * worker and against llama.cpp's llama-server, and its queue paths against plain BullMQ;
  * prints tables and writes bench/results/*.json. Everything runs on one throwaway Redis.
  */
 
@@ -31,9 +33,10 @@ async function writeJson(name: string, data: unknown): Promise<string> {
 
 async function main(): Promise<void> {
   const mode = process.argv[2] ?? 'all';
-  if (!['throughput', 'scaling', 'long', 'queue', 'embed', 'load', 'quality', 'all'].includes(mode)) {
+  if (!['throughput', 'scaling', 'long', 'queue', 'embed', 'load', 'quality', 'peer', 'all'].includes(mode)) {
     process.stderr.write(
-      'usage: npm run bench -- [throughput|scaling|long|queue|embed|load|all] | quality [--limit N] [--model NAME-PART]\n',
+      'usage: npm run bench -- [throughput|scaling|long|queue|embed|load|all] | quality [--limit N] [--model NAME-PART]' +
+        ' | peer [--models toy,smollm2,gemma] [--documents short,chunks]\n',
     );
     process.exit(2);
   }
@@ -113,6 +116,23 @@ async function main(): Promise<void> {
       texts.push(e.text);
       const file = await writeJson('embedding.json', { meta, ...e.json });
       log(`wrote ${file}`);
+    }
+    if (mode === 'peer') {
+      const list = (flag: string) => {
+        const at = process.argv.indexOf(flag);
+        return at > 0 ? process.argv[at + 1]?.split(',').filter(Boolean) : undefined;
+      };
+      const [only, classes] = [list('--models'), list('--documents')];
+      // A limited run does not overwrite the figures of a whole one.
+      const limits = [...(only ?? []), ...(classes ?? [])];
+      const name = limits.length > 0 ? `peer-${limits.join('-')}.json` : 'peer.json';
+      const command = `npm run bench -- ${process.argv.slice(2).join(' ')}`;
+      const save = async (json: unknown) => {
+        await writeJson(name, { meta: { ...meta, command }, ...(json as object) });
+      };
+      const p = await peer(ctx, only, classes, save);
+      texts.push(p.text);
+      log(`wrote bench/results/${name}`);
     }
     if (mode === 'queue') {
       // Only the queue-overhead part of `throughput`; prints, writes no file.

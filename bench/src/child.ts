@@ -2,6 +2,7 @@ import { RESULT_MARK } from './common.js';
 import { ceiling } from './scenarios/ceiling.js';
 import { embedScenario } from './scenarios/embed.js';
 import { naive } from './scenarios/naive.js';
+import { peerPrompts } from './scenarios/peer-prompts.js';
 import { queueEnqueue, queueProcess } from './scenarios/queue.js';
 
 /**
@@ -16,6 +17,7 @@ const scenarios: Record<string, (input: never) => Promise<unknown>> = {
   'queue-enqueue': queueEnqueue,
   'queue-process': queueProcess,
   embed: embedScenario,
+  'peer-prompts': peerPrompts,
 };
 
 const [scenario, json] = process.argv.slice(2);

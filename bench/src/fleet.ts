@@ -173,6 +173,7 @@ export function asRun(
     e2eMs: results.map((r) => r.finishedAt - t0),
     // totalMs ends just before the result is written, so this is the start to within a millisecond or so.
     startMs: results.map((r) => r.finishedAt - t0 - r.result!.timings.totalMs),
+    firstTokenMs: results.flatMap((r) => r.result!.timings.firstTokenMs ?? []),
     slots,
     settings,
   };
@@ -187,6 +188,8 @@ export interface FleetRunOptions {
   docsDir: string;
   /** Pin worker i to CPU i (one CPU each), as pods of 1 CPU; otherwise every worker sees the whole machine. */
   pinned?: boolean;
+  /** How long the timed batch may take (default 180 s). */
+  timeoutMs?: number;
   /** More `docfleet worker` flags. */
   flags?: string[];
   /**
@@ -211,7 +214,13 @@ export async function fleetRun(env: FleetEnv, opts: FleetRunOptions): Promise<Ge
     // Started one after the other: two thread tuners measuring at once would disturb each other.
     for (let i = 0; i < opts.workers; i++) workers.push(await startWorker(env, flags, opts.pinned ? { cpu: i } : {}));
     if (opts.warmupDir) await submitAndWait(producer, opts.warmupDir, 8, 60_000);
-    const { t0, results } = await submitAndWait(producer, opts.docsDir, opts.maxTokens, 180_000, true);
+    const { t0, results } = await submitAndWait(
+      producer,
+      opts.docsDir,
+      opts.maxTokens,
+      opts.timeoutMs ?? 180_000,
+      true,
+    );
     const first = workers[0]!.loaded;
     return asRun(t0, results, opts.workers * opts.sequences, {
       workers: opts.workers,

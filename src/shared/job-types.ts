@@ -46,6 +46,11 @@ export interface Timings {
   parseMs: number;
   inferMs: number;
   totalMs: number;
+  /**
+   * From the start of the inference to its first output token: mostly the prompt's evaluation. Set by the
+   * generating tasks that produce one answer (summarize).
+   */
+  firstTokenMs?: number;
 }
 
 interface ResultBase {

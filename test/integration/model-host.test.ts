@@ -9,6 +9,8 @@ import type { JobData, TaskName, TaskParams } from '../../src/shared/job-types.j
 import type { DocumentText } from '../../src/worker/text/document-text.js';
 import { contextCount, ModelHost, type ModelHostOptions } from '../../src/worker/model/model-host.js';
 import { TaskRunner } from '../../src/worker/tasks/task-runner.js';
+import { evaluatedPrompt } from '../../src/worker/model/generation.js';
+import { documentSummaryPrompt } from '../../src/worker/tasks/summarize/summarize.js';
 import { CONTRACT_SCHEMA } from '../../src/worker/tasks/extract/contract-schema.js';
 import { threadCandidates } from '../../src/worker/model/thread-tuner.js';
 import { TEST_MODEL } from '../helpers/paths.js';
@@ -153,6 +155,17 @@ describe('ModelHost with the tiny generative model on CPU', () => {
     // Greedy decoding on a cleared sequence: the earlier job leaves no trace.
     expect(b.output).toEqual(a.output);
     expect(b.tokensIn).toBe(a.tokensIn);
+  });
+
+  it('evaluates exactly the prompt evaluatedPrompt renders, and times its first token', async () => {
+    const run = await runner.run(job('summarize', { maxTokens: 32 }), onePage(SHORT));
+    const { model, style } = host.textModel;
+    // What a benchmark sends another engine is what the worker evaluated. node-llama-cpp's meter counts the
+    // prompt's last token, whose logits give the first output token, as output.
+    const prompt = evaluatedPrompt(model, style, documentSummaryPrompt(style.chat, SHORT));
+    expect(run.tokensIn).toBe(prompt.length - 1);
+    expect(run.firstTokenMs).toBeGreaterThanOrEqual(0);
+    expect(run.firstTokenMs).toBeLessThanOrEqual(run.inferMs);
   });
 
   it('extracts contract fields that validate against the contract schema', async () => {

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { LlamaContext, LlamaContextSequence, LlamaModel, Token } from 'node-llama-cpp';
 import { summarizePrompt } from '../common.js';
-import type { GenerationRun } from './generation-run.js';
+import { timedRun, type GenerationRun } from './generation-run.js';
 import { loadTuned } from './tuned-model.js';
 
 export interface CeilingInput {
@@ -13,6 +13,10 @@ export interface CeilingInput {
   sequences: number;
   /** Directory of the thread tuner's cache (shared with the docfleet workers of the same run). */
   tuneCacheDir: string;
+  /** The prompts as tokens, one per file (default: summarizePrompt of each file, as a base model gets it). */
+  prompts?: number[][];
+  /** Run only this many contexts (default: every layout the CPU budget allows). */
+  contexts?: number;
 }
 
 /**
@@ -26,20 +30,23 @@ export interface CeilingInput {
 export async function ceiling(input: CeilingInput): Promise<GenerationRun[]> {
   const { llama, model, tuning } = await loadTuned(input, 'generate');
   const bos = model.tokens.bos !== null && model.tokens.shouldPrependBosToken;
-  const prompts = await Promise.all(
-    input.files.map(async (file) => {
-      const tokens = model.tokenize(
-        summarizePrompt(await readFile(file, 'utf8')),
-        false,
-        bos ? 'trimLeadingSpace' : undefined,
-      );
-      return bos ? [model.tokens.bos, ...tokens] : tokens;
-    }),
-  );
+  const prompts =
+    (input.prompts as Token[][] | undefined) ??
+    (await Promise.all(
+      input.files.map(async (file) => {
+        const tokens = model.tokenize(
+          summarizePrompt(await readFile(file, 'utf8')),
+          false,
+          bos ? 'trimLeadingSpace' : undefined,
+        );
+        return bos ? [model.tokens.bos, ...tokens] : tokens;
+      }),
+    ));
   const most = Math.max(1, Math.min(input.sequences, Math.floor(tuning.budget.cpus / tuning.threads)));
   const layouts: number[] = [];
   for (let c = 1; c < most; c *= 2) layouts.push(c);
   layouts.push(most);
+  if (input.contexts !== undefined) layouts.splice(0, layouts.length, input.contexts);
 
   const runs: GenerationRun[] = [];
   for (const contexts of layouts) {
@@ -88,45 +95,24 @@ async function timed(
 ): Promise<Omit<GenerationRun, 'settings'>> {
   // Warm-up (not timed): one short generation per sequence, so the run starts with allocated buffers.
   await Promise.all(sequences.map((seq, i) => generate(model, seq, prompts[i % prompts.length]!, 8)));
-  const latencyMs: number[] = [];
-  const e2eMs: number[] = [];
-  const startMs: number[] = [];
-  let tokensOut = 0;
-  let next = 0;
-  const t0 = performance.now();
-  await Promise.all(
-    sequences.map(async (seq) => {
-      for (let i = next++; i < prompts.length; i = next++) {
-        const started = performance.now();
-        const generated = await generate(model, seq, prompts[i]!, maxTokens);
-        tokensOut += generated;
-        const end = performance.now();
-        latencyMs.push(end - started);
-        e2eMs.push(end - t0);
-        startMs.push(started - t0);
-      }
-    }),
-  );
-  return {
-    docs: prompts.length,
-    completed: prompts.length,
-    tokensIn: prompts.reduce((n, p) => n + p.length, 0),
-    tokensOut,
-    wallMs: performance.now() - t0,
-    latencyMs,
-    e2eMs,
-    startMs,
-    slots: sequences.length,
-  };
+  return timedRun(prompts.length, sequences.length, async (slot, i) => {
+    const started = performance.now();
+    const generated = await generate(model, sequences[slot]!, prompts[i]!, maxTokens);
+    const firstTokenMs = generated.firstTokenAt === undefined ? undefined : generated.firstTokenAt - started;
+    return { tokensIn: prompts[i]!.length, tokensOut: generated.count, firstTokenMs };
+  });
 }
 
-/** Generates into a cleared sequence; returns the number of tokens generated (end-of-generation excluded). */
+/**
+ * Generates into a cleared sequence; returns the number of tokens generated (end-of-generation excluded) and
+ * when the first came out.
+ */
 async function generate(
   model: LlamaModel,
   seq: LlamaContextSequence,
   prompt: Token[],
   maxTokens: number,
-): Promise<number> {
+): Promise<{ count: number; firstTokenAt?: number }> {
   await seq.clearHistory();
   const out: Token[] = [];
   const nl = model.tokens.nl;
@@ -136,10 +122,12 @@ async function generate(
     evaluationPriority: 5,
     yieldEogToken: true,
   });
+  let firstTokenAt: number | undefined;
   for await (const token of iterator) {
+    firstTokenAt ??= performance.now();
     if (model.isEogToken(token)) break;
     out.push(token);
     if (out.length >= budget) break;
   }
-  return out.length;
+  return { count: out.length, firstTokenAt };
 }

@@ -9,6 +9,8 @@ import {
 export interface Continuation {
   text: string;
   stopReason: 'eogToken' | 'maxTokens' | 'contextFull';
+  /** performance.now() when the first token came out (undefined if none did). */
+  firstTokenAt?: number;
 }
 
 /** Tokens the repeat penalty looks back over, as LlamaCompletion's default. */
@@ -35,6 +37,7 @@ export async function continueTokens(
   const out: Token[] = [];
   const nl = model.tokens.nl;
   let stopReason: Continuation['stopReason'] = 'contextFull';
+  let firstTokenAt: number | undefined;
   const tokens = sequence.evaluate(prompt, {
     repeatPenalty: {
       punishTokens: () => out.slice(-PENALTY_WINDOW).filter((t) => t !== nl),
@@ -43,6 +46,7 @@ export async function continueTokens(
     yieldEogToken: true,
   });
   for await (const token of tokens) {
+    firstTokenAt ??= performance.now();
     signal?.throwIfAborted();
     if (model.isEogToken(token) || stops.has(token)) {
       stopReason = 'eogToken';
@@ -55,7 +59,7 @@ export async function continueTokens(
     }
     if (sequence.nextTokenIndex >= sequence.contextSize - 1) break;
   }
-  return { text: model.detokenize(out), stopReason };
+  return { text: model.detokenize(out), stopReason, firstTokenAt };
 }
 
 const extraStops = new WeakMap<LlamaModel, Set<Token>>();

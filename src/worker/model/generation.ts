@@ -9,6 +9,7 @@ import {
   type LlamaContextSequence,
   type LlamaGrammar,
   type LlamaModel,
+  type Token,
 } from 'node-llama-cpp';
 import { PermanentError } from '../../shared/errors.js';
 import { continueTokens } from './continuation.js';
@@ -51,6 +52,8 @@ export interface TaskResult<T> {
   output: T;
   tokensIn: number;
   tokensOut: number;
+  /** performance.now() when the first output token came out, where the task measured it. */
+  firstTokenAt?: number;
 }
 
 export interface GenerateResult {
@@ -60,6 +63,8 @@ export interface GenerateResult {
   coveredChars: number;
   tokensIn: number;
   tokensOut: number;
+  /** performance.now() when the first output token came out (undefined if none did). */
+  firstTokenAt?: number;
 }
 
 const SYSTEM_PROMPT = 'You process documents. Follow the instructions exactly and answer only from the document.';
@@ -81,16 +86,26 @@ export function promptStyleOf(model: LlamaModel): PromptStyle {
   // The metadata is what the file holds, whatever its type says: a section may be missing.
   const metadata: Partial<GgufMetadata> = model.fileInfo.metadata;
   if (!metadata.tokenizer?.chat_template) return { chat: false, templateTokens: 0 };
+  return { chat: true, templateTokens: evaluatedPrompt(model, { chat: true, templateTokens: 0 }, '').length };
+}
+
+/**
+ * The tokens a sequence evaluates for `prompt` (a wrapped document slice), as `generate` sends them: the chat
+ * template with the system prompt around it, or BOS and the plain text. Lets a benchmark send another engine
+ * exactly docfleet's prompt.
+ */
+export function evaluatedPrompt(model: LlamaModel, style: PromptStyle, prompt: string): Token[] {
+  if (!style.chat) {
+    const tokens = tokenize(model, prompt);
+    return prependsBos(model) ? [model.tokens.bos!, ...tokens] : tokens;
+  }
   const wrapper = chatWrapperOf(model);
   const history: ChatHistoryItem[] = [
     ...wrapper.generateInitialChatHistory({ systemPrompt: SYSTEM_PROMPT }),
-    { type: 'user', text: '' },
+    { type: 'user', text: prompt },
     { type: 'model', response: [] },
   ];
-  const templateTokens = wrapper
-    .generateContextState({ chatHistory: history })
-    .contextText.tokenize(model.tokenizer).length;
-  return { chat: true, templateTokens };
+  return wrapper.generateContextState({ chatHistory: history }).contextText.tokenize(model.tokenizer);
 }
 
 /** The generation bound a job asks for, checked against what this worker's context can hold. */
@@ -136,6 +151,8 @@ export async function generate(env: GenerationEnv, req: GenerateRequest): Promis
   const common = { maxTokens: req.maxTokens, grammar: req.grammar, signal: env.signal };
   let text: string;
   let stopReason: string;
+  let firstTokenAt: number | undefined;
+  const onToken = () => (firstTokenAt ??= performance.now());
   if (style.chat) {
     const session = new LlamaChatSession({
       contextSequence: sequence,
@@ -154,6 +171,7 @@ export async function generate(env: GenerationEnv, req: GenerateRequest): Promis
         budgets: { thoughtTokens: 0 },
         signal: looped.signal,
         stopOnAbortSignal: true,
+        onToken,
         onTextChunk: req.grammar
           ? undefined
           : (chunk) => {
@@ -178,6 +196,7 @@ export async function generate(env: GenerationEnv, req: GenerateRequest): Promis
     );
     text = withoutRepeats(res.text);
     stopReason = res.stopReason;
+    firstTokenAt = res.firstTokenAt;
   } else {
     const completion = new LlamaCompletion({ contextSequence: sequence });
     try {
@@ -186,6 +205,7 @@ export async function generate(env: GenerationEnv, req: GenerateRequest): Promis
         ...common,
         disableContextShift: true,
         contextShiftSize: 0,
+        onToken,
       });
       text = res.response;
       stopReason = res.metadata.stopReason;
@@ -200,6 +220,7 @@ export async function generate(env: GenerationEnv, req: GenerateRequest): Promis
     coveredChars: selected.coveredChars,
     tokensIn: used.usedInputTokens,
     tokensOut: used.usedOutputTokens,
+    firstTokenAt,
   };
 }
 

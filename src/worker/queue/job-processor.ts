@@ -225,7 +225,7 @@ function resultOf(
   doc: DocFigures,
   totals: { model: string; tokensIn: number; tokensOut: number; totalMs: number },
 ): JobResult {
-  const { inferMs, tokensIn: _runIn, tokensOut: _runOut, ...output } = run;
+  const { inferMs, firstTokenMs, tokensIn: _runIn, tokensOut: _runOut, ...output } = run;
   const { model, tokensIn, tokensOut, totalMs } = totals;
   return {
     model,
@@ -233,7 +233,13 @@ function resultOf(
     tokensOut,
     pages: doc.pages,
     chars: doc.chars,
-    timings: { fetchMs: doc.fetchMs, parseMs: doc.parseMs, inferMs, totalMs },
+    timings: {
+      fetchMs: doc.fetchMs,
+      parseMs: doc.parseMs,
+      inferMs,
+      totalMs,
+      ...(firstTokenMs === undefined ? {} : { firstTokenMs }),
+    },
     ...output,
   };
 }

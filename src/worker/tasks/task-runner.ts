@@ -83,9 +83,16 @@ export class TaskRunner {
     this.running++;
     const started = performance.now();
     try {
-      const { output, tokensIn, tokensOut } = await task.run({ host: this.host, doc, params, data, signal });
+      const { output, tokensIn, tokensOut, firstTokenAt } = await task.run({
+        host: this.host,
+        doc,
+        params,
+        data,
+        signal,
+      });
       const inferMs = Math.round(performance.now() - started);
-      return { task: task.name, output, tokensIn, tokensOut, inferMs };
+      const firstTokenMs = firstTokenAt === undefined ? undefined : Math.round(firstTokenAt - started);
+      return { task: task.name, output, tokensIn, tokensOut, inferMs, firstTokenMs };
     } catch (err) {
       if (err instanceof PermanentError || err instanceof TransientError || signal?.aborted) throw err;
       throw new TransientError(

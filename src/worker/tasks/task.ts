@@ -41,6 +41,8 @@ export interface RunCost {
   tokensIn: number;
   tokensOut: number;
   inferMs: number;
+  /** From the start of the inference to its first output token, where the task measures it. */
+  firstTokenMs?: number;
 }
 
 /** A task's output paired with its task's name, so that a result built from it needs no cast. */

@@ -44,6 +44,11 @@ function wrapFor(kind: Kind, chat: boolean, label = ''): (slice: string) => stri
     : (slice) => `Summaries of the parts of a document:\n${slice}\n\nSummary of the whole document:\n`;
 }
 
+/** The prompt a document that fits one context is summarised with, around the document's text. */
+export function documentSummaryPrompt(chat: boolean, text: string): string {
+  return wrapFor('document', chat)(text);
+}
+
 /** The widest label a part prompt gets, for budgeting. */
 const WIDEST_LABEL = 'pages 99999–99999';
 
@@ -82,6 +87,7 @@ export async function summarize(
     },
     tokensIn: res.tokensIn,
     tokensOut: res.tokensOut,
+    firstTokenAt: res.firstTokenAt,
   };
 }
 

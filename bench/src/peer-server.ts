@@ -1,0 +1,98 @@
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { freePort } from '../../dist/shared/local-redis.js';
+import { log, ROOT } from './common.js';
+
+/** llama.cpp's own `llama-server`, built from the source node-llama-cpp ships, as the peer docfleet is held to. */
+
+/** The built binary, or why there is none (the peer rows then say so and the rest of the benchmark runs). */
+export type PeerBinary = { path: string } | { unavailable: string };
+
+/**
+ * Runs scripts/build-llama-server.sh: minutes the first time, then the cached binary. Its last stderr line says
+ * why a build could not be made (cmake or g++ missing, a failed compile).
+ */
+export async function buildPeer(): Promise<PeerBinary> {
+  log('llama-server: building from node-llama-cpp’s llama.cpp source, or reusing the cached build');
+  const proc = spawn(path.join(ROOT, 'scripts/build-llama-server.sh'), [], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  proc.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+  proc.stderr.on('data', (c: Buffer) => {
+    stderr += c.toString();
+    process.stderr.write(c);
+  });
+  const code = await new Promise<number | null>((resolve) => {
+    proc.once('error', () => resolve(null));
+    proc.once('exit', (c) => resolve(c));
+  });
+  const binary = stdout.trim().split('\n').pop();
+  if (code === 0 && binary) return { path: binary };
+  const why = stderr
+    .trim()
+    .split('\n')
+    .pop()
+    ?.replace(/^build-llama-server: /, '');
+  return { unavailable: why || `scripts/build-llama-server.sh exited with ${code}` };
+}
+
+export interface PeerOptions {
+  modelPath: string;
+  /** -np: slots, as docfleet's sequences. */
+  slots: number;
+  /** Tokens per slot, as docfleet's per-sequence context; -c is slots × this. */
+  contextPerSlot: number;
+  threads: number;
+  flashAttention: boolean;
+}
+
+export interface PeerServer {
+  url: string;
+  args: string[];
+  stop(): Promise<void>;
+}
+
+/** Starts llama-server on a free port and resolves once /health answers 200 (the model is loaded). */
+export async function startPeer(binary: string, opts: PeerOptions): Promise<PeerServer> {
+  const port = await freePort();
+  const args = [
+    ['-m', opts.modelPath],
+    ['--host', '127.0.0.1', '--port', String(port)],
+    ['-np', String(opts.slots), '-c', String(opts.slots * opts.contextPerSlot)],
+    ['-t', String(opts.threads), '-fa', opts.flashAttention ? 'on' : 'off'],
+    // Every document is new to the server, as to docfleet: no prompt reuse between requests.
+    ['--no-cache-prompt', '--cache-ram', '0', '--no-webui'],
+    // The native build compiles in AMX where the CPU reports it; on a virtual machine that does not grant AMX, the
+    // AMX weight buffers of quantised models crash the server at its first decode. --no-repack leaves them out.
+    ['--no-repack'],
+  ].flat();
+  const proc = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  let tail = '';
+  proc.stderr.on('data', (c: Buffer) => (tail = (tail + c.toString()).slice(-4000)));
+  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    if (proc.exitCode !== null || proc.signalCode !== null) {
+      throw new Error(`llama-server exited (${proc.exitCode ?? proc.signalCode}):\n${tail}`);
+    }
+    const ok = await fetch(`${url}/health`).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ok) break;
+    if (Date.now() > deadline) {
+      proc.kill('SIGKILL');
+      throw new Error(`llama-server did not become ready within 120 s:\n${tail}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    url,
+    args,
+    stop: async () => {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
