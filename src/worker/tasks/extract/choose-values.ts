@@ -141,6 +141,12 @@ function rank(sentences: Sentence[], field: PassageField, length: number): Sente
     .map((x) => x.s);
 }
 
+/** Whether every field of the schema is a string or a list of strings, which is what `choose` can fill. */
+export function choosable(schema: Record<string, unknown>): boolean {
+  const properties = (schema.properties ?? {}) as Record<string, Record<string, unknown>>;
+  return Object.values(properties).every((node) => stringShape(node) !== undefined);
+}
+
 /** A string field or a list of string items, and the longest string it takes. */
 function stringShape(node: Record<string, unknown> | undefined): { list: boolean; maxLength: number } | undefined {
   if (!node) return undefined;
