@@ -34,7 +34,7 @@ async function main(): Promise<void> {
   const mode = process.argv[2] ?? 'all';
   if (!['throughput', 'scaling', 'long', 'queue', 'embed', 'load', 'quality', 'all'].includes(mode)) {
     process.stderr.write(
-      'usage: npm run bench -- [throughput|scaling|long|queue|embed|load|all] | quality [--limit N] [--model NAME-PART] [--methods choose,baseline]\n',
+      'usage: npm run bench -- [throughput|scaling|long|queue|embed|load|all] | quality [--limit N] [--model NAME-PART] [--methods choose,baseline|none]\n',
     );
     process.exit(2);
   }
@@ -175,9 +175,11 @@ async function qualityRun(): Promise<void> {
     process.stderr.write('--limit must be a positive integer\n');
     process.exit(2);
   }
-  const methods = (arg('--methods') ?? DEFAULT_QUALITY_METHODS.join(',')).split(',');
-  if (methods.length === 0 || !methods.every((m): m is Method => (METHODS as readonly string[]).includes(m))) {
-    process.stderr.write(`--methods takes a comma-separated list of ${METHODS.join(', ')}\n`);
+  // `none`: summaries and throughput only.
+  const given = arg('--methods') ?? DEFAULT_QUALITY_METHODS.join(',');
+  const methods = given === 'none' ? [] : given.split(',');
+  if (!methods.every((m): m is Method => (METHODS as readonly string[]).includes(m))) {
+    process.stderr.write(`--methods takes a comma-separated list of ${METHODS.join(', ')}, or none\n`);
     process.exit(2);
   }
   const started = Date.now();

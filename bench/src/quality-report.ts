@@ -89,12 +89,14 @@ export function report(m: ModelRuns, labels: LabelledDoc[], texts: Map<string, s
   };
   type Row = ReturnType<typeof score>['overall'];
   const cells = (c: Row) => [c.predicted, pct(c.precision), pct(c.recall), pct(c.f1)];
-  const lead = methods[0] ?? 'choose';
+  const lead = methods[0];
   type Field = keyof ReturnType<typeof score>['fields'];
-  const fieldRows = [...(Object.keys(scores[lead]!.fields) as Field[]), 'overall' as const].map((f) => {
-    const of = (k: Method) => (f === 'overall' ? scores[k]!.overall : scores[k]!.fields[f]);
-    return [f, of(lead).support, ...methods.flatMap((k) => cells(of(k)))];
-  });
+  const fieldRows = !lead
+    ? []
+    : [...(Object.keys(scores[lead]!.fields) as Field[]), 'overall' as const].map((f) => {
+        const of = (k: Method) => (f === 'overall' ? scores[k]!.overall : scores[k]!.fields[f]);
+        return [f, of(lead).support, ...methods.flatMap((k) => cells(of(k)))];
+      });
   const groundingLine = (k: Method) => {
     const g = grounding[k]!;
     const atShare = share(g.atOffsets, g.grounded);
@@ -116,16 +118,20 @@ export function report(m: ModelRuns, labels: LabelledDoc[], texts: Map<string, s
   const text = [
     `### ${m.model} (${runs.length} contracts, ${pages} pages, ${m.threads} thread(s), context ${m.contextSize})`,
     '',
-    markdownTable(['field', 'labelled', ...methods.flatMap((k) => [`${k} values`, 'P', 'R', 'F1'])], fieldRows),
-    '',
-    `${methods.map((k) => explained[k]).join('; ')}.`,
-    '',
+    ...(lead
+      ? [
+          markdownTable(['field', 'labelled', ...methods.flatMap((k) => [`${k} values`, 'P', 'R', 'F1'])], fieldRows),
+          '',
+          `${methods.map((k) => explained[k]).join('; ')}.`,
+          '',
+        ]
+      : []),
     ...grounded.map(groundingLine),
     `Summaries: name the parties ${named('parties')}, the governing law ${named('governingLaw')}, the term ${named('term')}; ` +
       `sentences supported by the source ${supported}/${sentences} (${pct(share(supported, sentences))}).`,
     `Throughput: prompt ${speed?.promptTokS ?? '–'} tok/s, generation ${speed?.genTokS ?? '–'} tok/s; ` +
       `${through.tokensIn} tokens in, ${through.tokensOut} out; ${through.documentsPerMinute} documents/min ` +
-      `(${methods.join(', ')} and summary each), ${through.secondsPer100Pages} s per 100 pages.`,
+      `(${[...methods, 'summary'].join(', ')} each), ${through.secondsPer100Pages} s per 100 pages.`,
     ...(errors.length > 0 ? ['', 'Errors:', ...errors.map((e) => `- ${e}`)] : []),
   ].join('\n');
   return {
