@@ -10,7 +10,7 @@ import { CLI, DEFAULT_MODEL, ForeignCpuMeter, log, RESULTS_DIR, round, WORKLOAD,
 import { embedding } from './embedding.js';
 import { load } from './load.js';
 import { longDocuments } from './long-documents.js';
-import { quality } from './quality.js';
+import { quality, qualityTables } from './quality.js';
 import { DEFAULT_QUALITY_METHODS, METHODS, type Method } from './quality-report.js';
 import { queueOverhead } from './queue-overhead.js';
 import { scaling } from './scaling.js';
@@ -34,7 +34,7 @@ async function main(): Promise<void> {
   const mode = process.argv[2] ?? 'all';
   if (!['throughput', 'scaling', 'long', 'queue', 'embed', 'load', 'quality', 'all'].includes(mode)) {
     process.stderr.write(
-      'usage: npm run bench -- [throughput|scaling|long|queue|embed|load|all] | quality [--limit N] [--model NAME-PART] [--methods choose,baseline|none]\n',
+      'usage: npm run bench -- [throughput|scaling|long|queue|embed|load|all] | quality [--limit N] [--model NAME-PART] [--methods choose,baseline|none] | quality --tables quality.json\n',
     );
     process.exit(2);
   }
@@ -170,6 +170,8 @@ async function qualityRun(): Promise<void> {
     const at = process.argv.indexOf(name);
     return at > 0 ? process.argv[at + 1] : undefined;
   };
+  const saved = arg('--tables');
+  if (saved) return void process.stdout.write(`${await qualityTables(saved)}\n`);
   const limit = arg('--limit') === undefined ? undefined : Number(arg('--limit'));
   if (limit !== undefined && !(Number.isInteger(limit) && limit > 0)) {
     process.stderr.write('--limit must be a positive integer\n');

@@ -51,9 +51,7 @@ export interface QualityOptions {
  */
 export async function quality(opts: QualityOptions) {
   const dir = corpusDir();
-  const labels = parseLabels(JSON.parse(await readFile(path.join(dir, 'labels.json'), 'utf8'))).filter((l) =>
-    existsSync(path.join(dir, l.file)),
-  );
+  const labels = await readLabels(dir);
   const chosen = labels.slice(0, opts.limit ?? labels.length);
   const skipped: string[] = [];
   const models: ModelRun[] = [];
@@ -104,6 +102,40 @@ export async function quality(opts: QualityOptions) {
     for (const m of models) await m.host.dispose();
   }
   return results();
+}
+
+async function readLabels(dir: string): Promise<LabelledDoc[]> {
+  const labels = parseLabels(JSON.parse(await readFile(path.join(dir, 'labels.json'), 'utf8')));
+  return labels.filter((l) => existsSync(path.join(dir, l.file)));
+}
+
+/** What quality.json holds per model (see report()). */
+interface SavedModel {
+  threads: number;
+  contextSize: number;
+  methods: Method[];
+  throughput: { promptTokS?: number; genTokS?: number };
+  runs: DocRun[];
+}
+
+/** The tables of a saved run (`--tables bench/results/quality.json`), also of one that was cut short. */
+export async function qualityTables(file: string): Promise<string> {
+  const saved = JSON.parse(await readFile(file, 'utf8')) as {
+    corpus: string;
+    documents: string;
+    complete: boolean;
+    models: Record<string, SavedModel>;
+  };
+  const labels = await readLabels(saved.corpus);
+  const tables = Object.entries(saved.models).map(([name, m]) => {
+    const { promptTokS, genTokS } = m.throughput;
+    const speed = promptTokS !== undefined && genTokS !== undefined ? { promptTokS, genTokS } : undefined;
+    const runs = { model: name.replace(/\.gguf$/, ''), threads: m.threads, contextSize: m.contextSize, speed };
+    const done = labels.filter((l) => m.runs.some((r) => r.file === l.file));
+    return report({ ...runs, methods: m.methods, runs: m.runs }, done, new Map()).text;
+  });
+  const state = saved.complete ? 'complete' : 'cut short';
+  return [`${file}: contracts ${saved.documents} (${state})`, ...tables].join('\n\n');
 }
 
 interface ModelRun {
