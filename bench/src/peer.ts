@@ -10,7 +10,7 @@ import { log, markdownTable, settingText, WORKLOAD, writeDocuments } from './com
 import { CONTRACTS } from './long-documents.js';
 import { peerCase, type PeerCase, type PeerCaseResult } from './peer-rounds.js';
 import { buildPeer } from './peer-server.js';
-import { modelCacheDir, REAL_MODELS } from './quality.js';
+import { modelCacheDir, REAL_MODELS } from '../../dist/shared/model-cache.js';
 
 /**
  * `npm run bench -- peer [--models toy,smollm2,gemma] [--documents short,chunks]`: docfleet against llama.cpp's own llama-server (the

@@ -132,7 +132,7 @@ function expectPassages(doc: DocumentText, out: ExtractOutput): void {
 }
 
 describe('grounded extraction with the tiny model over the 10 labelled contracts', () => {
-  it('returns schema-valid fields, every value grounded at its offsets or flagged, long contracts read as candidate passages', async () => {
+  it('method quote: returns schema-valid fields, every value grounded at its offsets or flagged, long contracts read as candidate passages', async () => {
     expect(docs).toHaveLength(10);
     const validate = new Ajv2020({ strict: false }).compile(CONTRACT_SCHEMA);
     const rows: string[] = [];
@@ -140,7 +140,7 @@ describe('grounded extraction with the tiny model over the 10 labelled contracts
     for (const loaded of docs) {
       const { doc } = loaded;
       const started = performance.now();
-      const out = await extract(loaded);
+      const out = await extract(loaded, { method: 'quote' });
       const seconds = (performance.now() - started) / 1000;
       expect(validate(out.fields), `${loaded.ref.name}: ${JSON.stringify(validate.errors)}`).toBe(true);
       const { values, grounded } = expectGroundedOrFlagged(doc, CONTRACT_SCHEMA, out);
@@ -161,7 +161,20 @@ describe('grounded extraction with the tiny model over the 10 labelled contracts
     expect(governingPassages).toBeGreaterThanOrEqual(8);
   });
 
-  it('cites every value of a schema without nulls, and each citation is grounded at its offsets or flagged', async () => {
+  it('without a method, fills the contract schema by choosing sentences: schema-valid, every value grounded at its offsets', async () => {
+    const validate = new Ajv2020({ strict: false }).compile(CONTRACT_SCHEMA);
+    let values = 0;
+    for (const loaded of docs.slice(0, 3)) {
+      const out = await extract(loaded);
+      expect(validate(out.fields), JSON.stringify(validate.errors)).toBe(true);
+      const counted = expectGroundedOrFlagged(loaded.doc, CONTRACT_SCHEMA, out);
+      expect(counted.grounded).toBe(counted.values);
+      values += counted.values;
+    }
+    expect(values).toBeGreaterThan(0);
+  });
+
+  it('a schema that choose cannot fill (an integer field) falls back to quote: every value cited, grounded at its offsets or flagged', async () => {
     const schema = {
       type: 'object',
       properties: {

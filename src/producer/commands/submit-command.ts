@@ -27,6 +27,13 @@ export function registerSubmitCommand(program: Command): void {
       positiveInteger,
     )
     .option('--schema <file.json>', 'extract: JSON Schema of the fields (default: the built-in contract schema)')
+    .addOption(
+      new Option(
+        '--extract-method <method>',
+        'extract: choose = the model picks a sentence per field; quote = it writes each value with a verbatim quote ' +
+          '(default: choose when every field is a string or a list of strings, else quote)',
+      ).choices(['choose', 'quote']),
+    )
     .option('--max-tokens <n>', 'summarize/extract: most tokens to generate', positiveInteger)
     .option(
       '--no-map-reduce',
@@ -54,6 +61,7 @@ export function registerSubmitCommand(program: Command): void {
         if (!isObject(schema)) throw new UserError(`--schema ${flags.schema}: not a JSON object`);
         params.schema = schema;
       }
+      if (flags.extractMethod) params.method = flags.extractMethod as 'choose' | 'quote';
       if (flags.maxTokens) params.maxTokens = flags.maxTokens as number;
       if (flags.mapReduce === false) params.mapReduce = false;
       if (flags.chunkChars) params.chunkChars = flags.chunkChars as number;

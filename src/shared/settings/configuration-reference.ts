@@ -8,7 +8,10 @@ const ENVIRONMENT_ONLY: [name: string, meaning: string][] = [
     'XDG_CACHE_HOME',
     'Where a worker keeps its tuned thread counts (`$XDG_CACHE_HOME/docfleet`, else `~/.cache/docfleet`).',
   ],
-  ['DOCFLEET_CACHE_DIR', '`npm run demo`: where the default model is downloaded (else `~/.cache/docfleet/models`).'],
+  [
+    'DOCFLEET_CACHE_DIR',
+    '`scripts/fetch-models.sh`, `npm run demo` and `npm run bench -- quality`: the models are in its `models/` folder (else `~/.cache/docfleet/models`).',
+  ],
 ];
 
 const cell = (text: string) => text.replace(/\|/g, '\\|');

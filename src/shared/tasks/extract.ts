@@ -10,9 +10,10 @@ export const extractParams = z.object({
     })
     .optional(),
   /**
-   * How values are found: `quote` (default), the model writes each value with a verbatim quote; `choose`, it picks
-   * per field one of the sentences that rank best by the field's keywords, which is the value (for models too small
-   * to write grounded JSON; fields must be strings or lists of strings).
+   * How values are found: `choose`, the model picks per field one of the sentences that rank best by the field's
+   * keywords, which is the value (fields must be strings or lists of strings); `quote`, the model writes each value
+   * with a verbatim quote. Unset means `choose` when every field of the schema is a string or a list of strings
+   * (the contract schema is), else `quote`.
    */
   method: z.enum(['quote', 'choose']).optional(),
   /** Upper bound on generated tokens. */

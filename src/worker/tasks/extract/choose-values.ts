@@ -1,6 +1,6 @@
 import { PermanentError } from '../../../shared/errors.js';
 import type { ExtractOutput } from '../../../shared/tasks/extract.js';
-import { generate, type GenerationEnv, type TaskResult } from '../../model/generation.js';
+import { generate, promptTokens, type GenerationEnv, type TaskResult } from '../../model/generation.js';
 import { pageAt, type DocumentText } from '../../text/document-text.js';
 import type { PassageField } from './candidate-passages.js';
 import { keywordsFor } from './field-keywords.js';
@@ -56,11 +56,12 @@ export async function chooseValues(
     // the contract states. The model only picks which sentence states it.
     let picked: Sentence | undefined;
     if (offered.length > 0) {
-      read.push(...offered);
-      const res = await pick(env, field, offered);
+      const shown = fitting(env, field, offered);
+      read.push(...shown);
+      const res = shown.length > 1 ? await pick(env, field, shown) : { choice: 1, tokensIn: 0, tokensOut: 0 };
       tokensIn += res.tokensIn;
       tokensOut += res.tokensOut;
-      picked = offered[res.choice - 1] ?? offered[0];
+      picked = shown[res.choice - 1] ?? shown[0];
     }
     if (!picked) {
       fields[field.name] = shape.list ? [] : null;
@@ -88,18 +89,35 @@ export async function chooseValues(
   return { output, tokensIn, tokensOut };
 }
 
-async function pick(env: GenerationEnv, field: PassageField, offered: Sentence[]) {
+/** Tokens the pick may generate: `{"answer": N}`. */
+const PICK_TOKENS = 16;
+
+function pickPrompt(env: GenerationEnv, field: PassageField, offered: Sentence[]): () => string {
   const choices = offered.map((s, i) => `${i + 1}. ${s.text.replace(/\s+/g, ' ')}`).join('\n');
   const what = field.description ?? field.name.replace(/_/g, ' ');
   const question = `Which sentence states ${what}? Answer with its number.`;
-  const wrap = env.style.chat
+  return env.style.chat
     ? () => `${question}\n\n${choices}`
     : () => `Sentences from a contract:\n${choices}\n\nQuestion: ${question}\nAnswer (JSON): `;
+}
+
+/** The best-ranked choices whose prompt fits the context: a small context holds fewer of them, at least one. */
+function fitting(env: GenerationEnv, field: PassageField, offered: Sentence[]): Sentence[] {
+  const fits = (n: number) =>
+    promptTokens(env.model, env.style, pickPrompt(env, field, offered.slice(0, n))) + PICK_TOKENS <
+    env.sequence.contextSize;
+  let n = offered.length;
+  while (n > 1 && !fits(n)) n--;
+  return offered.slice(0, n);
+}
+
+async function pick(env: GenerationEnv, field: PassageField, offered: Sentence[]) {
+  const wrap = pickPrompt(env, field, offered);
   const grammar = await env.model.llama.createGrammarForJsonSchema({
     type: 'object',
     properties: { answer: { enum: Array.from({ length: offered.length }, (_, i) => i + 1) } },
   });
-  const res = await generate(env, { text: '', wrap, maxTokens: 16, grammar });
+  const res = await generate(env, { text: '', wrap, maxTokens: PICK_TOKENS, grammar });
   let choice = 1;
   try {
     choice = (JSON.parse(res.text) as { answer: number }).answer;
@@ -139,6 +157,12 @@ function rank(sentences: Sentence[], field: PassageField, length: number): Sente
     .filter((x) => x.score >= MIN_SCORE)
     .sort((a, b) => b.score - a.score || a.s.start - b.s.start)
     .map((x) => x.s);
+}
+
+/** Whether every field of the schema is a string or a list of strings, which is what `choose` can fill. */
+export function choosable(schema: Record<string, unknown>): boolean {
+  const properties = (schema.properties ?? {}) as Record<string, Record<string, unknown>>;
+  return Object.values(properties).every((node) => stringShape(node) !== undefined);
 }
 
 /** A string field or a list of string items, and the longest string it takes. */

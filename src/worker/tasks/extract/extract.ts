@@ -7,7 +7,7 @@ import type { DocumentText } from '../../text/document-text.js';
 import { QuoteIndex } from './quote-finder.js';
 import { checkQuotes } from './check-quotes.js';
 import { CONTRACT_SCHEMA } from './contract-schema.js';
-import { chooseValues } from './choose-values.js';
+import { choosable, chooseValues } from './choose-values.js';
 import { generate, resolveMaxTokens, type GenerationEnv, type TaskResult } from '../../model/generation.js';
 import { fromGrounded, groundedSchema, type GroundedAnswer, type GroundedPlan } from './grounded-schema.js';
 import { boundedForGrammar, grammarProblems, maxJsonChars, minimalJson, type Caps } from './schema-grammar.js';
@@ -48,7 +48,10 @@ export async function extract(
   const schema = params.schema ?? CONTRACT_SCHEMA;
   const validate = params.schema ? compileChecked(params.schema) : contract;
   const plan = groundedSchema(schema, { pages: doc.pageStarts.length });
-  if (params.method === 'choose') return chooseValues(env, doc, schema, plan);
+  // Small models cannot write a value with its verbatim quote (docs/models.md#quality), so `choose` is the
+  // default wherever it can fill the schema.
+  const method = params.method ?? (choosable(schema) ? 'choose' : 'quote');
+  if (method === 'choose') return chooseValues(env, doc, schema, plan);
   const wrap = promptFor(env.style.chat, plan);
   const least = env.model.tokenize(JSON.stringify(minimalJson(plan.schema))).length;
   if (least > maxTokens) {

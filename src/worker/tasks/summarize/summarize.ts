@@ -33,14 +33,14 @@ function wrapFor(kind: Kind, chat: boolean, label = ''): (slice: string) => stri
   if (kind === 'part') {
     return chat
       ? (slice) =>
-          `Below is one part (${label}) of a longer document. Summarize this part in a few sentences, keeping names, ` +
-          `dates, amounts and obligations. Reply with the summary only.\n\n<part>\n${slice}\n</part>`
+          `Summarize this part (${label}) of a contract in two or three sentences. Keep the names of the parties, ` +
+          `the governing law, dates and the term where it states them. Reply with the summary only.\n\n<part>\n${slice}\n</part>`
       : (slice) => `Part of a document (${label}):\n${slice}\n\nSummary of this part:\n`;
   }
   return chat
     ? (slice) =>
-        'Below are summaries of consecutive parts of one document, in order. Combine them into one summary of the ' +
-        `whole: what it is, who it concerns and its key points. Reply with the summary only.\n\n<summaries>\n${slice}\n</summaries>`
+        'Write a short summary of a contract from the notes below. Say who the parties are, which law governs it ' +
+        `and how long it lasts. Reply with the summary only.\n\n<notes>\n${slice}\n</notes>`
     : (slice) => `Summaries of the parts of a document:\n${slice}\n\nSummary of the whole document:\n`;
 }
 
