@@ -5,9 +5,20 @@ import { age } from '../batch-listing.js';
 import type { Producer } from '../producer.js';
 import { batchLines, failedLines, type BatchLine } from './batch-lines.js';
 import { batchState, pace } from './batches-page.js';
-import { html, query, type Html } from './html.js';
+import { html, query, type Html, tableHead, type Column } from './html.js';
 import { layout, pager, progressBar } from './layout.js';
 import { pageNumber, position } from './paging.js';
+
+const LINE_COLUMNS: Column[] = [
+  'document',
+  'task',
+  'status',
+  { numeric: 'duration' },
+  { numeric: 'tokens in/out' },
+  'model',
+  'error',
+  '',
+];
 
 /** Documents per page of a batch (each with one line per task). */
 const DOCUMENTS_PER_PAGE = 50;
@@ -74,18 +85,7 @@ export function batchRoutes(app: FastifyInstance, p: Producer): void {
         }
       </p>
       <table>
-        <thead>
-          <tr>
-            <th>document</th>
-            <th>task</th>
-            <th>status</th>
-            <th class="n">duration</th>
-            <th class="n">tokens in/out</th>
-            <th>model</th>
-            <th>error</th>
-            <th></th>
-          </tr>
-        </thead>
+        ${tableHead(LINE_COLUMNS)}
         <tbody>
           ${lines.map((l) => lineRow(self, l))}
         </tbody>

@@ -1,9 +1,22 @@
 import type { FastifyInstance } from 'fastify';
 import { age, batchListing, type BatchListing } from '../batch-listing.js';
 import type { Producer } from '../producer.js';
-import { html, query } from './html.js';
+import { html, query, tableHead, type Column } from './html.js';
 import { layout, pager, progressBar } from './layout.js';
 import { pageNumber } from './paging.js';
+
+const BATCH_COLUMNS: Column[] = [
+  'batch',
+  'tasks',
+  'progress',
+  { numeric: 'done' },
+  { numeric: 'completed' },
+  { numeric: 'failed' },
+  { numeric: 'docs/s' },
+  { numeric: 'ETA' },
+  { numeric: 'age' },
+  'state',
+];
 
 /** Batches per page of `/`. */
 const BATCHES_PER_PAGE = 50;
@@ -54,20 +67,7 @@ export function batchesRoutes(app: FastifyInstance, p: Producer): void {
       total === 0
         ? html`<p class="muted">No batches yet: <code>docfleet submit</code> creates one.</p>`
         : html`<table>
-            <thead>
-              <tr>
-                <th>batch</th>
-                <th>tasks</th>
-                <th>progress</th>
-                <th class="n">done</th>
-                <th class="n">completed</th>
-                <th class="n">failed</th>
-                <th class="n">docs/s</th>
-                <th class="n">ETA</th>
-                <th class="n">age</th>
-                <th>state</th>
-              </tr>
-            </thead>
+            ${tableHead(BATCH_COLUMNS)}
             <tbody>
               ${rows}
             </tbody>

@@ -2,8 +2,22 @@ import type { FastifyInstance } from 'fastify';
 import { liveWorkers } from '../../shared/worker-beats.js';
 import { age } from '../batch-listing.js';
 import type { Producer } from '../producer.js';
-import { html } from './html.js';
+import { html, tableHead, type Column } from './html.js';
 import { layout } from './layout.js';
+
+const WORKER_COLUMNS: Column[] = [
+  'host',
+  'model',
+  'device',
+  'tag',
+  'role',
+  { numeric: 'sequences busy' },
+  { numeric: 'tokens/s' },
+  { numeric: 'jobs done' },
+  { numeric: 'up' },
+  { numeric: 'last seen' },
+  'version',
+];
 
 /** `/fleet`: the workers whose heartbeat is live, with their model and load. */
 export function fleetRoutes(app: FastifyInstance, p: Producer): void {
@@ -35,21 +49,7 @@ export function fleetRoutes(app: FastifyInstance, p: Producer): void {
       workers.length === 0
         ? html`<p class="muted">No worker has sent a heartbeat lately: start one with <code>docfleet worker</code>.</p>`
         : html`<table>
-            <thead>
-              <tr>
-                <th>host</th>
-                <th>model</th>
-                <th>device</th>
-                <th>tag</th>
-                <th>role</th>
-                <th class="n">sequences busy</th>
-                <th class="n">tokens/s</th>
-                <th class="n">jobs done</th>
-                <th class="n">up</th>
-                <th class="n">last seen</th>
-                <th>version</th>
-              </tr>
-            </thead>
+            ${tableHead(WORKER_COLUMNS)}
             <tbody>
               ${rows}
             </tbody>

@@ -39,3 +39,15 @@ export function query(params: Record<string, string | number | undefined>): stri
     ? ''
     : `?${new URLSearchParams(set.map(([k, v]): [string, string] => [k, String(v)])).toString()}`;
 }
+
+/** A column of {@link tableHead}: its title, or `{ numeric: title }` for a right-aligned column of figures. */
+export type Column = string | { numeric: string };
+
+/** A table's header row. */
+export function tableHead(columns: readonly Column[]): Html {
+  return html`<thead>
+    <tr>
+      ${columns.map((c) => (typeof c === 'string' ? html`<th>${c}</th>` : html`<th class="n">${c.numeric}</th>`))}
+    </tr>
+  </thead>`;
+}

@@ -3,8 +3,10 @@ import type { ExtractOutput, SummarizeOutput } from '../../shared/job-types.js';
 import type { StoredResult } from '../../shared/result-store.js';
 import type { Producer } from '../producer.js';
 import { omitVectors } from '../vector-export.js';
-import { html, type Html } from './html.js';
+import { html, type Html, tableHead, type Column } from './html.js';
 import { layout } from './layout.js';
+
+const FIELD_COLUMNS: Column[] = ['field', 'value', 'quote', { numeric: 'page' }, ''];
 
 type JobRequest = { Params: { id: string; job: string } };
 
@@ -137,15 +139,7 @@ function fields(o: ExtractOutput): Html {
   });
   return html`<h2>Fields</h2>
     <table>
-      <thead>
-        <tr>
-          <th>field</th>
-          <th>value</th>
-          <th>quote</th>
-          <th class="n">page</th>
-          <th></th>
-        </tr>
-      </thead>
+      ${tableHead(FIELD_COLUMNS)}
       <tbody>
         ${rows}
       </tbody>
