@@ -3,8 +3,8 @@ import { round } from './common.js';
 /**
  * Where a map-reduce flow's slots stand idle, from the workers' own job log lines: each job's span (start to
  * completion or to waiting for its parts) on its worker, then the flow cut into phases — planning before the
- * first part starts, each level's parts, the gaps between levels, and the final combining run — with the
- * slot time each phase had and used.
+ * first part starts, each level's parts up to the end of its last, the gaps between levels, and the final
+ * combining run — with the slot time each phase had and used.
  */
 
 export interface JobSpan {
@@ -58,10 +58,12 @@ export class FlowTimeline {
     const cuts: { phase: string; from: number; to: number }[] = [];
     let at = t0;
     let previous = 'planning';
+    // Consecutive phases, each up to the end of a level's last part: in a tree, a level's parts start while
+    // the level below still runs, and its phase is what remains of it once that level is done.
     for (const level of levels) {
       const parts = this.spans.filter((s) => s.level === level);
-      const first = Math.min(...parts.map((s) => s.start));
-      const last = Math.max(...parts.map((s) => s.end));
+      const first = Math.max(at, Math.min(...parts.map((s) => s.start)));
+      const last = Math.max(first, ...parts.map((s) => s.end));
       cuts.push({ phase: previous, from: at, to: first });
       cuts.push({ phase: `level ${level} parts`, from: first, to: last });
       at = last;
