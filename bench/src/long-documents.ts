@@ -9,7 +9,7 @@ import { chunkBudget } from '../../dist/worker/text/chunk-budget.js';
 import { chunkDocument } from '../../dist/worker/text/token-chunker.js';
 import { Producer } from '../../dist/producer/producer.js';
 import { fleetEnv, type Context } from './bench-context.js';
-import { log, markdownTable, median, round, ROOT } from './common.js';
+import { cpuSecondsOf, log, markdownTable, median, round, ROOT } from './common.js';
 import { startWorker, submitAndWait, type FleetEnv } from './fleet.js';
 import { FlowTimeline, type FlowPhase } from './flow-timeline.js';
 
@@ -39,6 +39,8 @@ export interface MapReduceRun {
   phases: FlowPhase[];
   /** Cores that processes outside the benchmark took meanwhile. */
   foreignCores: number;
+  /** Cores the workers got, together: below the count of workers, they waited for a CPU. */
+  workerCores: number;
 }
 
 export interface LongDocumentsResult {
@@ -101,7 +103,8 @@ export async function longDocuments(
       const run = await ctx.measure(phase, () => flowRun(fleetEnv(ctx), workers));
       shape = run;
       const foreignCores = ctx.disturbances.at(-1)?.foreignCores ?? 0;
-      runs.push({ round: r, workers, seconds: run.seconds, phases: run.phases, foreignCores });
+      const { seconds, phases, workerCores } = run;
+      runs.push({ round: r, workers, seconds, phases, foreignCores, workerCores });
     }
     await save({ chunking, mapReduce: mapReduceOf(shape, runs) });
   }
@@ -123,10 +126,17 @@ export async function longDocuments(
     `${rounds} round(s), each one worker then two, each worker pinned to a CPU of its own.`,
     '',
     markdownTable(
-      ['round', '1 worker s', '2 workers s', '2 / 1', "others' cores (1 / 2)"],
+      ['round', '1 worker s', '2 workers s', '2 / 1', "others' cores (1 / 2)", "workers' cores (1 / 2)"],
       ratios.map((q, i) => {
         const [a, b] = runs.filter((r) => r.round === i + 1);
-        return [i + 1, a!.seconds, b!.seconds, q, `${a!.foreignCores} / ${b!.foreignCores}`];
+        return [
+          i + 1,
+          a!.seconds,
+          b!.seconds,
+          q,
+          `${a!.foreignCores} / ${b!.foreignCores}`,
+          `${a!.workerCores} / ${b!.workerCores}`,
+        ];
       }),
     ),
     '',
@@ -201,7 +211,9 @@ async function flowRun(env: FleetEnv, workers: number) {
     ),
   );
   const producer = new Producer(loadProducerConfig({ REDIS_URL: env.redisUrl, DOCFLEET_PREFIX: env.prefix }));
+  const cpu = () => Promise.all(handles.map((h) => cpuSecondsOf(h.proc.pid!)));
   try {
+    const cpuBefore = await cpu();
     const { t0, results } = await submitAndWait(
       producer,
       path.join(CONTRACTS, LONG_CONTRACT),
@@ -219,7 +231,9 @@ async function flowRun(env: FleetEnv, workers: number) {
     );
     const slots = workers * Number(FLOW_FLAGS[FLOW_FLAGS.indexOf('--concurrency') + 1]);
     const phases = timeline.phases(t0, stored.finishedAt, slots);
-    return { seconds, pages: stored.result.pages, parts: output.parts, levels: output.levels, phases };
+    const used = (await cpu()).reduce((n, c, i) => n + c - cpuBefore[i]!, 0);
+    const workerCores = round(used / ((Date.now() - t0) / 1000), 2);
+    return { seconds, pages: stored.result.pages, parts: output.parts, levels: output.levels, phases, workerCores };
   } finally {
     await producer.close();
     await Promise.all(handles.map((h) => h.stop()));
