@@ -36,7 +36,7 @@ async function main(): Promise<void> {
   const mode = process.argv[2] ?? 'all';
   if (!['throughput', 'scaling', 'long', 'queue', 'embed', 'load', 'quality', 'peer', 'all'].includes(mode)) {
     process.stderr.write(
-      'usage: npm run bench -- [throughput|scaling|long|queue|embed|load|all]' +
+      'usage: npm run bench -- [throughput|scaling|long [--rounds N]|queue|embed|load|all]' +
         ' | quality [--limit N] [--model NAME-PART] [--methods choose,baseline|none] | quality --tables quality.json' +
         ' | peer [--models toy,smollm2,gemma] [--documents short,chunks]\n',
     );
@@ -146,15 +146,12 @@ async function main(): Promise<void> {
       texts.push((await scaling(ctx)).text);
     }
     if (mode === 'long' || mode === 'all') {
-      const l = await longDocuments({
-        redisUrl: ctx.redisUrl,
-        modelPath,
-        cacheHome: ctx.cacheHome,
-        prefix: ctx.prefix,
+      const save = (json: object) => writeJson('long-documents.json', { meta, ...json });
+      const l = await longDocuments(ctx, longRounds(), async (json) => {
+        await save(json);
       });
-      texts.push(l.text);
-      const file = await writeJson('long-documents.json', { meta, ...l.json });
-      log(`wrote ${file}`);
+      texts.push(`${l.text}\n\n${disturbanceReport(ctx.disturbances)}`);
+      log(`wrote ${await save(l.json)}`);
     }
     process.stdout.write(
       `\n${texts.join('\n\n')}\n\n(${meta.model}, ${meta.cpus} CPUs, ${meta.node}; whole run ${round((Date.now() - started) / 1000)} s)\n`,
@@ -162,6 +159,17 @@ async function main(): Promise<void> {
   } finally {
     await stopAll();
   }
+}
+
+/** `--rounds N` of the long-document run (3 by default). */
+function longRounds(): number {
+  const at = process.argv.indexOf('--rounds');
+  const rounds = at > 0 ? Number(process.argv[at + 1]) : 3;
+  if (!(Number.isInteger(rounds) && rounds > 0)) {
+    process.stderr.write('--rounds must be a positive integer\n');
+    process.exit(2);
+  }
+  return rounds;
 }
 
 /** The load run needs no model: its own Redis, the producer and the batch commands. */

@@ -173,6 +173,14 @@ async function readProcs(): Promise<Map<number, ProcSample>> {
   return out;
 }
 
+/** CPU seconds (user and system) that process `pid` has used so far. */
+export async function cpuSecondsOf(pid: number): Promise<number> {
+  const { readFile } = await import('node:fs/promises');
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(rest[11]) + Number(rest[12])) / 100;
+}
+
 export interface Disturbance {
   wallSeconds: number;
   /** CPU seconds used by processes outside this benchmark's own process tree. */

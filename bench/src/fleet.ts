@@ -34,6 +34,10 @@ export interface StartOptions {
   inspect?: boolean;
   /** Pin the worker to this one CPU (taskset), as a pod limited to 1 CPU: its CPU budget is then 1. */
   cpu?: number;
+  /** More directories the worker may read documents from. */
+  documentsRoots?: string[];
+  /** Called with every job log line ('job started', 'job completed', 'job waiting…'), parsed. */
+  onJobLine?: (line: Record<string, unknown>) => void;
 }
 
 /** Starts `docfleet worker` at its defaults, plus the given flags; resolves once it logs 'worker ready'. */
@@ -49,8 +53,8 @@ export async function startWorker(env: FleetEnv, flags: string[], opts: StartOpt
       ...process.env,
       REDIS_URL: env.redisUrl,
       DOCFLEET_PREFIX: env.prefix,
-      // The bench writes its documents into a temporary folder.
-      DOCUMENTS_ROOTS: os.tmpdir(),
+      // The bench writes its documents into a temporary folder; the long-document run reads the corpus.
+      DOCUMENTS_ROOTS: [os.tmpdir(), ...(opts.documentsRoots ?? [])].join(','),
       LOG_FORMAT: 'json',
       XDG_CACHE_HOME: env.cacheHome,
       // The memory run forces garbage collections through the inspector before reading the live heap.
@@ -69,6 +73,7 @@ export async function startWorker(env: FleetEnv, flags: string[], opts: StartOpt
     buffered = lines.pop()!;
     for (const line of lines) {
       // Two lines per job at the default log level: look only at the few that matter.
+      if (opts.onJobLine && line.includes('"msg":"job ')) opts.onJobLine(JSON.parse(line) as Record<string, unknown>);
       if (line.includes('"model loaded"')) loaded = JSON.parse(line) as Record<string, unknown>;
       else if (line.includes('"worker ready"')) readyResolve();
       else if (line.includes('"level":50') || line.includes('"level":40')) tail = (tail + line + '\n').slice(-4000);

@@ -69,7 +69,7 @@ describe('failures inside a summary flow', () => {
   });
   /* eslint-enable @typescript-eslint/no-unnecessary-condition */
 
-  async function runDocument(failPart: (index: number, call: number) => Error | undefined) {
+  async function runDocument(failPart: (index: number, call: number) => Error | undefined, doc = DOC) {
     const prefix = freshPrefix('flowfail');
     const store = new ResultStore(connection, prefix, 3600);
     const flows = new FlowProducer({ connection, prefix });
@@ -93,7 +93,8 @@ describe('failures inside a summary flow', () => {
       log: pino({ level: 'silent' }),
       load: () => {
         loads++;
-        return Promise.resolve({ doc: DOC, pages: 6, bytes: DOC.text.length, fetchMs: 0, parseMs: 0 });
+        const pages = doc.pageStarts.length;
+        return Promise.resolve({ doc, pages, bytes: doc.text.length, fetchMs: 0, parseMs: 0 });
       },
       flows,
     });
@@ -152,5 +153,24 @@ describe('failures inside a summary flow', () => {
     expect(stored.error!.message).toMatch(/part 2 .*failed.*this part cannot be summarised/);
     expect(calls.get(2)).toBe(1);
     expect(loads).toBe(1);
+  }, 180_000);
+
+  it('hands the reason of a part that fails for good up through the combining parts above it', async () => {
+    // Five times the pages: more part summaries than one final prompt takes, so they are combined in a tree.
+    const long: DocumentText = {
+      text: DOC.text.repeat(5),
+      pageStarts: Array.from({ length: 5 }, (_, r) => DOC.pageStarts.map((p) => p + r * DOC.text.length)).flat(),
+    };
+    const { stored, calls } = await runDocument(
+      (index) => (index === 7 ? new PermanentError('bad-params', 'this part cannot be summarised') : undefined),
+      long,
+    );
+    expect(stored.status).toBe('failed');
+    expect(stored.error!.message).toMatch(
+      /^part 7 of the summary flow failed after its attempts: .*cannot be summarised$/,
+    );
+    expect(calls.get(7)).toBe(1);
+    // The other combining parts ran (the final step never did): there was a tree.
+    expect(calls.get(-1)).toBeGreaterThanOrEqual(1);
   }, 180_000);
 });

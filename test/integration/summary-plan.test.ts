@@ -100,4 +100,21 @@ describe('planning a summary flow with the real tokenizer', () => {
     for (const group of next.groups)
       expect(env.model.tokenize(combinedText(group)).length + next.partTokens).toBeLessThan(env.contextSize);
   });
+
+  it('plans combining groups that fit their prompt even when every summary uses its whole output bound', () => {
+    const plan = planSummary(env, DOC, { maxTokens: 64 })!;
+    // Summaries of exactly partTokens tokens, under the widest pages headings the corpus can give.
+    const words: string[] = [];
+    while (env.model.tokenize(words.join(' ')).length < plan.partTokens) words.push(`word${words.length % 37}`);
+    const full = (i: number) => ({
+      summary: words.join(' '),
+      sources: [{ chunk: i, start: 0, end: 1, pageStart: 99990 + i, pageEnd: 99999 }] satisfies SummarySource[],
+      truncated: false,
+    });
+    expect(plan.fits.combine).toBeGreaterThanOrEqual(2);
+    const group = Array.from({ length: plan.fits.combine }, (_, i) => full(i));
+    expect(env.model.tokenize(combinedText(group)).length + plan.partTokens).toBeLessThan(env.contextSize);
+    const last = Array.from({ length: plan.fits.final }, (_, i) => full(i));
+    expect(planCombine(env, last, { maxTokens: 64 })).toEqual({ final: true });
+  });
 });

@@ -60,6 +60,11 @@ export interface SummaryPart {
   sources: SummarySource[];
   /** Whether a source of this part was not read in full by an earlier level. */
   truncated: boolean;
+  /**
+   * A combining part planned before its inputs exist: its text and sources are the summaries of its this many
+   * child jobs, read when they are all done.
+   */
+  gathers?: number;
 }
 
 /** What a summary flow's child job returns to its parent. */

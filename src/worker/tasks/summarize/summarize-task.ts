@@ -2,7 +2,7 @@ import type { SummaryPart } from '../../../shared/tasks/summarize.js';
 import { TASK_CATALOG } from '../../../shared/tasks/task-catalog.js';
 import type { JobContext, JobOutcome, Task } from '../task.js';
 import { planSummary, summarize } from './summarize.js';
-import { SummaryFlow } from './summary-flow.js';
+import { gathered, SummaryFlow } from './summary-flow.js';
 
 /**
  * A summary of a document. One that does not fit one context becomes a flow of part jobs (summary-flow.ts)
@@ -29,7 +29,10 @@ async function planParts(ctx: JobContext<'summarize'>): Promise<JobOutcome<'summ
     if (!plan) return undefined;
     state = await flow.start(loaded, plan);
     pages = loaded.pages;
-    ctx.note({ parts: state.parts, pages: state.pages }, 'document too long for one context: summarising it as a flow');
+    ctx.note(
+      { parts: state.chunks, pages: state.pages },
+      'document too long for one context: summarising it as a flow',
+    );
   }
   const step = await flow.advance(state);
   if (step.waiting) return { waiting: true, pages, log: { parts: step.parts, level: step.level } };
@@ -43,15 +46,21 @@ async function planParts(ctx: JobContext<'summarize'>): Promise<JobOutcome<'summ
   };
 }
 
-/** A child of a flow: its text travels in the job, its summary goes to the parent. */
-async function summarizePart(ctx: JobContext<'summarize'>, part: SummaryPart): Promise<JobOutcome<'summarize'>> {
-  const run = await ctx.run(ctx.job.data, { text: part.text, pageStarts: [0] });
+/**
+ * A child of a flow: its text travels in the job, or is the summaries of its own children; its summary goes to
+ * the parent with the tokens of the whole subtree.
+ */
+async function summarizePart(ctx: JobContext<'summarize'>, planned: SummaryPart): Promise<JobOutcome<'summarize'>> {
+  const { part, children } = planned.gathers ? await gathered(ctx.job, planned) : { part: planned, children: [] };
+  const run = await ctx.run({ ...ctx.job.data, part }, { text: part.text, pageStarts: [0] });
   const { round, level, index } = part;
   const { summary, sources, truncated } = run.output;
+  const tokensIn = children.reduce((n, c) => n + c.tokensIn, run.tokensIn);
+  const tokensOut = children.reduce((n, c) => n + c.tokensOut, run.tokensOut);
   return {
     waiting: false,
     run,
     doc: { pages: 0, chars: part.text.length, fetchMs: 0, parseMs: 0, since: ctx.started, parsedNow: 0 },
-    forParent: { round, level, index, summary, sources, truncated, tokensIn: run.tokensIn, tokensOut: run.tokensOut },
+    forParent: { round, level, index, summary, sources, truncated, tokensIn, tokensOut },
   };
 }

@@ -106,6 +106,8 @@ function wholeSource(doc: DocumentText, covered: number): SummarySource {
 export interface SummaryPlan {
   chunks: TextChunk[];
   partTokens: number;
+  /** Part summaries that surely fit one combining part's prompt, and the final step's prompt. */
+  fits: { combine: number; final: number };
 }
 
 /** Undefined when the document fits one context with the summary's output budget: no flow needed. */
@@ -127,7 +129,22 @@ export function planSummary(env: TextModel, doc: DocumentText, params: Summarize
     overlapTokens,
     countTokens: (text) => model.tokenize(text).length,
   });
-  return { chunks, partTokens };
+  return { chunks, partTokens, fits: combineFits(env, maxTokens, partTokens) };
+}
+
+/**
+ * How many part summaries fit a combining prompt whatever they say: each is at most `partTokens` generated
+ * tokens, under its pages heading. The flow's tree is planned from this before any part is summarised.
+ */
+function combineFits(env: TextModel, maxTokens: number, partTokens: number): SummaryPlan['fits'] {
+  const { model, style, contextSize } = env;
+  const overhead = promptTokens(model, style, wrapFor('combine', style.chat)) + 8;
+  // A summary's text may tokenise a little longer than the tokens that generated it.
+  const each = partTokens + Math.ceil(partTokens / 16) + model.tokenize(`[${WIDEST_LABEL}]\n\n\n`).length;
+  return {
+    combine: Math.floor((contextSize - partTokens - overhead) / each),
+    final: Math.floor((contextSize - maxTokens - overhead) / each),
+  };
 }
 
 /**
