@@ -204,7 +204,8 @@ describe('ModelHost with the tiny generative model on CPU', () => {
   it('runs 4 tasks at once on 4 sequences, and refuses a 5th', async () => {
     const tasks = [
       runner.run(job('summarize', { maxTokens: 24 }), onePage(SHORT)),
-      runner.run(job('extract'), onePage(SHORT)),
+      // quote: the model writes the JSON (choose finds no sentence to pick in a text this short).
+      runner.run(job('extract', { method: 'quote' }), onePage(SHORT)),
       runner.run(job('summarize', { maxTokens: 24 }), onePage(LONG.slice(0, 3000))),
       runner.run(job('summarize', { maxTokens: 24 }), onePage(SHORT)),
     ];
@@ -231,8 +232,8 @@ describe('ModelHost with the tiny generative model on CPU', () => {
     const tooLong = runner.run(job('summarize', { maxTokens: 5000 }), onePage(SHORT));
     await expect(tooLong).rejects.toMatchObject({ category: 'bad-params' });
     await expect(tooLong).rejects.toThrow(/maxTokens must be an integer from 1 to 1024/);
-    // No JSON of the contract schema fits 20 tokens, so no attempt is made.
-    const tooShort = runner.run(job('extract', { maxTokens: 20 }), onePage(SHORT));
+    // No JSON of the contract schema fits 20 tokens, so no attempt is made (quote: the model writes that JSON).
+    const tooShort = runner.run(job('extract', { method: 'quote', maxTokens: 20 }), onePage(SHORT));
     await expect(tooShort).rejects.toMatchObject({ category: 'bad-params' });
     await expect(tooShort).rejects.toThrow(/maxTokens 20 is too small for the schema/);
   });
