@@ -130,7 +130,9 @@ async function main(): Promise<void> {
       const name = limits.length > 0 ? `peer-${limits.join('-')}.json` : 'peer.json';
       const command = `npm run bench -- ${process.argv.slice(2).join(' ')}`;
       const save = async (json: unknown) => {
-        await writeJson(name, { meta: { ...meta, command }, ...(json as object) });
+        // Each case names its own model; the default model of meta is not the peer's.
+        const { model: _model, ...rest } = meta;
+        await writeJson(name, { meta: { ...rest, command }, ...(json as object) });
       };
       const p = await peer(ctx, only, classes, save);
       texts.push(p.text);
@@ -154,7 +156,7 @@ async function main(): Promise<void> {
       log(`wrote ${await save(l.json)}`);
     }
     process.stdout.write(
-      `\n${texts.join('\n\n')}\n\n(${meta.model}, ${meta.cpus} CPUs, ${meta.node}; whole run ${round((Date.now() - started) / 1000)} s)\n`,
+      `\n${texts.join('\n\n')}\n\n(${mode === 'peer' ? '' : `${meta.model}, `}${meta.cpus} CPUs, ${meta.node}; whole run ${round((Date.now() - started) / 1000)} s)\n`,
     );
   } finally {
     await stopAll();
