@@ -34,7 +34,11 @@ export function registerSubmitCommand(program: Command): void {
           '(default: choose when every field is a string or a list of strings, else quote)',
       ).choices(['choose', 'quote']),
     )
-    .option('--max-tokens <n>', 'summarize/extract: most tokens to generate', positiveInteger)
+    .option(
+      '--max-tokens <n>',
+      'summarize, and extract by quote: most tokens to generate (choose generates a few tokens per field)',
+      positiveInteger,
+    )
     .option(
       '--no-map-reduce',
       'summarize: read only the start of a long document instead of summarising it part by part',
