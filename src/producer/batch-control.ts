@@ -6,7 +6,7 @@ import { queuesForRole, roleForTask } from '../shared/queue-layout.js';
 import type { StoredResult } from '../shared/result-store.js';
 import { batchListing, type BatchListing } from './batch-listing.js';
 import type { Producer } from './producer.js';
-import { batchTaskLines, type TaskLine } from './task-lines.js';
+import { batchTaskLines, documentLines, type TaskLine } from './task-lines.js';
 
 /** A batch's counts (one line per submitted document and task) and whether every line has its outcome. */
 export type BatchStatus = BatchListing & { done: boolean };
@@ -55,7 +55,7 @@ interface Line {
 async function* walkLines(p: Producer, meta: BatchMeta, opts: { newestFirst?: boolean } = {}): AsyncGenerator<Line[]> {
   const lines = batchTaskLines(meta);
   for await (const docs of p.store.batches.documents(meta.id, opts)) {
-    const page = docs.flatMap((doc) => lines.map((taskLine) => ({ doc, taskLine, jobId: taskLine.idOf(doc.sha256) })));
+    const page = documentLines(docs, lines);
     const ids = [...new Set(page.map((l) => l.jobId))];
     const results = new Map((await p.store.get(ids)).map((r, i) => [ids[i]!, r]));
     yield page.map((l) => ({ ...l, result: results.get(l.jobId) }));

@@ -1,7 +1,7 @@
 import type { FailureCategory } from '../shared/errors.js';
 import { requireBatch } from './batch-control.js';
 import type { Producer } from './producer.js';
-import { batchTaskLines } from './task-lines.js';
+import { batchTaskLines, documentLines } from './task-lines.js';
 
 /** A failed line of a batch: which document, which task, and why (never the document's text). */
 export interface FailedDocument {
@@ -38,18 +38,25 @@ export async function batchFailures(p: Producer, id: string): Promise<BatchFailu
   const groups = new Map<FailureCategory, FailedDocument[]>();
   let failed = 0;
   for await (const docs of p.store.batches.documents(id)) {
-    const page = docs.flatMap((doc) => lines.map((line) => ({ doc, task: line.task, jobId: line.idOf(doc.sha256) })));
+    const page = documentLines(docs, lines);
     const ids = [...new Set(page.map((l) => l.jobId))];
     const statuses = await p.store.statuses(ids);
     const failedIds = ids.filter((_, i) => statuses[i] === 'failed');
     const outcomes = new Map((await p.store.get(failedIds)).map((r, i) => [failedIds[i]!, r]));
-    for (const { doc, task, jobId } of page) {
+    for (const { doc, taskLine, jobId } of page) {
       const error = outcomes.get(jobId)?.error;
       if (!error) continue;
       failed++;
       const group = groups.get(error.category) ?? [];
       groups.set(error.category, group);
-      group.push({ name: doc.name, uri: doc.uri, task, jobId, message: error.message, attempts: error.attempts });
+      group.push({
+        name: doc.name,
+        uri: doc.uri,
+        task: taskLine.task,
+        jobId,
+        message: error.message,
+        attempts: error.attempts,
+      });
     }
   }
   return {

@@ -2,7 +2,7 @@ import type { BatchMeta } from '../../shared/batch-store.js';
 import type { DocumentRef } from '../../shared/job-types.js';
 import type { StoredResult } from '../../shared/result-store.js';
 import type { Producer } from '../producer.js';
-import { batchTaskLines } from '../task-lines.js';
+import { batchTaskLines, documentLines, type DocumentLine } from '../task-lines.js';
 
 /** One document and task of a batch, as the batch page shows it. */
 export interface BatchLine {
@@ -27,10 +27,10 @@ export async function batchLines(
 ): Promise<{ lines: BatchLine[]; documents: number }> {
   const { documents, total } = await p.store.batches.documentPage(meta.id, start, count);
   const tasks = batchTaskLines(meta);
-  const page = documents.flatMap((doc) => tasks.map((t) => ({ doc, t, jobId: t.idOf(doc.sha256) })));
+  const page = documentLines(documents, tasks);
   const results = await p.store.outcomes(page.map((l) => l.jobId));
   const lines = await Promise.all(
-    page.map(async ({ doc, t, jobId }, i): Promise<BatchLine> => {
+    page.map(async ({ doc, taskLine: t, jobId }, i): Promise<BatchLine> => {
       const result = results[i];
       if (result) return { doc, task: t.task, jobId, status: result.status, result };
       // An earlier batch may have queued the same job under another tag: then its state here is unknown.
@@ -56,10 +56,10 @@ export async function failedLines(
   want: number,
 ): Promise<{ lines: BatchLine[]; next?: number }> {
   const tasks = batchTaskLines(meta);
-  const found: { doc: DocumentRef; task: string; jobId: string }[] = [];
+  const found: DocumentLine[] = [];
   for (let start = from; ; start += SCAN_DOCUMENTS) {
     const { documents, total } = await p.store.batches.documentPage(meta.id, start, SCAN_DOCUMENTS);
-    const page = documents.flatMap((doc) => tasks.map((t) => ({ doc, task: t.task, jobId: t.idOf(doc.sha256) })));
+    const page = documentLines(documents, tasks);
     const statuses = await p.store.statuses(page.map((l) => l.jobId));
     for (const [i, line] of page.entries()) {
       if (statuses[i] !== 'failed') continue;
@@ -74,11 +74,17 @@ export async function failedLines(
 
 async function withOutcomes(
   p: Producer,
-  found: { doc: DocumentRef; task: string; jobId: string }[],
+  found: DocumentLine[],
   next: number,
   total: number,
 ): Promise<{ lines: BatchLine[]; next?: number }> {
   const results = await p.store.outcomes(found.map((l) => l.jobId));
-  const lines = found.map((l, i) => ({ ...l, status: results[i]?.status ?? 'failed', result: results[i] }));
+  const lines = found.map(({ doc, taskLine, jobId }, i) => ({
+    doc,
+    task: taskLine.task,
+    jobId,
+    status: results[i]?.status ?? 'failed',
+    result: results[i],
+  }));
   return next < total ? { lines, next } : { lines };
 }
