@@ -12,6 +12,7 @@ import { load } from './load.js';
 import { longDocuments } from './long-documents.js';
 import { peer } from './peer.js';
 import { quality, qualityTables } from './quality.js';
+import { qualitySideBySide } from './quality-side-by-side.js';
 import { DEFAULT_QUALITY_METHODS, METHODS, type Method } from './quality-report.js';
 import { queueOverhead } from './queue-overhead.js';
 import { scaling } from './scaling.js';
@@ -37,7 +38,7 @@ async function main(): Promise<void> {
   if (!['throughput', 'scaling', 'long', 'queue', 'embed', 'load', 'quality', 'peer', 'all'].includes(mode)) {
     process.stderr.write(
       'usage: npm run bench -- [throughput|scaling|long [--rounds N]|queue|embed|load|all]' +
-        ' | quality [--limit N] [--model NAME-PART] [--methods choose,baseline|none] | quality --tables quality.json' +
+        ' | quality [--limit N] [--model NAME-PART] [--methods choose,baseline|none] [--in-turns] | quality --tables quality.json' +
         ' | peer [--models toy,smollm2,gemma] [--documents short,chunks]\n',
     );
     process.exit(2);
@@ -224,6 +225,14 @@ async function qualityRun(): Promise<void> {
     cpus: os.cpus().length,
     command: `npm run bench -- ${process.argv.slice(2).join(' ')}`,
   };
+  if (!only && !process.argv.includes('--in-turns')) {
+    const joined = await qualitySideBySide(process.argv.slice(3));
+    if (joined) {
+      const file = await writeJson('quality.json', { ...joined, meta: { ...(joined.meta as object), ...meta } });
+      const took = round((Date.now() - started) / 1000);
+      return void process.stdout.write(`\n${await qualityTables(file)}\n\n(${meta.cpus} CPUs; whole run ${took} s)\n`);
+    }
+  }
   // A run of one model does not overwrite the figures of both.
   const file = only ? `quality-${only}.json` : 'quality.json';
   const progress = async (json: Record<string, unknown>) => {
