@@ -4,10 +4,17 @@ import { TASK_REGISTRY } from '../../src/worker/tasks/task-registry.js';
 
 describe('task catalog', () => {
   it('accepts what submit sets and reads each task its own parameters', () => {
-    const params = { maxTokens: 64, mapReduce: false, chunkTokens: 128, chunkOverlapTokens: 8, model: 'm' };
+    const params = {
+      maxTokens: 64,
+      mapReduce: false,
+      focus: 'document',
+      chunkTokens: 128,
+      chunkOverlapTokens: 8,
+      model: 'm',
+    };
     expect(checkParams('summarize', params)).toEqual({
       ok: true,
-      params: { maxTokens: 64, mapReduce: false, chunkOverlapTokens: 8, model: 'm' },
+      params: { maxTokens: 64, mapReduce: false, focus: 'document', chunkOverlapTokens: 8, model: 'm' },
     });
     expect(checkParams('embed', params)).toEqual({
       ok: true,
@@ -26,6 +33,7 @@ describe('task catalog', () => {
     expect(bad.problem).toMatch(/params\.maxTokens: /);
     expect(checkParams('embed', { chunkOverlapTokens: -1 })).toMatchObject({ ok: false });
     expect(checkParams('summarize', { mapReduce: 'no' })).toMatchObject({ ok: false });
+    expect(checkParams('summarize', { focus: 'poem' })).toMatchObject({ ok: false });
   });
 
   it('has a worker task for every task, with the same role and parameters', () => {

@@ -43,6 +43,13 @@ export function registerSubmitCommand(program: Command): void {
       '--no-map-reduce',
       'summarize: read only the start of a long document instead of summarising it part by part',
     )
+    .addOption(
+      new Option(
+        '--summary-focus <focus>',
+        'summarize, long documents: what the part summaries keep; contract = parties, governing law, dates and ' +
+          'term; document = what it is about and its key points',
+      ).choices(['contract', 'document']),
+    )
     .option(
       '--chunk-tokens <n>',
       "embed: most tokens per chunk, by the embedding model's tokenizer (default 256)",
@@ -68,6 +75,7 @@ export function registerSubmitCommand(program: Command): void {
       if (flags.extractMethod) params.method = flags.extractMethod as 'choose' | 'quote';
       if (flags.maxTokens) params.maxTokens = flags.maxTokens as number;
       if (flags.mapReduce === false) params.mapReduce = false;
+      if (flags.summaryFocus) params.focus = flags.summaryFocus as 'contract' | 'document';
       if (flags.chunkChars) params.chunkChars = flags.chunkChars as number;
       if (flags.chunkTokens) params.chunkTokens = flags.chunkTokens as number;
       if (flags.chunkOverlapTokens) params.chunkOverlapTokens = flags.chunkOverlapTokens as number;

@@ -15,6 +15,12 @@ export const summarizeParams = z.object({
    * so a sentence cut at a seam is read whole once).
    */
   chunkOverlapTokens: z.number().int().nonnegative().optional(),
+  /**
+   * What a long document's part and combine prompts ask the model to keep: `contract` the parties, the governing
+   * law, dates and the term; `document` what it is about and its key points, for anything that is not a contract.
+   * @defaultValue 'contract'
+   */
+  focus: z.enum(['contract', 'document']).optional(),
   /** The model (GGUF file name without .gguf) the result must come from; unset means whatever the fleet holds. */
   model: z.string().min(1).optional(),
 });

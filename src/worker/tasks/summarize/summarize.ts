@@ -17,12 +17,36 @@ export const DEFAULT_SUMMARY_TOKENS = 256;
 const OVERLAP_SHARE = 1 / 32;
 
 type Kind = 'document' | 'part' | 'combine';
+export type SummaryFocus = NonNullable<SummarizeParams['focus']>;
+
+/**
+ * What the chat prompts of a long document's parts and of their combination ask the model to keep. The contract
+ * wording is the longer one, and the chunk budgets are computed with it.
+ */
+const KEEP: Record<SummaryFocus, { part: string; combine: string; subject: string }> = {
+  contract: {
+    subject: 'a contract',
+    part: 'Keep the names of the parties, the governing law, dates and the term where it states them.',
+    combine: 'Say who the parties are, which law governs it and how long it lasts.',
+  },
+  document: {
+    subject: 'a document',
+    part: 'Keep names, dates and figures where it states them.',
+    combine: 'Say what it is, who it concerns and its key points.',
+  },
+};
 
 /**
  * Prompts per step. A base model only continues text, so its prompt ends where the summary begins.
  * Part prompts name the pages so that the model (and a reader of the part summaries) can place them.
  */
-function wrapFor(kind: Kind, chat: boolean, label = ''): (slice: string) => string {
+export function summaryWrap(
+  kind: Kind,
+  chat: boolean,
+  label = '',
+  focus: SummaryFocus = 'contract',
+): (slice: string) => string {
+  const keep = KEEP[focus];
   if (kind === 'document') {
     return chat
       ? (slice) =>
@@ -33,20 +57,20 @@ function wrapFor(kind: Kind, chat: boolean, label = ''): (slice: string) => stri
   if (kind === 'part') {
     return chat
       ? (slice) =>
-          `Summarize this part (${label}) of a contract in two or three sentences. Keep the names of the parties, ` +
-          `the governing law, dates and the term where it states them. Reply with the summary only.\n\n<part>\n${slice}\n</part>`
+          `Summarize this part (${label}) of ${keep.subject} in two or three sentences. ${keep.part} ` +
+          `Reply with the summary only.\n\n<part>\n${slice}\n</part>`
       : (slice) => `Part of a document (${label}):\n${slice}\n\nSummary of this part:\n`;
   }
   return chat
     ? (slice) =>
-        'Write a short summary of a contract from the notes below. Say who the parties are, which law governs it ' +
-        `and how long it lasts. Reply with the summary only.\n\n<notes>\n${slice}\n</notes>`
+        `Write a short summary of ${keep.subject} from the notes below. ${keep.combine} ` +
+        `Reply with the summary only.\n\n<notes>\n${slice}\n</notes>`
     : (slice) => `Summaries of the parts of a document:\n${slice}\n\nSummary of the whole document:\n`;
 }
 
 /** The prompt a document that fits one context is summarised with, around the document's text. */
 export function documentSummaryPrompt(chat: boolean, text: string): string {
-  return wrapFor('document', chat)(text);
+  return summaryWrap('document', chat)(text);
 }
 
 /** The widest label a part prompt gets, for budgeting. */
@@ -73,7 +97,7 @@ export async function summarize(
     ? Math.min(part.maxTokens, Math.floor(contextSize / 2))
     : resolveMaxTokens(params.maxTokens, DEFAULT_SUMMARY_TOKENS, contextSize);
   const kind: Kind = !part ? 'document' : part.level === 0 ? 'part' : 'combine';
-  const wrap = wrapFor(kind, env.style.chat, part ? pagesLabel(part.sources) : '');
+  const wrap = summaryWrap(kind, env.style.chat, part ? pagesLabel(part.sources) : '', params.focus);
   const res = await generate(env, { text: doc.text, wrap, maxTokens });
   const truncated = res.coveredChars < doc.text.length;
   return {
@@ -115,12 +139,12 @@ export function planSummary(env: TextModel, doc: DocumentText, params: Summarize
   if (params.mapReduce === false) return undefined;
   const { model, style, contextSize } = env;
   const maxTokens = resolveMaxTokens(params.maxTokens, DEFAULT_SUMMARY_TOKENS, contextSize);
-  const whole = contextSize - maxTokens - promptTokens(model, style, wrapFor('document', style.chat));
+  const whole = contextSize - maxTokens - promptTokens(model, style, summaryWrap('document', style.chat));
   if (fitPrefix(model, doc.text, whole) >= doc.text.length) return undefined;
   const partTokens = partBound(env, maxTokens);
   const budget = chunkBudget(
     contextSize,
-    promptTokens(model, style, wrapFor('part', style.chat, WIDEST_LABEL)),
+    promptTokens(model, style, summaryWrap('part', style.chat, WIDEST_LABEL)),
     partTokens,
   );
   const overlapTokens = jobOverlap(params.chunkOverlapTokens, budget, Math.floor(budget * OVERLAP_SHARE));
@@ -138,7 +162,7 @@ export function planSummary(env: TextModel, doc: DocumentText, params: Summarize
  */
 function combineFits(env: TextModel, maxTokens: number, partTokens: number): SummaryPlan['fits'] {
   const { model, style, contextSize } = env;
-  const overhead = promptTokens(model, style, wrapFor('combine', style.chat)) + 8;
+  const overhead = promptTokens(model, style, summaryWrap('combine', style.chat)) + 8;
   // A summary's text may tokenise a little longer than the tokens that generated it.
   const each = partTokens + Math.ceil(partTokens / 16) + model.tokenize(`[${WIDEST_LABEL}]\n\n\n`).length;
   return {
@@ -152,7 +176,7 @@ function combineFits(env: TextModel, maxTokens: number, partTokens: number): Sum
  * shrinks the text at least threefold and the recursion ends.
  */
 function partBound(env: TextModel, maxTokens: number): number {
-  const room = env.contextSize - promptTokens(env.model, env.style, wrapFor('combine', env.style.chat));
+  const room = env.contextSize - promptTokens(env.model, env.style, summaryWrap('combine', env.style.chat));
   return Math.max(1, Math.min(maxTokens, Math.floor(room / 4)));
 }
 
@@ -178,7 +202,7 @@ export function planCombine<P extends Summarised>(
 ): { final: true } | { final: false; groups: P[][]; partTokens: number } {
   const { model, style, contextSize } = env;
   const maxTokens = resolveMaxTokens(params.maxTokens, DEFAULT_SUMMARY_TOKENS, contextSize);
-  const overhead = promptTokens(model, style, wrapFor('combine', style.chat)) + 8;
+  const overhead = promptTokens(model, style, summaryWrap('combine', style.chat)) + 8;
   const count = (ps: P[]) => model.tokenize(combinedText(ps)).length;
   if (count(parts) <= contextSize - maxTokens - overhead) return { final: true };
   const partTokens = partBound(env, maxTokens);
