@@ -8,6 +8,7 @@ import {
 } from 'node-llama-cpp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { continueTokens } from '../../src/worker/model/continuation.js';
+import { repeatedSentenceAt } from '../../src/worker/model/repeated-sentence.js';
 import { TEST_MODEL } from '../helpers/paths.js';
 
 describe('continueTokens (the real model)', () => {
@@ -64,9 +65,34 @@ describe('continueTokens (the real model)', () => {
     const sequence = context.getSequence();
     const controller = new AbortController();
     controller.abort(new Error('shutting down'));
-    await expect(continueTokens(model, sequence, promptOf('Once upon a time'), 50, controller.signal)).rejects.toThrow(
-      'shutting down',
-    );
+    await expect(
+      continueTokens(model, sequence, promptOf('Once upon a time'), 50, { signal: controller.signal }),
+    ).rejects.toThrow('shutting down');
+    await sequence.dispose();
+  });
+
+  it('stops at a stop sequence and leaves it out of the text', async () => {
+    const sequence = context.getSequence();
+    const prompt = promptOf('Once upon a time, Lily went to the park.');
+    const free = await continueTokens(model, sequence, prompt, 24);
+    const tokens = model.tokenize(free.text, true);
+    const stop = tokens.slice(6, 8);
+    const stopped = await continueTokens(model, sequence, prompt, 24, { stops: [stop] });
+    expect(stopped.stopReason).toBe('eogToken');
+    expect(free.text.startsWith(stopped.text)).toBe(true);
+    expect(model.tokenize(stopped.text, true).length).toBeLessThan(tokens.length);
+    await sequence.dispose();
+  });
+
+  it('stops at the first repeated sentence when asked to', async () => {
+    const sequence = context.getSequence();
+    const prompt = promptOf('Tom said: "I like the ball." Tom said: "I like the ball." Tom said:');
+    const free = await continueTokens(model, sequence, prompt, 120);
+    const stopped = await continueTokens(model, sequence, prompt, 120, { stopAtRepeat: true });
+    expect(repeatedSentenceAt(free.text)).toBeDefined();
+    expect(stopped.stopReason).toBe('eogToken');
+    expect(stopped.text.length).toBeLessThan(free.text.length);
+    expect(free.text.startsWith(stopped.text)).toBe(true);
     await sequence.dispose();
   });
 });

@@ -1,9 +1,12 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { LlamaChatSession } from 'node-llama-cpp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { modelCacheDir, REAL_MODELS } from '../../src/shared/model-cache.js';
 import type { ExtractOutput } from '../../src/shared/tasks/extract.js';
+import { chatWrapperOf, generate, SYSTEM_PROMPT } from '../../src/worker/model/generation.js';
 import { ModelHost } from '../../src/worker/model/model-host.js';
+import { withoutRepeats } from '../../src/worker/model/repeated-sentence.js';
 import { extract } from '../../src/worker/tasks/extract/extract.js';
 import { CONTRACT_FIELDS } from '../../src/worker/tasks/extract/contract-schema.js';
 import { normalizeForQuote } from '../../src/worker/tasks/extract/quote-finder.js';
@@ -52,6 +55,31 @@ for (const name of REAL_MODELS) {
       expect(parties).toContain('Ostrava Data Ltd');
       expect(output.fields.governing_law).toMatch(/laws of the State of Texas/);
       for (const field of ['parties', 'governing_law']) expectGrounded(output, field);
+    }, 60_000);
+
+    it('summarises through its chat template as a chat session would, without template markup', async () => {
+      const wrap = (slice: string) => `Summarize this contract in one sentence.\n\n${slice}`;
+      const ours = await host!.withSequence(undefined, (env) =>
+        generate(env, { text: contract.text, wrap, maxTokens: 48 }),
+      );
+      expect(ours.text.trim().length).toBeGreaterThan(0);
+      expect(ours.text).not.toMatch(/<\||<end_of_turn>|<start_of_turn>/);
+      expect(ours.tokensOut).toBeLessThanOrEqual(48);
+      const chat = await host!.withSequence(undefined, async (env) => {
+        if (!env.style.chat) return undefined;
+        const session = new LlamaChatSession({
+          contextSequence: env.sequence,
+          chatWrapper: chatWrapperOf(env.model),
+          systemPrompt: SYSTEM_PROMPT,
+        });
+        const res = await session.promptWithMeta(wrap(contract.text), { maxTokens: 48 });
+        session.dispose({ disposeSequence: false });
+        return res.responseText;
+      });
+      // A base model has no chat session to compare with: continuation.test.ts compares plain continuation
+      // with LlamaCompletion.
+      if (chat === undefined) return;
+      expect(ours.text).toBe(withoutRepeats(chat.trim()));
     }, 60_000);
   });
 }

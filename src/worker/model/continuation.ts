@@ -5,6 +5,7 @@ import {
   type LlamaModel,
   type Token,
 } from 'node-llama-cpp';
+import { repeatedSentenceAt } from './repeated-sentence.js';
 
 export interface Continuation {
   text: string;
@@ -16,24 +17,35 @@ export interface Continuation {
 /** Tokens the repeat penalty looks back over, as LlamaCompletion's default. */
 const PENALTY_WINDOW = 64;
 
+export interface ContinueOptions {
+  signal?: AbortSignal;
+  /**
+   * Token sequences that end the output besides end-of-generation (a chat template's stop triggers); the
+   * matched tokens are not part of the text.
+   */
+  stops?: readonly Token[][];
+  /** Stop at the first sentence that repeats an earlier one (free text; see repeated-sentence.ts). */
+  stopAtRepeat?: boolean;
+}
+
 /**
  * Plain greedy continuation of `prompt`, with the sampling LlamaCompletion applies by default (repeat penalty
  * over the last 64 tokens, new lines spared; stop at end-of-generation or `maxTokens`), driven on the sequence
- * directly. LlamaCompletion also detokenises every token as it comes and runs its stop-string detectors,
- * streaming work nobody here reads: on a small model that runs thousands of tokens a second it is a few
- * percent of the throughput, since the same thread feeds every sequence. The text is detokenised once at the
- * end, so a character split over tokens comes out whole.
+ * directly. LlamaCompletion and LlamaChatSession also detokenise every token as it comes and run their
+ * stop-string detectors, streaming work nobody here reads: on a small model that runs thousands of tokens a
+ * second it costs throughput, since the same thread feeds every sequence. The text is detokenised once at the
+ * end (and at sentence ends when looking for a repeat), so a character split over tokens comes out whole.
  */
 export async function continueTokens(
   model: LlamaModel,
   sequence: LlamaContextSequence,
   prompt: Token[],
   maxTokens: number,
-  signal?: AbortSignal,
+  opts: ContinueOptions = {},
 ): Promise<Continuation> {
   // Clearing waits for the context's evaluation in progress: not for a sequence that is empty already.
   if (sequence.nextTokenIndex > 0) await sequence.clearHistory();
-  const stops = extraStopTokens(model);
+  const stops = [...extraStopTokens(model)].map((t) => [t]).concat(opts.stops ?? []);
   const out: Token[] = [];
   const nl = model.tokens.nl;
   let stopReason: Continuation['stopReason'] = 'contextFull';
@@ -47,12 +59,22 @@ export async function continueTokens(
   });
   for await (const token of tokens) {
     firstTokenAt ??= performance.now();
-    signal?.throwIfAborted();
-    if (model.isEogToken(token) || stops.has(token)) {
+    opts.signal?.throwIfAborted();
+    if (model.isEogToken(token)) {
       stopReason = 'eogToken';
       break;
     }
     out.push(token);
+    const stop = stops.find((s) => s.length <= out.length && s.every((t, i) => out[out.length - s.length + i] === t));
+    if (stop) {
+      out.length -= stop.length;
+      stopReason = 'eogToken';
+      break;
+    }
+    if (opts.stopAtRepeat && endsSentence(model, token) && repeatedSentenceAt(model.detokenize(out)) !== undefined) {
+      stopReason = 'eogToken';
+      break;
+    }
     if (out.length >= maxTokens) {
       stopReason = 'maxTokens';
       break;
@@ -60,6 +82,17 @@ export async function continueTokens(
     if (sequence.nextTokenIndex >= sequence.contextSize - 1) break;
   }
   return { text: model.detokenize(out), stopReason, firstTokenAt };
+}
+
+const sentenceEnds = new WeakMap<LlamaModel, Map<Token, boolean>>();
+
+/** Whether a token's text holds the end of a sentence, remembered per model. */
+function endsSentence(model: LlamaModel, token: Token): boolean {
+  let known = sentenceEnds.get(model);
+  if (!known) sentenceEnds.set(model, (known = new Map<Token, boolean>()));
+  let ends = known.get(token);
+  if (ends === undefined) known.set(token, (ends = /[.!?\n]/.test(model.detokenize([token]))));
+  return ends;
 }
 
 const extraStops = new WeakMap<LlamaModel, Set<Token>>();

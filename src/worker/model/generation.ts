@@ -13,7 +13,7 @@ import {
 } from 'node-llama-cpp';
 import { PermanentError } from '../../shared/errors.js';
 import { continueTokens } from './continuation.js';
-import { repeatedSentenceAt, withoutRepeats } from './repeated-sentence.js';
+import { withoutRepeats } from './repeated-sentence.js';
 
 /**
  * Shared by the generating tasks: fit as much of the document as the context allows, prompt the model
@@ -67,7 +67,8 @@ export interface GenerateResult {
   firstTokenAt?: number;
 }
 
-const SYSTEM_PROMPT = 'You process documents. Follow the instructions exactly and answer only from the document.';
+export const SYSTEM_PROMPT =
+  'You process documents. Follow the instructions exactly and answer only from the document.';
 /** Room for what a template may add around the answer (e.g. an empty thinking block). */
 const CHAT_MARGIN = 16;
 
@@ -99,13 +100,29 @@ export function evaluatedPrompt(model: LlamaModel, style: PromptStyle, prompt: s
     const tokens = tokenize(model, prompt);
     return prependsBos(model) ? [model.tokens.bos!, ...tokens] : tokens;
   }
+  return chatState(model, prompt).contextText.tokenize(model.tokenizer);
+}
+
+function chatState(model: LlamaModel, prompt: string) {
   const wrapper = chatWrapperOf(model);
   const history: ChatHistoryItem[] = [
     ...wrapper.generateInitialChatHistory({ systemPrompt: SYSTEM_PROMPT }),
     { type: 'user', text: prompt },
     { type: 'model', response: [] },
   ];
-  return wrapper.generateContextState({ chatHistory: history }).contextText.tokenize(model.tokenizer);
+  return wrapper.generateContextState({ chatHistory: history });
+}
+
+const chatStops = new WeakMap<LlamaModel, Token[][]>();
+
+/** The token sequences that end the model's turn under its chat template. */
+function chatStopsOf(model: LlamaModel): Token[][] {
+  let stops = chatStops.get(model);
+  if (!stops) {
+    stops = chatState(model, '').stopGenerationTriggers.map((t) => t.tokenize(model.tokenizer));
+    chatStops.set(model, stops);
+  }
+  return stops;
 }
 
 /** The generation bound a job asks for, checked against what this worker's context can hold. */
@@ -138,13 +155,16 @@ export async function generate(env: GenerationEnv, req: GenerateRequest): Promis
     });
   let selected = select(budget);
   let prompt = req.wrap(selected.text);
-  let tokens = style.chat ? [] : tokenize(model, prompt);
-  for (let i = 0; !style.chat && bos + tokens.length + req.maxTokens > sequence.contextSize; i++) {
+  // Free text is generated from the exact prompt tokens (below), so its prompt is tokenised whole and the
+  // document trimmed until it truly fits: a slice's tokens inside the prompt can differ from its tokens alone.
+  const direct = !style.chat || !req.grammar;
+  let tokens = direct ? evaluatedPrompt(model, style, prompt) : [];
+  for (let i = 0; direct && tokens.length + req.maxTokens > sequence.contextSize; i++) {
     if (i === 3) throw new Error('could not fit the prompt into the context');
-    budget -= bos + tokens.length + req.maxTokens - sequence.contextSize + 4;
+    budget -= tokens.length + req.maxTokens - sequence.contextSize + 4;
     selected = select(budget);
     prompt = req.wrap(selected.text);
-    tokens = tokenize(model, prompt);
+    tokens = evaluatedPrompt(model, style, prompt);
   }
 
   const before = sequence.tokenMeter.getState();
@@ -153,55 +173,36 @@ export async function generate(env: GenerationEnv, req: GenerateRequest): Promis
   let stopReason: string;
   let firstTokenAt: number | undefined;
   const onToken = () => (firstTokenAt ??= performance.now());
-  if (style.chat) {
+  if (!req.grammar) {
+    // Driven on the sequence directly, as a chat session would sample it; a chat model's free text stops at
+    // its first repeated sentence (a loop).
+    const res = await continueTokens(model, sequence, tokens, req.maxTokens, {
+      signal: env.signal,
+      stops: style.chat ? chatStopsOf(model) : [],
+      stopAtRepeat: style.chat,
+    });
+    text = withoutRepeats(style.chat ? res.text.trim() : res.text);
+    stopReason = res.stopReason;
+    firstTokenAt = res.firstTokenAt;
+  } else if (style.chat) {
     const session = new LlamaChatSession({
       contextSequence: sequence,
       systemPrompt: SYSTEM_PROMPT,
       chatWrapper: chatWrapperOf(model),
     });
-    // Free text stops at its first repeated sentence (a loop); JSON under a grammar ends by itself.
-    const looped = new AbortController();
-    const stop = () => looped.abort();
-    env.signal?.addEventListener('abort', stop);
-    let sofar = '';
     try {
       // Thinking would spend the output budget on text nobody reads.
-      const res = await session.promptWithMeta(prompt, {
-        ...common,
-        budgets: { thoughtTokens: 0 },
-        signal: looped.signal,
-        stopOnAbortSignal: true,
-        onToken,
-        onTextChunk: req.grammar
-          ? undefined
-          : (chunk) => {
-              sofar += chunk;
-              if (/[.!?\n]$/.test(chunk.trimEnd() || chunk) && repeatedSentenceAt(sofar) !== undefined) looped.abort();
-            },
-      });
-      env.signal?.throwIfAborted();
-      text = req.grammar ? res.responseText : withoutRepeats(res.responseText);
+      const res = await session.promptWithMeta(prompt, { ...common, budgets: { thoughtTokens: 0 }, onToken });
+      text = res.responseText;
       stopReason = res.stopReason;
     } finally {
-      env.signal?.removeEventListener('abort', stop);
       session.dispose({ disposeSequence: false });
     }
-  } else if (!req.grammar) {
-    const res = await continueTokens(
-      model,
-      sequence,
-      bos ? [model.tokens.bos!, ...tokens] : tokens,
-      req.maxTokens,
-      env.signal,
-    );
-    text = withoutRepeats(res.text);
-    stopReason = res.stopReason;
-    firstTokenAt = res.firstTokenAt;
   } else {
     const completion = new LlamaCompletion({ contextSequence: sequence });
     try {
       // No context shift: it would silently drop the start of the prompt.
-      const res = await completion.generateCompletionWithMeta(tokens, {
+      const res = await completion.generateCompletionWithMeta(tokens.slice(bos), {
         ...common,
         disableContextShift: true,
         contextShiftSize: 0,
