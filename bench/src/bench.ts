@@ -56,7 +56,10 @@ async function main(): Promise<void> {
     await redis.stop();
     await rm(tmp, { recursive: true, force: true });
   };
-  process.once('SIGINT', () => void stopAll().then(() => process.exit(130)));
+  // SIGTERM too: a bench stopped by a supervisor must not leave its Redis, workers or llama-server behind.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => void stopAll().then(() => process.exit(130)));
+  }
   try {
     let n = 0;
     const ctx: Context = {
@@ -178,7 +181,9 @@ function longRounds(): number {
 /** The load run needs no model: its own Redis, the producer and the batch commands. */
 async function loadRun(): Promise<void> {
   const redis = await startLocalRedis();
-  process.once('SIGINT', () => void redis.stop().then(() => process.exit(130)));
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => void redis.stop().then(() => process.exit(130)));
+  }
   try {
     log(`Redis ${redis.url}; ${os.cpus().length} CPUs`);
     const l = await load(redis.url);

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -96,11 +96,19 @@ export function ratio(a: number | null | undefined, b: number | null | undefined
 export const RESULT_MARK = '@@bench-result ';
 
 /** Runs `bench/dist/child.js <scenario>` with its input as JSON; it answers with one marked JSON line on stdout. */
+/** Kills `proc` if this process exits first (a signal, an error), so a stopped bench leaves no process behind. */
+export function killOnExit(proc: ChildProcess): void {
+  const kill = () => proc.kill('SIGKILL');
+  process.once('exit', kill);
+  proc.once('exit', () => process.off('exit', kill));
+}
+
 export async function runChild<T>(scenario: string, input: unknown, env: NodeJS.ProcessEnv = {}): Promise<T> {
   const proc = spawn(process.execPath, [CHILD, scenario, JSON.stringify(input)], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  killOnExit(proc);
   let stdout = '';
   let stderr = '';
   proc.stdout.on('data', (c: Buffer) => (stdout += c.toString()));

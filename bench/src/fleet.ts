@@ -7,7 +7,7 @@ import { queueName } from '../../dist/shared/queue-layout.js';
 import type { StoredResult } from '../../dist/shared/result-store.js';
 import { Producer } from '../../dist/producer/producer.js';
 import type { GenerationRun } from './scenarios/generation-run.js';
-import { CLI, percentile, round, rssOf } from './common.js';
+import { CLI, killOnExit, percentile, round, rssOf } from './common.js';
 
 /** docfleet as it ships: worker processes of the built CLI, documents submitted through the Producer. */
 
@@ -62,6 +62,7 @@ export async function startWorker(env: FleetEnv, flags: string[], opts: StartOpt
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  killOnExit(proc);
   let loaded: Record<string, unknown> | undefined;
   let tail = '';
   let buffered = '';

@@ -66,7 +66,13 @@ export function typical(rounds: Summary[]): Summary {
  * runs docfleet's thread tuner; later ones run its best layout. llama-server runs with docfleet's tuned thread
  * count and, if it differs, with its own best count of 1…budget, found by a quick pass first.
  */
-export async function peerCase(ctx: Context, binary: PeerBinary, c: PeerCase): Promise<PeerCaseResult> {
+export async function peerCase(
+  ctx: Context,
+  binary: PeerBinary,
+  c: PeerCase,
+  /** Called with every round so far after each round, so a run stopped in a long case keeps what it measured. */
+  onRound: (rounds: { ceiling: Summary[][]; docfleet: Summary[]; peer: PeerSide[] }) => Promise<void> = async () => {},
+): Promise<PeerCaseResult> {
   const started = Date.now();
   const sequences = WORKLOAD.sequences;
   const { chat, prompts } = await runChild<PeerPrompts>('peer-prompts', {
@@ -92,6 +98,11 @@ export async function peerCase(ctx: Context, binary: PeerBinary, c: PeerCase): P
     return layouts.map(summarize);
   };
   const first = await ceilingRound(1);
+  const ceiling: Summary[][] = [first];
+  const docfleet: Summary[] = [];
+  const peers: PeerSide[] = [];
+  const saveRounds = () => onRound({ ceiling, docfleet, peer: peers });
+  await saveRounds();
   const best = first.reduce((a, b) => (b.documentsPerSecond > a.documentsPerSecond ? b : a));
   const bestContexts = best.settings.contexts as number;
   const tuned = { threads: best.settings.threads as number, flashAttention: best.settings.flashAttention as boolean };
@@ -115,7 +126,6 @@ export async function peerCase(ctx: Context, binary: PeerBinary, c: PeerCase): P
   };
 
   const threadPass: PeerCaseResult['threadPass'] = [];
-  const peers: PeerSide[] = [];
   let peerUnavailable = 'unavailable' in binary ? binary.unavailable : undefined;
   if ('path' in binary) {
     const quick = prompts.slice(0, Math.max(sequences, Math.ceil(prompts.length / 3)));
@@ -145,10 +155,11 @@ export async function peerCase(ctx: Context, binary: PeerBinary, c: PeerCase): P
 
   const promptTokens = prompts.reduce((n, p) => n + p.length, 0);
   const mismatches: string[] = [];
-  const ceiling: Summary[][] = [first];
-  const docfleet: Summary[] = [];
   for (let r = 1; r <= c.rounds; r++) {
-    if (r > 1) ceiling.push(await ceilingRound(r, bestContexts));
+    if (r > 1) {
+      ceiling.push(await ceilingRound(r, bestContexts));
+      await saveRounds();
+    }
     log(`${c.name}: docfleet ${r}/${c.rounds}`);
     const opts = {
       workers: 1,
@@ -169,9 +180,11 @@ export async function peerCase(ctx: Context, binary: PeerBinary, c: PeerCase): P
     }
     docfleet.push(summarize({ ...run, tokensIn: promptTokens }));
     await ctx.flush();
+    await saveRounds();
     for (const p of peers) {
       log(`${c.name}: ${p.label} ${r}/${c.rounds}`);
       p.rounds.push(await ctx.measure(`${c.name}: ${p.label} ${r}`, () => serve(p.threads, prompts)));
+      await saveRounds();
     }
   }
   ceiling.push(await ceilingRound(c.rounds + 1, bestContexts));

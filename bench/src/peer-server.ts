@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { freePort } from '../../dist/shared/local-redis.js';
-import { log, ROOT } from './common.js';
+import { killOnExit, log, ROOT } from './common.js';
 
 /** llama.cpp's own `llama-server`, built from the source node-llama-cpp ships, as the peer docfleet is held to. */
 
@@ -67,6 +67,7 @@ export async function startPeer(binary: string, opts: PeerOptions): Promise<Peer
     ['--no-repack'],
   ].flat();
   const proc = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  killOnExit(proc);
   let tail = '';
   proc.stderr.on('data', (c: Buffer) => (tail = (tail + c.toString()).slice(-4000)));
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));

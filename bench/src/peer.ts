@@ -66,10 +66,22 @@ export async function peer(
     }
   }
   const results: PeerCaseResult[] = [];
-  const json = () => ({ llamaServer: binary, cases: results, skipped, disturbance: ctx.disturbances.slice() });
+  // The case in progress, as far as it got: a real model's case takes long, and a run stopped in it keeps its rounds.
+  let running: { name: string; rounds: unknown } | undefined;
+  const json = () => ({
+    llamaServer: binary,
+    cases: results,
+    ...(running ? { unfinished: running } : {}),
+    skipped,
+    disturbance: ctx.disturbances.slice(),
+  });
   for (const c of cases) {
-    results.push(await peerCase(ctx, binary, c));
-    // Written after every case: a real model's case takes long, and a run stopped later keeps what it measured.
+    const result = await peerCase(ctx, binary, c, async (rounds) => {
+      running = { name: c.name, rounds };
+      await save(json());
+    });
+    running = undefined;
+    results.push(result);
     await save(json());
   }
   const text = [...results.map(caseText), ...skipped, disturbanceReport(ctx.disturbances)].join('\n\n');

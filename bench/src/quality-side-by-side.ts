@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { modelCacheDir, REAL_MODELS } from '../../dist/shared/model-cache.js';
-import { log, RESULTS_DIR } from './common.js';
+import { killOnExit, log, RESULTS_DIR } from './common.js';
 
 /**
  * The quality run with one process per cached model, each pinned to a core of its own (`taskset`), where the
@@ -27,6 +27,7 @@ export async function qualitySideBySide(args: readonly string[]): Promise<Record
       ['-c', String(i), process.execPath, ...process.execArgv, script, 'quality', ...args, '--model', name],
       { stdio: ['ignore', 'ignore', 'inherit'] },
     );
+    killOnExit(child);
     return new Promise<void>((resolve, reject) => {
       child.once('error', reject);
       child.once('exit', (code) =>
@@ -35,9 +36,9 @@ export async function qualitySideBySide(args: readonly string[]): Promise<Record
     });
   });
   const stop = () => process.exit(130);
-  process.once('SIGINT', stop);
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, stop);
   await Promise.all(children);
-  process.off('SIGINT', stop);
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.off(signal, stop);
   return joinRuns(names.map((name) => path.join(RESULTS_DIR, `quality-${name}.json`)));
 }
 
