@@ -80,12 +80,18 @@ export function report(m: ModelRuns, labels: LabelledDoc[], texts: Map<string, s
   const supported = checks.reduce((n, c) => n + c.supported, 0);
   const seconds = runs.reduce((n, r) => n + r.seconds, 0);
   const pages = runs.reduce((n, r) => n + r.pages, 0);
+  // What a worker does per contract (the default extraction and the summary), without the bench's comparisons.
+  const workerSeconds = runs.reduce((n, r) => n + (r.choose?.seconds ?? 0) + (r.summary?.seconds ?? 0), 0);
   const through = {
     ...speed,
     tokensIn: runs.reduce((n, r) => n + r.tokensIn, 0),
     tokensOut: runs.reduce((n, r) => n + r.tokensOut, 0),
     documentsPerMinute: round((runs.length / Math.max(1e-9, seconds)) * 60, 2),
     secondsPer100Pages: round((seconds / Math.max(1, pages)) * 100),
+    worker: {
+      documentsPerMinute: round((runs.length / Math.max(1e-9, workerSeconds)) * 60, 2),
+      secondsPer100Pages: round((workerSeconds / Math.max(1, pages)) * 100),
+    },
   };
   type Row = ReturnType<typeof score>['overall'];
   const cells = (c: Row) => [c.predicted, pct(c.precision), pct(c.recall), pct(c.f1)];
@@ -131,7 +137,9 @@ export function report(m: ModelRuns, labels: LabelledDoc[], texts: Map<string, s
       `sentences supported by the source ${supported}/${sentences} (${pct(share(supported, sentences))}).`,
     `Throughput: prompt ${speed?.promptTokS ?? '–'} tok/s, generation ${speed?.genTokS ?? '–'} tok/s; ` +
       `${through.tokensIn} tokens in, ${through.tokensOut} out; ${through.documentsPerMinute} documents/min ` +
-      `(${[...methods, 'summary'].join(', ')} each), ${through.secondsPer100Pages} s per 100 pages.`,
+      `(${[...methods, 'summary'].join(', ')} each), ${through.secondsPer100Pages} s per 100 pages; ` +
+      `as a worker (extract by choose, summarize): ${through.worker.documentsPerMinute} documents/min, ` +
+      `${through.worker.secondsPer100Pages} s per 100 pages.`,
     ...(errors.length > 0 ? ['', 'Errors:', ...errors.map((e) => `- ${e}`)] : []),
   ].join('\n');
   return {
