@@ -24,8 +24,7 @@ export interface CeilingInput {
  * is C contexts holding the N sequences between them, each context with the tuner's thread count; C runs
  * over 1, 2, 4, … up to what the CPU budget holds at that thread count. Prompts are tokenised before the
  * clock starts and each sequence takes the next prompt as soon as it is done. Sampling is what
- * LlamaCompletion does by default (greedy, repeat penalty over the last 64 tokens, stop at end-of-generation
- * or the token budget), so the work is exactly what docfleet's summarize task asks for. One run per layout.
+ * LlamaCompletion does by default (greedy, stop at end-of-generation or the token budget), so the work is exactly what docfleet's summarize task asks for. One run per layout.
  */
 export async function ceiling(input: CeilingInput): Promise<GenerationRun[]> {
   const { llama, model, tuning } = await loadTuned(input, 'generate');
@@ -115,13 +114,9 @@ async function generate(
 ): Promise<{ count: number; firstTokenAt?: number }> {
   await seq.clearHistory();
   const out: Token[] = [];
-  const nl = model.tokens.nl;
   const budget = Math.min(maxTokens, seq.contextSize - prompt.length);
-  const iterator = seq.evaluate(prompt, {
-    repeatPenalty: { punishTokens: () => out.slice(-64).filter((t) => t !== nl), maxPunishTokens: 64 },
-    evaluationPriority: 5,
-    yieldEogToken: true,
-  });
+  // No repeat penalty, as docfleet: node-llama-cpp's default penalty (1) disables it.
+  const iterator = seq.evaluate(prompt, { evaluationPriority: 5, yieldEogToken: true });
   let firstTokenAt: number | undefined;
   for await (const token of iterator) {
     firstTokenAt ??= performance.now();

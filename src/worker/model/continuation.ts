@@ -14,9 +14,6 @@ export interface Continuation {
   firstTokenAt?: number;
 }
 
-/** Tokens the repeat penalty looks back over, as LlamaCompletion's default. */
-const PENALTY_WINDOW = 64;
-
 export interface ContinueOptions {
   signal?: AbortSignal;
   /**
@@ -29,9 +26,10 @@ export interface ContinueOptions {
 }
 
 /**
- * Plain greedy continuation of `prompt`, with the sampling LlamaCompletion applies by default (repeat penalty
- * over the last 64 tokens, new lines spared; stop at end-of-generation or `maxTokens`), driven on the sequence
- * directly. LlamaCompletion and LlamaChatSession also detokenise every token as it comes and run their
+ * Plain greedy continuation of `prompt`, with the sampling LlamaCompletion applies by default (stop at
+ * end-of-generation or `maxTokens`), driven on the sequence directly. No repeat penalty: LlamaCompletion hands
+ * the sampler its last 64 tokens but no penalty, and node-llama-cpp's default penalty of 1 disables it, so
+ * collecting those tokens at every step would be work without effect. LlamaCompletion and LlamaChatSession also detokenise every token as it comes and run their
  * stop-string detectors, streaming work nobody here reads: on a small model that runs thousands of tokens a
  * second it costs throughput, since the same thread feeds every sequence. The text is detokenised once at the
  * end (and at sentence ends when looking for a repeat), so a character split over tokens comes out whole.
@@ -47,16 +45,9 @@ export async function continueTokens(
   if (sequence.nextTokenIndex > 0) await sequence.clearHistory();
   const stops = [...extraStopTokens(model)].map((t) => [t]).concat(opts.stops ?? []);
   const out: Token[] = [];
-  const nl = model.tokens.nl;
   let stopReason: Continuation['stopReason'] = 'contextFull';
   let firstTokenAt: number | undefined;
-  const tokens = sequence.evaluate(prompt, {
-    repeatPenalty: {
-      punishTokens: () => out.slice(-PENALTY_WINDOW).filter((t) => t !== nl),
-      maxPunishTokens: PENALTY_WINDOW,
-    },
-    yieldEogToken: true,
-  });
+  const tokens = sequence.evaluate(prompt, { yieldEogToken: true });
   for await (const token of tokens) {
     firstTokenAt ??= performance.now();
     opts.signal?.throwIfAborted();
