@@ -25,3 +25,27 @@ describe('numbered loops', () => {
     expect(withoutRepeats('Exhibits.\nD-1\nD-2\nD-3\nD-4\n')).toBe('Exhibits.\nD-1\nD-2');
   });
 });
+
+describe('phrase loops', () => {
+  it('cuts a phrase that repeats back to back inside a sentence, keeping its first occurrence', () => {
+    const text =
+      'The company has provided legal support to RCP, including legal services, including legal services, including legal services, including legal';
+    expect(withoutRepeats(text)).toBe('The company has provided legal support to RCP, including legal services,');
+  });
+
+  it('cuts a long passage repeated once, even where line breaks split its sentences differently', () => {
+    const once =
+      'The document is a contract between the Fund and its members, including the Board of Trustees, which is a contract between the';
+    const text = `${once}\nFund and its members. ${once} Fund and its\nmembers. ${once}`;
+    expect(withoutRepeats(text)).toBe(`${once}\nFund and its members.`);
+  });
+
+  it('leaves short repeats, figures and ordinary prose alone', () => {
+    const texts = [
+      'The fee is EUR 100 in 2024, EUR 200 in 2025 and EUR 300 in 2026.',
+      'Either party may terminate. Either party may renew on notice.',
+      'It is what it is, and so on and so on.',
+    ];
+    for (const text of texts) expect(withoutRepeats(text)).toBe(text);
+  });
+});

@@ -5,7 +5,7 @@ import {
   type LlamaModel,
   type Token,
 } from 'node-llama-cpp';
-import { repeatedSentenceAt } from './repeated-sentence.js';
+import { loopAt } from './repeated-sentence.js';
 
 export interface Continuation {
   text: string;
@@ -14,6 +14,9 @@ export interface Continuation {
   firstTokenAt?: number;
 }
 
+/** How often (in generated tokens) free text is checked for a loop that does not end its sentences. */
+const LOOP_CHECK_TOKENS = 16;
+
 export interface ContinueOptions {
   signal?: AbortSignal;
   /**
@@ -21,7 +24,7 @@ export interface ContinueOptions {
    * matched tokens are not part of the text.
    */
   stops?: readonly Token[][];
-  /** Stop at the first sentence that repeats an earlier one (free text; see repeated-sentence.ts). */
+  /** Stop where the text starts looping: a repeated sentence or phrase (free text; see repeated-sentence.ts). */
   stopAtRepeat?: boolean;
 }
 
@@ -62,7 +65,9 @@ export async function continueTokens(
       stopReason = 'eogToken';
       break;
     }
-    if (opts.stopAtRepeat && endsSentence(model, token) && repeatedSentenceAt(model.detokenize(out)) !== undefined) {
+    // Looked for at each sentence end, and every few tokens for a loop inside a sentence.
+    const look = opts.stopAtRepeat && (endsSentence(model, token) || out.length % LOOP_CHECK_TOKENS === 0);
+    if (look && loopAt(model.detokenize(out)) !== undefined) {
       stopReason = 'eogToken';
       break;
     }

@@ -1,6 +1,6 @@
 /**
  * Small models decoding greedily fall into loops: the same sentence (or clause) again and again until maxTokens.
- * A repeated sentence adds nothing to a summary, so generation stops at the first one and the text is cut there.
+ * A repeat adds nothing to a summary, so generation stops at the first one and the text is cut there.
  */
 
 /** Sentences shorter than this (in normalised characters) may repeat once legitimately ("Yes."); a third time is a loop. */
@@ -34,8 +34,44 @@ function masked(sentence: string): string {
     .trim();
 }
 
-/** `text` up to its first repeated sentence. */
+/** Phrases up to this many words are looked for repeating back to back. */
+const MAX_PHRASE_WORDS = 40;
+/** A phrase this long repeated once back to back is a loop; a shorter one must come three times in a row. */
+const LONG_PHRASE_WORDS = 8;
+
+/**
+ * Offset in `text` where a phrase that repeats back to back first repeats, or undefined: the loops that never end
+ * a sentence ("including legal services, including legal services, …") or that break their sentence over lines
+ * at different places. Words are compared without case and punctuation; numbers count, so a table of figures is
+ * not a loop.
+ */
+export function repeatedPhraseAt(text: string): number | undefined {
+  const words = [...text.matchAll(/\S+/g)].map((m) => ({
+    key: m[0].toLowerCase().replace(/[^\p{L}\p{N}]+/gu, ''),
+    at: m.index,
+  }));
+  for (let i = 0; i < words.length; i++) {
+    for (let k = 2; k <= MAX_PHRASE_WORDS; k++) {
+      const times = k >= LONG_PHRASE_WORDS ? 2 : 3;
+      if (i + times * k > words.length) break;
+      let same = true;
+      for (let t = 1; t < times && same; t++) {
+        for (let j = 0; j < k && same; j++) same = words[i + j]!.key === words[i + t * k + j]!.key;
+      }
+      if (same) return words[i + k]!.at;
+    }
+  }
+  return undefined;
+}
+
+/** Where a loop begins: the first repeated sentence or back-to-back repeated phrase, whichever comes first. */
+export function loopAt(text: string): number | undefined {
+  const found = [repeatedSentenceAt(text), repeatedPhraseAt(text)].filter((n) => n !== undefined);
+  return found.length > 0 ? Math.min(...found) : undefined;
+}
+
+/** `text` up to where it starts looping. */
 export function withoutRepeats(text: string): string {
-  const at = repeatedSentenceAt(text);
+  const at = loopAt(text);
   return at === undefined ? text : text.slice(0, at).trimEnd();
 }
