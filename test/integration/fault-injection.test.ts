@@ -117,9 +117,19 @@ describe('fault injection', () => {
     async () => {
       await worker();
       const { batch, jobs } = await submit([CONTRACTS]);
+      // Each kill on another job: a job whose worker dies a third time fails as `stalled` by design (a document
+      // that crashes workers must not take the pool down), and a job handed back is the next one a new worker takes.
+      const killed = new Set<unknown>();
       for (let i = 0; i < 3; i++) {
         const victim = await worker();
-        await waitFor(() => victim.logs.some((l) => l.msg === 'job started'), 60_000, 'the victim to start a job');
+        // The jobs the victim holds now: started and not yet ended.
+        const holding = () => {
+          const ended = new Set(victim.logs.filter((l) => l.msg !== 'job started').map((l) => l.job));
+          return victim.logs.filter((l) => l.msg === 'job started' && !ended.has(l.job)).map((l) => l.job);
+        };
+        const ready = () => holding().length > 0 && holding().every((job) => !killed.has(job));
+        await waitFor(ready, 60_000, 'the victim to hold only jobs not killed before');
+        for (const job of holding()) killed.add(job);
         victim.proc.kill('SIGKILL');
         expect(await victim.exited).toBe('SIGKILL');
       }
