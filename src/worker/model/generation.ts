@@ -77,11 +77,18 @@ const CHAT_MARGIN = 16;
  * `<|im_start|>` (SmolLM2) doubles that token; the GGUF's own template (Jinja) is then followed as written.
  */
 export function chatWrapperOf(model: LlamaModel): ChatWrapper {
-  const wrapper = resolveChatWrapper(model);
-  if (wrapper instanceof ChatMLChatWrapper && model.tokens.bosString === '<|im_start|>')
-    return resolveChatWrapper(model, { type: 'jinjaTemplate' });
+  let wrapper = wrappers.get(model);
+  if (!wrapper) {
+    wrapper = resolveChatWrapper(model);
+    if (wrapper instanceof ChatMLChatWrapper && model.tokens.bosString === '<|im_start|>')
+      wrapper = resolveChatWrapper(model, { type: 'jinjaTemplate' });
+    wrappers.set(model, wrapper);
+  }
   return wrapper;
 }
+
+/** Resolved once per model: resolving parses the template. */
+const wrappers = new WeakMap<LlamaModel, ChatWrapper>();
 
 export function promptStyleOf(model: LlamaModel): PromptStyle {
   // The metadata is what the file holds, whatever its type says: a section may be missing.
@@ -125,6 +132,11 @@ function chatStopsOf(model: LlamaModel): Token[][] {
   return stops;
 }
 
+/** Whether the model's chat template has a thinking segment (reasoning models such as Qwen3). */
+function thinks(model: LlamaModel): boolean {
+  return chatWrapperOf(model).settings.segments?.thought != null;
+}
+
 /** The generation bound a job asks for, checked against what this worker's context can hold. */
 export function resolveMaxTokens(requested: number | undefined, fallback: number, contextSize: number): number {
   const max = Math.floor(contextSize / 2);
@@ -155,11 +167,13 @@ export async function generate(env: GenerationEnv, req: GenerateRequest): Promis
     });
   let selected = select(budget);
   let prompt = req.wrap(selected.text);
-  // Free text is generated from the exact prompt tokens (below), so its prompt is tokenised whole and the
-  // document trimmed until it truly fits: a slice's tokens inside the prompt can differ from its tokens alone.
-  const direct = !style.chat || !req.grammar;
-  let tokens = direct ? evaluatedPrompt(model, style, prompt) : [];
-  for (let i = 0; direct && tokens.length + req.maxTokens > sequence.contextSize; i++) {
+  // Free text is generated on the sequence from the exact prompt tokens, except from a model that may think
+  // first: a chat session holds its thoughts to a budget. An exact prompt is tokenised whole and the document
+  // trimmed until it truly fits: a slice's tokens inside the prompt can differ from its tokens alone.
+  const direct = !req.grammar && !(style.chat && thinks(model));
+  const exact = direct || !style.chat;
+  let tokens = exact ? evaluatedPrompt(model, style, prompt) : [];
+  for (let i = 0; exact && tokens.length + req.maxTokens > sequence.contextSize; i++) {
     if (i === 3) throw new Error('could not fit the prompt into the context');
     budget -= tokens.length + req.maxTokens - sequence.contextSize + 4;
     selected = select(budget);
@@ -173,9 +187,8 @@ export async function generate(env: GenerationEnv, req: GenerateRequest): Promis
   let stopReason: string;
   let firstTokenAt: number | undefined;
   const onToken = () => (firstTokenAt ??= performance.now());
-  if (!req.grammar) {
-    // Driven on the sequence directly, as a chat session would sample it; a chat model's free text stops at
-    // its first repeated sentence (a loop).
+  if (direct) {
+    // Sampled as a chat session would; a chat model's free text stops where it starts looping.
     const res = await continueTokens(model, sequence, tokens, req.maxTokens, {
       signal: env.signal,
       stops: style.chat ? chatStopsOf(model) : [],
@@ -193,7 +206,7 @@ export async function generate(env: GenerationEnv, req: GenerateRequest): Promis
     try {
       // Thinking would spend the output budget on text nobody reads.
       const res = await session.promptWithMeta(prompt, { ...common, budgets: { thoughtTokens: 0 }, onToken });
-      text = res.responseText;
+      text = req.grammar ? res.responseText : withoutRepeats(res.responseText);
       stopReason = res.stopReason;
     } finally {
       session.dispose({ disposeSequence: false });
