@@ -64,7 +64,8 @@ export function typical(rounds: Summary[]): Summary {
  * Alternates ceiling, docfleet and llama-server rounds (the machine's speed drifts; neighbours share its
  * state) and judges by the median of per-round ratios. The first ceiling round tries every context layout and
  * runs docfleet's thread tuner; later ones run its best layout. llama-server runs with docfleet's tuned thread
- * count and, if it differs, with its own best count of 1…budget, found by a quick pass first.
+ * count and with its own best count of 1…budget: with a budget of two, both counts run every round; with more, a
+ * quick pass over a third of the documents picks the best first.
  */
 export async function peerCase(
   ctx: Context,
@@ -125,31 +126,38 @@ export async function peerCase(
     }
   };
 
+  // A server that cannot run this model leaves the peer rows out, not the rest of the run.
+  const failed = (err: unknown) => {
+    const why = `llama-server failed: ${(err as Error).message.split('\n')[0]}`;
+    log(`${c.name}: ${why}`);
+    return why;
+  };
   const threadPass: PeerCaseResult['threadPass'] = [];
   let peerUnavailable = 'unavailable' in binary ? binary.unavailable : undefined;
-  if ('path' in binary) {
+  const counts = Array.from({ length: detectCpuBudget().cpus }, (_, i) => i + 1);
+  const tunedLabel = `llama-server -t ${tuned.threads} (docfleet's tuned threads)`;
+  if ('path' in binary && counts.length <= 2) {
+    // Every thread count runs in every round, so the rounds themselves show the server's best.
+    for (const t of counts) {
+      peers.push({ label: t === tuned.threads ? tunedLabel : `llama-server -t ${t}`, threads: t, rounds: [] });
+    }
+  } else if ('path' in binary) {
     const quick = prompts.slice(0, Math.max(sequences, Math.ceil(prompts.length / 3)));
     try {
-      for (let t = 1; t <= detectCpuBudget().cpus; t++) {
+      for (const t of counts) {
         log(`${c.name}: llama-server thread pass, -t ${t}, ${quick.length} documents`);
         const s = await ctx.measure(`${c.name}: llama-server -t ${t} (thread pass)`, () => serve(t, quick));
         threadPass.push({ threads: t, wallSeconds: s.wallSeconds, tokensPerSecond: s.tokensPerSecond });
       }
     } catch (err) {
-      // A server that cannot run this model leaves the peer rows out, not the rest of the run.
-      peerUnavailable = `llama-server failed: ${(err as Error).message.split('\n')[0]}`;
-      log(`${c.name}: ${peerUnavailable}`);
+      peerUnavailable = failed(err);
     }
-  }
-  if (!peerUnavailable) {
-    const fastest = threadPass.reduce((a, b) => (b.wallSeconds < a.wallSeconds ? b : a)).threads;
-    peers.push({
-      label: `llama-server -t ${tuned.threads} (docfleet's tuned threads)`,
-      threads: tuned.threads,
-      rounds: [],
-    });
-    if (fastest !== tuned.threads) {
-      peers.push({ label: `llama-server -t ${fastest} (its best of the pass)`, threads: fastest, rounds: [] });
+    if (!peerUnavailable) {
+      const fastest = threadPass.reduce((a, b) => (b.wallSeconds < a.wallSeconds ? b : a)).threads;
+      peers.push({ label: tunedLabel, threads: tuned.threads, rounds: [] });
+      if (fastest !== tuned.threads) {
+        peers.push({ label: `llama-server -t ${fastest} (its best of the pass)`, threads: fastest, rounds: [] });
+      }
     }
   }
 
@@ -181,10 +189,15 @@ export async function peerCase(
     docfleet.push(summarize({ ...run, tokensIn: promptTokens }));
     await ctx.flush();
     await saveRounds();
-    for (const p of peers) {
-      log(`${c.name}: ${p.label} ${r}/${c.rounds}`);
-      p.rounds.push(await ctx.measure(`${c.name}: ${p.label} ${r}`, () => serve(p.threads, prompts)));
-      await saveRounds();
+    try {
+      for (const p of peers) {
+        log(`${c.name}: ${p.label} ${r}/${c.rounds}`);
+        p.rounds.push(await ctx.measure(`${c.name}: ${p.label} ${r}`, () => serve(p.threads, prompts)));
+        await saveRounds();
+      }
+    } catch (err) {
+      peerUnavailable = failed(err);
+      peers.length = 0;
     }
   }
   ceiling.push(await ceilingRound(c.rounds + 1, bestContexts));

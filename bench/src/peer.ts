@@ -18,8 +18,12 @@ import { modelCacheDir, REAL_MODELS } from '../../dist/shared/model-cache.js';
  * documents and, for each real model of the cache, on short documents and on ~3,000-token contract chunks.
  */
 
-/** The real models' runs: a context that holds a contract chunk, fewer documents and rounds (minutes each). */
-const REAL = { contextSize: 4096, shortDocuments: 16, chunkTokens: 3000, chunks: 6, rounds: 3 };
+/**
+ * The real models' runs: a context that holds a contract chunk, fewer documents and rounds (minutes each). As
+ * many chunks as docfleet has sequences: one wave with every slot busy, the rate of a long night's batch, where
+ * more chunks than slots would add a tail of fewer documents than slots that weighs far more than it does there.
+ */
+const REAL = { contextSize: 4096, shortDocuments: 16, chunkTokens: 3000, chunks: WORKLOAD.sequences, rounds: 3 };
 
 export async function peer(
   ctx: Context,

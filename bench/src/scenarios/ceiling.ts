@@ -23,7 +23,7 @@ export interface CeilingInput {
  * The ceiling: node-llama-cpp driven directly, as fast as we know how, in every layout worth trying. A layout
  * is C contexts holding the N sequences between them, each context with the tuner's thread count; C runs
  * over 1, 2, 4, … up to what the CPU budget holds at that thread count. Prompts are tokenised before the
- * clock starts and each sequence takes the next prompt as soon as it is done. Sampling is what
+ * clock starts and the next prompt goes, as soon as a sequence is free, to the context with the most free sequences. Sampling is what
  * LlamaCompletion does by default (greedy, stop at end-of-generation or the token budget), so the work is exactly what docfleet's summarize task asks for. One run per layout.
  */
 export async function ceiling(input: CeilingInput): Promise<GenerationRun[]> {
@@ -94,12 +94,30 @@ async function timed(
 ): Promise<Omit<GenerationRun, 'settings'>> {
   // Warm-up (not timed): one short generation per sequence, so the run starts with allocated buffers.
   await Promise.all(sequences.map((seq, i) => generate(model, seq, prompts[i % prompts.length]!, 8)));
-  return timedRun(prompts.length, sequences.length, async (slot, i) => {
+  const free = sequences.slice();
+  return timedRun(prompts.length, sequences.length, async (_, i) => {
+    const seq = leastBusy(free);
     const started = performance.now();
-    const generated = await generate(model, sequences[slot]!, prompts[i]!, maxTokens);
-    const firstTokenMs = generated.firstTokenAt === undefined ? undefined : generated.firstTokenAt - started;
-    return { tokensIn: prompts[i]!.length, tokensOut: generated.count, firstTokenMs };
+    try {
+      const generated = await generate(model, seq, prompts[i]!, maxTokens);
+      const firstTokenMs = generated.firstTokenAt === undefined ? undefined : generated.firstTokenAt - started;
+      return { tokensIn: prompts[i]!.length, tokensOut: generated.count, firstTokenMs };
+    } finally {
+      free.push(seq);
+    }
   });
+}
+
+/**
+ * Takes a free sequence of the context with the most free sequences, as docfleet's pool does: when the last
+ * documents of a batch are fewer than the sequences, they spread over the contexts instead of sharing one
+ * context's threads while another idles.
+ */
+function leastBusy(free: LlamaContextSequence[]): LlamaContextSequence {
+  const freeIn = (c: LlamaContext) => free.filter((s) => s.context === c).length;
+  const best = free.reduce((a, b) => (freeIn(b.context) > freeIn(a.context) ? b : a));
+  free.splice(free.indexOf(best), 1);
+  return best;
 }
 
 /**
