@@ -5,7 +5,7 @@ import { log, median, round, runChild, WORKLOAD } from './common.js';
 import { fleetRun } from './fleet.js';
 import { peerRun } from './peer-client.js';
 import { startPeer, type PeerBinary } from './peer-server.js';
-import type { CeilingInput } from './scenarios/ceiling.js';
+import type { CeilingInput, Layout } from './scenarios/ceiling.js';
 import type { GenerationRun } from './scenarios/generation-run.js';
 import type { PeerPrompts, PeerPromptsInput } from './scenarios/peer-prompts.js';
 
@@ -91,10 +91,10 @@ export async function peerCase(
     sequences,
     tuneCacheDir: path.join(ctx.cacheHome, 'docfleet'),
   };
-  const ceilingRound = async (r: number, contexts?: number) => {
+  const ceilingRound = async (r: number, layout?: Layout) => {
     log(`${c.name}: ceiling ${r}/${c.rounds + 1}`);
     const layouts = await ctx.measure(`${c.name}: ceiling ${r}`, () =>
-      runChild<GenerationRun[]>('ceiling', { ...ceilingInput, contexts }),
+      runChild<GenerationRun[]>('ceiling', { ...ceilingInput, layout }),
     );
     return layouts.map(summarize);
   };
@@ -105,8 +105,11 @@ export async function peerCase(
   const saveRounds = () => onRound({ ceiling, docfleet, peer: peers });
   await saveRounds();
   const best = first.reduce((a, b) => (b.documentsPerSecond > a.documentsPerSecond ? b : a));
-  const bestContexts = best.settings.contexts as number;
-  const tuned = { threads: best.settings.threads as number, flashAttention: best.settings.flashAttention as boolean };
+  const bestLayout = layoutOf(best);
+  const tuned = {
+    threads: best.settings.tunedThreads as number,
+    flashAttention: best.settings.flashAttention as boolean,
+  };
 
   const server = (threads: number) =>
     startPeer((binary as { path: string }).path, {
@@ -165,7 +168,7 @@ export async function peerCase(
   const mismatches: string[] = [];
   for (let r = 1; r <= c.rounds; r++) {
     if (r > 1) {
-      ceiling.push(await ceilingRound(r, bestContexts));
+      ceiling.push(await ceilingRound(r, bestLayout));
       await saveRounds();
     }
     log(`${c.name}: docfleet ${r}/${c.rounds}`);
@@ -200,10 +203,12 @@ export async function peerCase(
       peers.length = 0;
     }
   }
-  ceiling.push(await ceilingRound(c.rounds + 1, bestContexts));
+  ceiling.push(await ceilingRound(c.rounds + 1, bestLayout));
 
   // The ceiling's rounds in its best layout: the first round holds every layout.
-  const ceilingBest = ceiling.map((layouts) => layouts.find((s) => s.settings.contexts === bestContexts)!);
+  const same = (s: Summary) =>
+    layoutOf(s).contexts === bestLayout.contexts && layoutOf(s).threads === bestLayout.threads;
+  const ceilingBest = ceiling.map((layouts) => layouts.find(same)!);
   type Rate = 'documentsPerSecond' | 'tokensPerSecond';
   const around = (r: number, key: Rate) => Math.sqrt(ceilingBest[r]![key] * ceilingBest[r + 1]![key]);
   // Each docfleet round against its neighbours on the other side; the median of these ratios is the verdict.
@@ -237,4 +242,8 @@ export async function peerCase(
       docfleetVsPeer: peers.map((p) => ({ label: p.label, ...ratioTo((r, key) => p.rounds[r]![key]) })),
     },
   };
+}
+
+function layoutOf(s: Summary): Layout {
+  return { contexts: s.settings.contexts as number, threads: s.settings.threads as number };
 }

@@ -31,7 +31,7 @@ export async function throughput(ctx: Context) {
   const docfleetRounds: Summary[] = [];
   for (let r = 1; r <= ROUNDS + 1; r++) {
     log(
-      `ceiling ${r}/${ROUNDS + 1}: node-llama-cpp directly, ${WORKLOAD.sequences} sequences over 1… contexts, ${ctx.files.length} documents`,
+      `ceiling ${r}/${ROUNDS + 1}: node-llama-cpp directly, ${WORKLOAD.sequences} sequences in every layout of contexts × threads, ${ctx.files.length} documents`,
     );
     const layouts = await ctx.measure(`ceiling ${r}`, () => runChild<GenerationRun[]>('ceiling', ceilingInput));
     ceilingRounds.push(layouts.map(summarize));
@@ -57,6 +57,7 @@ export async function throughput(ctx: Context) {
     const rounds = ceilingRounds.map((round) => round[i]!);
     return {
       contexts: s.settings.contexts,
+      threads: s.settings.threads,
       rounds,
       medianTokensPerSecond: median(rounds.map((r) => r.tokensPerSecond)),
     };
@@ -141,7 +142,7 @@ export async function throughput(ctx: Context) {
       row(`naive BullMQ worker (capped ${NAIVE_CAP_MS / 1000} s)`, naive),
     ]),
     '',
-    `The median round of each (${ROUNDS + 1} ceiling rounds, ${ROUNDS} docfleet rounds, alternated); the ceiling's layout is the one with the best median. Ceiling tokens/s by layout and round: ${layoutsTried.map((l) => `${settingText(l.contexts)} context(s): ${l.rounds.map((r) => r.tokensPerSecond).join(', ')} (median ${l.medianTokensPerSecond})`).join('; ')}. docfleet: ${docfleetRounds.map((r) => r.tokensPerSecond).join(', ')} (median ${median(docfleetRounds.map((r) => r.tokensPerSecond))}).`,
+    `The median round of each (${ROUNDS + 1} ceiling rounds, ${ROUNDS} docfleet rounds, alternated); the ceiling's layout is the one with the best median. Ceiling tokens/s by layout and round: ${layoutsTried.map((l) => `${settingText(l.contexts)} × ${settingText(l.threads)}: ${l.rounds.map((r) => r.tokensPerSecond).join(', ')} (median ${l.medianTokensPerSecond})`).join('; ')}. docfleet: ${docfleetRounds.map((r) => r.tokensPerSecond).join(', ')} (median ${median(docfleetRounds.map((r) => r.tokensPerSecond))}).`,
     `docfleet / ceiling, tokens/s: ${pairedRatio} (median over docfleet rounds of the ratio to the ceiling rounds just before and after) — target ≥ ${TARGETS.docfleetVsCeiling}: ${verdict(targets.docfleetVsCeiling.met)}; median round against median round: ${ratios.docfleetVsCeiling.tokensPerSecond} (tokens/s), ${ratios.docfleetVsCeiling.documentsPerSecond} (docs/s)`,
     `diagnostic: counted from each run's first job start (docfleet's first start came ${docfleet.firstStartMs} ms after the submit), docfleet / ceiling = ${ratios.docfleetVsCeilingFromFirstStart}`,
     `docfleet / naive:   ${ratios.docfleetVsNaive.tokensPerSecond} (tokens/s), ${ratios.docfleetVsNaive.documentsPerSecond ?? 'n/a: the naive worker finished no document'} (docs/s)`,
@@ -159,6 +160,7 @@ export async function throughput(ctx: Context) {
       targets,
       ceilingLayouts: layoutsTried.map((l) => ({
         contexts: l.contexts,
+        threads: l.threads,
         tokensPerSecond: l.rounds.map((r) => r.tokensPerSecond),
         median: l.medianTokensPerSecond,
       })),

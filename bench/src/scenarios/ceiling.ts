@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import type { LlamaContext, LlamaContextSequence, LlamaModel, Token } from 'node-llama-cpp';
 import { summarizePrompt } from '../common.js';
 import { timedRun, type GenerationRun } from './generation-run.js';
+import { threadCandidates } from '../../../dist/worker/model/thread-tuner.js';
 import { loadTuned } from './tuned-model.js';
 
 export interface CeilingInput {
@@ -15,14 +16,19 @@ export interface CeilingInput {
   tuneCacheDir: string;
   /** The prompts as tokens, one per file (default: summarizePrompt of each file, as a base model gets it). */
   prompts?: number[][];
-  /** Run only this many contexts (default: every layout the CPU budget allows). */
-  contexts?: number;
+  /** Run only this layout (default: every layout worth trying). */
+  layout?: Layout;
+}
+
+/** One way to hold the sequences: `contexts` contexts of `threads` threads each. */
+export interface Layout {
+  contexts: number;
+  threads: number;
 }
 
 /**
  * The ceiling: node-llama-cpp driven directly, as fast as we know how, in every layout worth trying. A layout
- * is C contexts holding the N sequences between them, each context with the tuner's thread count; C runs
- * over 1, 2, 4, … up to what the CPU budget holds at that thread count. Prompts are tokenised before the
+ * is C contexts of T threads each holding the N sequences between them (`layoutsOf`). Prompts are tokenised before the
  * clock starts and the next prompt goes, as soon as a sequence is free, to the context with the most free sequences. Sampling is what
  * LlamaCompletion does by default (greedy, stop at end-of-generation or the token budget), so the work is exactly what docfleet's summarize task asks for. One run per layout.
  */
@@ -41,14 +47,9 @@ export async function ceiling(input: CeilingInput): Promise<GenerationRun[]> {
         return bos ? [model.tokens.bos, ...tokens] : tokens;
       }),
     ));
-  const most = Math.max(1, Math.min(input.sequences, Math.floor(tuning.budget.cpus / tuning.threads)));
-  const layouts: number[] = [];
-  for (let c = 1; c < most; c *= 2) layouts.push(c);
-  layouts.push(most);
-  if (input.contexts !== undefined) layouts.splice(0, layouts.length, input.contexts);
-
+  const layouts = input.layout ? [input.layout] : layoutsOf(tuning.budget.cpus, input.sequences);
   const runs: GenerationRun[] = [];
-  for (const contexts of layouts) {
+  for (const { contexts, threads } of layouts) {
     const shares = Array.from(
       { length: contexts },
       (_, i) => Math.floor(input.sequences / contexts) + (i < input.sequences % contexts ? 1 : 0),
@@ -59,7 +60,7 @@ export async function ceiling(input: CeilingInput): Promise<GenerationRun[]> {
         await model.createContext({
           sequences,
           contextSize: input.contextSize,
-          threads: tuning.threads,
+          threads,
           flashAttention: tuning.flashAttention,
         }),
       );
@@ -74,6 +75,7 @@ export async function ceiling(input: CeilingInput): Promise<GenerationRun[]> {
         contextSize: made[0]!.contextSize,
         threads: made[0]!.currentThreads,
         flashAttention: made[0]!.flashAttention,
+        tunedThreads: tuning.threads,
         threadSource: tuning.source,
         threadTrials: tuning.trials,
         flashAttentionTrials: tuning.flashAttentionTrials,
@@ -84,6 +86,21 @@ export async function ceiling(input: CeilingInput): Promise<GenerationRun[]> {
   }
   await llama.dispose();
   return runs;
+}
+
+/**
+ * Every layout worth trying: for each thread count the tuner would try, 1, 2, 4, … contexts up to what the CPU
+ * budget holds at that count (never more contexts than sequences). Fewer contexts share one pass over the
+ * weights among more sequences; more contexts run their passes side by side: which wins depends on the model.
+ */
+export function layoutsOf(cpus: number, sequences: number): Layout[] {
+  const layouts: Layout[] = [];
+  for (const threads of threadCandidates(cpus)) {
+    const most = Math.max(1, Math.min(sequences, Math.floor(cpus / threads)));
+    for (let contexts = 1; contexts < most; contexts *= 2) layouts.push({ contexts, threads });
+    layouts.push({ contexts: most, threads });
+  }
+  return layouts;
 }
 
 async function timed(
