@@ -6,7 +6,17 @@ import { Redis } from 'ioredis';
 import { detectCpuBudget } from '../../dist/shared/cpu-budget.js';
 import { startLocalRedis } from '../../dist/shared/local-redis.js';
 import { DISTURBED_CORES, disturbanceReport, type Context } from './bench-context.js';
-import { CLI, DEFAULT_MODEL, ForeignCpuMeter, log, RESULTS_DIR, round, WORKLOAD, writeDocuments } from './common.js';
+import {
+  CLI,
+  DEFAULT_MODEL,
+  exitOnStop,
+  ForeignCpuMeter,
+  log,
+  RESULTS_DIR,
+  round,
+  WORKLOAD,
+  writeDocuments,
+} from './common.js';
 import { embedding } from './embedding.js';
 import { load } from './load.js';
 import { longDocuments } from './long-documents.js';
@@ -56,10 +66,7 @@ async function main(): Promise<void> {
     await redis.stop();
     await rm(tmp, { recursive: true, force: true });
   };
-  // SIGTERM too: a bench stopped by a supervisor must not leave its Redis, workers or llama-server behind.
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => void stopAll().then(() => process.exit(130)));
-  }
+  exitOnStop(stopAll);
   try {
     let n = 0;
     const ctx: Context = {
@@ -181,9 +188,7 @@ function longRounds(): number {
 /** The load run needs no model: its own Redis, the producer and the batch commands. */
 async function loadRun(): Promise<void> {
   const redis = await startLocalRedis();
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => void redis.stop().then(() => process.exit(130)));
-  }
+  exitOnStop(() => redis.stop());
   try {
     log(`Redis ${redis.url}; ${os.cpus().length} CPUs`);
     const l = await load(redis.url);

@@ -95,7 +95,6 @@ export function ratio(a: number | null | undefined, b: number | null | undefined
 /** Prefix of the one stdout line that carries a child's answer (libraries may print too). */
 export const RESULT_MARK = '@@bench-result ';
 
-/** Runs `bench/dist/child.js <scenario>` with its input as JSON; it answers with one marked JSON line on stdout. */
 /** Kills `proc` if this process exits first (a signal, an error), so a stopped bench leaves no process behind. */
 export function killOnExit(proc: ChildProcess): void {
   const kill = () => proc.kill('SIGKILL');
@@ -103,6 +102,20 @@ export function killOnExit(proc: ChildProcess): void {
   proc.once('exit', () => process.off('exit', kill));
 }
 
+/**
+ * Exits with 130 on SIGINT or SIGTERM after `cleanup` (SIGTERM too: a bench stopped by a supervisor must not leave
+ * its Redis, workers or llama-server behind). Returns the function that removes the handlers again.
+ */
+export function exitOnStop(cleanup: () => Promise<void> = async () => {}): () => void {
+  const stop = () => void cleanup().finally(() => process.exit(130));
+  const signals = ['SIGINT', 'SIGTERM'] as const;
+  for (const signal of signals) process.once(signal, stop);
+  return () => {
+    for (const signal of signals) process.off(signal, stop);
+  };
+}
+
+/** Runs `bench/dist/child.js <scenario>` with its input as JSON; it answers with one marked JSON line on stdout. */
 export async function runChild<T>(scenario: string, input: unknown, env: NodeJS.ProcessEnv = {}): Promise<T> {
   const proc = spawn(process.execPath, [CHILD, scenario, JSON.stringify(input)], {
     env: { ...process.env, ...env },

@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { modelCacheDir, REAL_MODELS } from '../../dist/shared/model-cache.js';
-import { killOnExit, log, RESULTS_DIR } from './common.js';
+import { exitOnStop, killOnExit, log, RESULTS_DIR } from './common.js';
 
 /**
  * The quality run with one process per cached model, each pinned to a core of its own (`taskset`), where the
@@ -35,10 +35,9 @@ export async function qualitySideBySide(args: readonly string[]): Promise<Record
       );
     });
   });
-  const stop = () => process.exit(130);
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, stop);
+  const removeStop = exitOnStop();
   await Promise.all(children);
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.off(signal, stop);
+  removeStop();
   return joinRuns(names.map((name) => path.join(RESULTS_DIR, `quality-${name}.json`)));
 }
 

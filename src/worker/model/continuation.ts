@@ -5,6 +5,7 @@ import {
   type LlamaModel,
   type Token,
 } from 'node-llama-cpp';
+import { perModel } from './per-model.js';
 import { loopAt } from './repeated-sentence.js';
 
 export interface Continuation {
@@ -80,34 +81,27 @@ export async function continueTokens(
   return { text: model.detokenize(out), stopReason, firstTokenAt };
 }
 
-const sentenceEnds = new WeakMap<LlamaModel, Map<Token, boolean>>();
+/** Whether each token seen so far holds the end of a sentence, per model. */
+const sentenceEnds = perModel(() => new Map<Token, boolean>());
 
-/** Whether a token's text holds the end of a sentence, remembered per model. */
 function endsSentence(model: LlamaModel, token: Token): boolean {
-  let known = sentenceEnds.get(model);
-  if (!known) sentenceEnds.set(model, (known = new Map<Token, boolean>()));
+  const known = sentenceEnds(model);
   let ends = known.get(token);
   if (ends === undefined) known.set(token, (ends = /[.!?\n]/.test(model.detokenize([token]))));
   return ends;
 }
 
-const extraStops = new WeakMap<LlamaModel, Set<Token>>();
-
 /** Tokens that end a completion besides end-of-generation: Gemma's file separators, as LlamaCompletion has it. */
-function extraStopTokens(model: LlamaModel): Set<Token> {
-  let stops = extraStops.get(model);
-  if (!stops) {
-    stops = new Set();
-    // The metadata is what the file holds, whatever its type says: a section may be missing.
-    const metadata: Partial<GgufMetadata> = model.fileInfo.metadata;
-    const arch = metadata.general?.architecture;
-    if (arch === GgufArchitectureType.gemma || arch === GgufArchitectureType.gemma2) {
-      for (const token of model.iterateAllTokens()) {
-        const text = model.detokenize([token], true);
-        if (text === '<|file_separator|>' || text === '<|fim_prefix|>') stops.add(token);
-      }
+const extraStopTokens = perModel((model): Set<Token> => {
+  const stops = new Set<Token>();
+  // The metadata is what the file holds, whatever its type says: a section may be missing.
+  const metadata: Partial<GgufMetadata> = model.fileInfo.metadata;
+  const arch = metadata.general?.architecture;
+  if (arch === GgufArchitectureType.gemma || arch === GgufArchitectureType.gemma2) {
+    for (const token of model.iterateAllTokens()) {
+      const text = model.detokenize([token], true);
+      if (text === '<|file_separator|>' || text === '<|fim_prefix|>') stops.add(token);
     }
-    extraStops.set(model, stops);
   }
   return stops;
-}
+});

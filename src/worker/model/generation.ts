@@ -13,6 +13,7 @@ import {
 } from 'node-llama-cpp';
 import { PermanentError } from '../../shared/errors.js';
 import { continueTokens } from './continuation.js';
+import { perModel } from './per-model.js';
 import { withoutRepeats } from './repeated-sentence.js';
 
 /**
@@ -76,19 +77,13 @@ const CHAT_MARGIN = 16;
  * The model's chat template. ChatMLChatWrapper writes BOS before the template, which for a model whose BOS is
  * `<|im_start|>` (SmolLM2) doubles that token; the GGUF's own template (Jinja) is then followed as written.
  */
-export function chatWrapperOf(model: LlamaModel): ChatWrapper {
-  let wrapper = wrappers.get(model);
-  if (!wrapper) {
-    wrapper = resolveChatWrapper(model);
-    if (wrapper instanceof ChatMLChatWrapper && model.tokens.bosString === '<|im_start|>')
-      wrapper = resolveChatWrapper(model, { type: 'jinjaTemplate' });
-    wrappers.set(model, wrapper);
-  }
-  return wrapper;
-}
-
-/** Resolved once per model: resolving parses the template. */
-const wrappers = new WeakMap<LlamaModel, ChatWrapper>();
+export const chatWrapperOf = perModel((model): ChatWrapper => {
+  // Resolved once per model: resolving parses the template.
+  const wrapper = resolveChatWrapper(model);
+  return wrapper instanceof ChatMLChatWrapper && model.tokens.bosString === '<|im_start|>'
+    ? resolveChatWrapper(model, { type: 'jinjaTemplate' })
+    : wrapper;
+});
 
 export function promptStyleOf(model: LlamaModel): PromptStyle {
   // The metadata is what the file holds, whatever its type says: a section may be missing.
@@ -120,17 +115,10 @@ function chatState(model: LlamaModel, prompt: string) {
   return wrapper.generateContextState({ chatHistory: history });
 }
 
-const chatStops = new WeakMap<LlamaModel, Token[][]>();
-
 /** The token sequences that end the model's turn under its chat template. */
-function chatStopsOf(model: LlamaModel): Token[][] {
-  let stops = chatStops.get(model);
-  if (!stops) {
-    stops = chatState(model, '').stopGenerationTriggers.map((t) => t.tokenize(model.tokenizer));
-    chatStops.set(model, stops);
-  }
-  return stops;
-}
+const chatStopsOf = perModel((model): Token[][] =>
+  chatState(model, '').stopGenerationTriggers.map((t) => t.tokenize(model.tokenizer)),
+);
 
 /** Whether the model's chat template has a thinking segment (reasoning models such as Qwen3). */
 function thinks(model: LlamaModel): boolean {
