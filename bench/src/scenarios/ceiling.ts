@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import type { LlamaContext, LlamaContextSequence, LlamaModel, Token } from 'node-llama-cpp';
 import { summarizePrompt } from '../common.js';
 import { timedRun, type GenerationRun } from './generation-run.js';
+import { lockstepOf } from '../../../dist/worker/model/lockstep.js';
 import { threadCandidates } from '../../../dist/worker/model/thread-tuner.js';
 import { loadTuned } from './tuned-model.js';
 
@@ -153,11 +154,18 @@ async function generate(
   // No repeat penalty, as docfleet: node-llama-cpp's default penalty (1) disables it.
   const iterator = seq.evaluate(prompt, { evaluationPriority: 5, yieldEogToken: true });
   let firstTokenAt: number | undefined;
-  for await (const token of iterator) {
-    firstTokenAt ??= performance.now();
-    if (model.isEogToken(token)) break;
-    out.push(token);
-    if (out.length >= budget) break;
+  // As docfleet: in step with the context's other sequences, so that each decode carries all their tokens.
+  const lockstep = lockstepOf(seq.context).member();
+  try {
+    for await (const token of iterator) {
+      firstTokenAt ??= performance.now();
+      if (model.isEogToken(token)) break;
+      out.push(token);
+      if (out.length >= budget) break;
+      await lockstep.step();
+    }
+  } finally {
+    lockstep.leave();
   }
   return { count: out.length, firstTokenAt };
 }

@@ -5,6 +5,7 @@ import {
   type LlamaModel,
   type Token,
 } from 'node-llama-cpp';
+import { lockstepOf } from './lockstep.js';
 import { perModel } from './per-model.js';
 import { loopAt } from './repeated-sentence.js';
 
@@ -52,31 +53,38 @@ export async function continueTokens(
   let stopReason: Continuation['stopReason'] = 'contextFull';
   let firstTokenAt: number | undefined;
   const tokens = sequence.evaluate(prompt, { yieldEogToken: true });
-  for await (const token of tokens) {
-    firstTokenAt ??= performance.now();
-    opts.signal?.throwIfAborted();
-    if (model.isEogToken(token)) {
-      stopReason = 'eogToken';
-      break;
+  // In step with the context's other generating sequences, so that each decode carries all their tokens.
+  const lockstep = lockstepOf(sequence.context).member();
+  try {
+    for await (const token of tokens) {
+      firstTokenAt ??= performance.now();
+      opts.signal?.throwIfAborted();
+      if (model.isEogToken(token)) {
+        stopReason = 'eogToken';
+        break;
+      }
+      out.push(token);
+      const stop = stops.find((s) => s.length <= out.length && s.every((t, i) => out[out.length - s.length + i] === t));
+      if (stop) {
+        out.length -= stop.length;
+        stopReason = 'eogToken';
+        break;
+      }
+      // Looked for at each sentence end, and every few tokens for a loop inside a sentence.
+      const look = opts.stopAtRepeat && (endsSentence(model, token) || out.length % LOOP_CHECK_TOKENS === 0);
+      if (look && loopAt(model.detokenize(out)) !== undefined) {
+        stopReason = 'eogToken';
+        break;
+      }
+      if (out.length >= maxTokens) {
+        stopReason = 'maxTokens';
+        break;
+      }
+      if (sequence.nextTokenIndex >= sequence.contextSize - 1) break;
+      await lockstep.step();
     }
-    out.push(token);
-    const stop = stops.find((s) => s.length <= out.length && s.every((t, i) => out[out.length - s.length + i] === t));
-    if (stop) {
-      out.length -= stop.length;
-      stopReason = 'eogToken';
-      break;
-    }
-    // Looked for at each sentence end, and every few tokens for a loop inside a sentence.
-    const look = opts.stopAtRepeat && (endsSentence(model, token) || out.length % LOOP_CHECK_TOKENS === 0);
-    if (look && loopAt(model.detokenize(out)) !== undefined) {
-      stopReason = 'eogToken';
-      break;
-    }
-    if (out.length >= maxTokens) {
-      stopReason = 'maxTokens';
-      break;
-    }
-    if (sequence.nextTokenIndex >= sequence.contextSize - 1) break;
+  } finally {
+    lockstep.leave();
   }
   return { text: model.detokenize(out), stopReason, firstTokenAt };
 }
