@@ -1,4 +1,5 @@
 import type { LlamaContext } from 'node-llama-cpp';
+import { perKey } from './per-model.js';
 
 /** One generation loop's place in its context's lockstep. */
 export interface LockstepMember {
@@ -53,11 +54,5 @@ export class Lockstep {
   }
 }
 
-const locksteps = new WeakMap<LlamaContext, Lockstep>();
-
 /** The lockstep of a context's generating sequences. */
-export function lockstepOf(context: LlamaContext): Lockstep {
-  let lockstep = locksteps.get(context);
-  if (!lockstep) locksteps.set(context, (lockstep = new Lockstep()));
-  return lockstep;
-}
+export const lockstepOf = perKey((_context: LlamaContext) => new Lockstep());
