@@ -71,7 +71,11 @@ describe('ModelHost with the tiny generative model on CPU', () => {
     });
     expect(host.tuning.source).toBe('measured');
     expect(host.tuning.trials.map((t) => t.threads)).toEqual(threadCandidates(budget.cpus));
-    for (const t of host.tuning.trials) expect(t.ms).toBeGreaterThan(0);
+    for (const t of host.tuning.trials) {
+      expect(t.ms).toBeGreaterThan(0);
+      // Each thread count is measured in the layout the worker would run at it: its contexts side by side.
+      expect(t.contexts).toBe(contextCount({ device: 'cpu', sequences: 4 }, { threads: t.threads, budget }));
+    }
     // Never the library default (4 on a 2-core machine): always within the CPU budget.
     expect(host.threads).toBeLessThanOrEqual(Math.max(1, Math.floor(budget.cpus)));
     expect(host.tuning.tuneMs).toBeLessThan(10_000);

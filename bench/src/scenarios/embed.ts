@@ -32,7 +32,7 @@ export interface EmbedRun {
  * on an EmbeddingPool of `contexts` contexts at the tuner's thread count, as an embedding worker runs it.
  */
 export async function embedScenario(input: EmbedInput): Promise<EmbedRun> {
-  const { llama, model, tuning } = await loadTuned(input, 'embed');
+  const { llama, model, tuning } = await loadTuned({ ...input, sequences: input.jobsAtOnce }, 'embed');
   const contexts = contextCount({ device: 'cpu', sequences: input.jobsAtOnce, contexts: input.contexts }, tuning);
   const pool = await EmbeddingPool.create(model, { contexts, contextSize: input.contextSize, threads: tuning.threads });
   const env = { pool, dimensions: model.embeddingVectorSize };

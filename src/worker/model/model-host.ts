@@ -136,13 +136,16 @@ export class ModelHost {
         );
       }
       const role = resolveRole(model, opts.role);
+      const budget = detectCpuBudget();
       const tuning = await chooseThreads({
         model,
         modelPath: opts.modelPath,
         role,
         threads: opts.threads,
-        budget: detectCpuBudget(),
+        budget,
         cacheDir: opts.tuneCacheDir,
+        // The tuner measures each thread count in the layout this worker would run at it.
+        contextsAt: (threads) => contextCount(opts, { threads, budget }),
       });
       const engine = await createEngine(model, role, opts, tuning, (err) =>
         log('fewer contexts than asked: not enough memory for more, one context holds every sequence', {

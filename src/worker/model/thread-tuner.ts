@@ -1,28 +1,36 @@
 import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import type { LlamaModel } from 'node-llama-cpp';
+import { InsufficientMemoryError, type LlamaModel } from 'node-llama-cpp';
 import type { CpuBudget } from '../../shared/cpu-budget.js';
 import type { ModelRole } from '../../shared/queue-layout.js';
 
 /**
- * Picks the inference thread count by measuring, because no formula gets it right: on this project's
- * 2-core CI box the library default (4 threads) makes a tiny model generate ~2 tokens/s, 2 threads
- * ~125 and 1 thread ~1,000+, while a 4B model on a 16-core server wants many threads. Each candidate
- * runs the same fixed workload a few times and is scored by its mean time: more threads are fast on a
- * quiet machine but stall badly whenever a neighbour takes a core, and the mean keeps those stalls
- * (the median would hide them). More threads must also win clearly, since they risk more.
+ * Picks the inference thread count by measuring, because no formula gets it right: on a 2-core box the
+ * library default (4 threads) makes a tiny model crawl and 1 thread is fastest, while a 4B model on a
+ * 16-core server wants many threads. What is measured is the layout the worker will run: at each candidate
+ * thread count, as many contexts as the worker would create at that count (`contextsAt`), evaluating the
+ * same fixed workload side by side. One context at 2 threads may well beat one at 1 thread and still lose
+ * to two contexts at 1 thread each, which is how the worker would use the same cores. Each layout runs a
+ * few times and is scored by its mean time per workload: more threads are fast on a quiet machine but
+ * stall badly whenever a neighbour takes a core, and the mean keeps those stalls (the median would hide
+ * them). More threads must also win clearly, since they risk more.
  * For generating models flash attention is measured too: on CPU it can cost far more than it saves
  * (4x slower prompt processing for the tiny test model). Choices are cached so restarts are instant.
  */
 
 export interface ThreadTrial {
   threads: number;
-  /** Tokens evaluated per run: prompt plus generated (or embedded). */
+  /** Contexts evaluating side by side at these threads, one workload each. */
+  contexts: number;
+  /** Tokens evaluated per run, all contexts together: prompt plus generated (or embedded). */
   tokens: number;
-  /** Mean wall time of the runs (a run cut off counts as extrapolated to the whole workload). */
+  /**
+   * Mean wall time of the runs divided by the contexts: what one workload costs in this layout (a run cut
+   * off counts as extrapolated to the whole workload).
+   */
   ms: number;
-  /** Generated tokens per second in the median run (embedded tokens per second for embedding models). */
+  /** Generated tokens per second of all contexts together in the median run (embedded tokens for embedding models). */
   tokensPerSecond: number;
   runs: number;
   /** Some run was stopped early because it could no longer beat the fastest (or took too long at all). */
@@ -66,6 +74,17 @@ export interface TuneOptions {
   budget: CpuBudget;
   /** Directory of threads.json; defaults to $XDG_CACHE_HOME/docfleet or ~/.cache/docfleet. */
   cacheDir?: string;
+  /**
+   * How many contexts the worker runs side by side at a thread count; each candidate is measured in that layout.
+   * @defaultValue one context at every count
+   */
+  contextsAt?: (threads: number) => number;
+}
+
+/** A candidate: `contexts` contexts of `threads` threads each. */
+interface Layout {
+  threads: number;
+  contexts: number;
 }
 
 interface Workload {
@@ -76,6 +95,9 @@ interface Workload {
 }
 
 interface Run {
+  /** Contexts that ran side by side. */
+  contexts: number;
+  /** Wall time divided by the contexts. */
   ms: number;
   tokens: number;
   tokensPerSecond: number;
@@ -98,8 +120,8 @@ const MORE_ROUNDS_WITHIN_MS = 1_000;
 const CLEAR_WIN = 2 / 3;
 /** No single run may take longer than this; later runs get twice the fastest run so far. */
 const FIRST_RUN_CAP_MS = 5_000;
-/** Part of every cache key, so entries written in an older shape are measured again. */
-const CACHE_FORMAT = 'v1';
+/** Part of every cache key, so entries written in an older shape (or measured another way) are measured again. */
+const CACHE_FORMAT = 'v2';
 const PROMPT =
   'Once upon a time, in a small town by the sea, there lived a girl named Lily who loved to read. ' +
   'Every morning she walked to the old library, where the kind librarian kept a new story for her. ';
@@ -109,7 +131,15 @@ export async function chooseThreads(opts: TuneOptions): Promise<ThreadChoice> {
   const file = path.join(opts.cacheDir ?? defaultCacheDir(), 'threads.json');
   // A --threads flag fixes the threads, not flash attention: that is still measured (and cached) at them.
   const fixed = opts.threads === 'auto' ? undefined : opts.threads;
-  const key = (await cacheKey(opts)) + (fixed === undefined ? '' : `|threads=${fixed}`);
+  const layouts = threadCandidates(opts.budget.cpus).map((threads) => ({
+    threads,
+    contexts: Math.max(1, Math.floor(opts.contextsAt?.(threads) ?? 1)),
+  }));
+  const key =
+    (await cacheKey(opts)) +
+    (fixed === undefined
+      ? `|layouts=${layouts.map((l) => `${l.contexts}x${l.threads}`).join(',')}`
+      : `|threads=${fixed}`);
   const done = (source: ThreadChoice['source'], decision: ThreadDecision, cacheError?: string): ThreadChoice => ({
     ...decision,
     source: fixed === undefined ? source : 'flag',
@@ -120,8 +150,7 @@ export async function chooseThreads(opts: TuneOptions): Promise<ThreadChoice> {
   const hit = (await readCache(file))[key];
   if (hit) return done('cache', hit);
 
-  const trials =
-    fixed === undefined ? await measureThreads(opts.model, opts.role, threadCandidates(opts.budget.cpus)) : [];
+  const trials = fixed === undefined ? await measureLayouts(opts.model, opts.role, layouts) : [];
   const threads = fixed ?? trials.reduce((best, t) => (t.ms < best.ms * CLEAR_WIN ? t : best)).threads;
   const flashAttentionTrials =
     opts.role === 'generate' && opts.model.flashAttentionSupported
@@ -157,16 +186,17 @@ export function threadCandidates(budgetCpus: number): number[] {
   return [...out].slice(-MAX_CANDIDATES);
 }
 
-async function measureThreads(model: LlamaModel, role: ModelRole, candidates: number[]): Promise<ThreadTrial[]> {
+async function measureLayouts(model: LlamaModel, role: ModelRole, candidates: Layout[]): Promise<ThreadTrial[]> {
   // Fewest threads first: they cannot oversubscribe, so they set a sane cap for the rest.
-  const runs = await compare(candidates, candidates.length > 1 ? ROUNDS : 1, (threads, capMs) =>
-    role === 'embed' ? embedRun(model, threads) : generateRun(model, threads, THREAD_WORKLOAD, capMs),
+  const runs = await compare(candidates, candidates.length > 1 ? ROUNDS : 1, (layout, capMs) =>
+    role === 'embed' ? embedRun(model, layout) : generateRun(model, layout, THREAD_WORKLOAD, capMs),
   );
-  return candidates.map((threads) => {
-    const all = runs.get(threads)!;
+  return candidates.map((layout) => {
+    const all = runs.get(layout)!;
     const mid = median(all);
     return {
-      threads,
+      threads: layout.threads,
+      contexts: mid.contexts,
       tokens: mid.tokens,
       ms: mean(all),
       tokensPerSecond: mid.tokensPerSecond,
@@ -179,12 +209,12 @@ async function measureThreads(model: LlamaModel, role: ModelRole, candidates: nu
 async function measureFlashAttention(model: LlamaModel, threads: number): Promise<FlashAttentionTrial[]> {
   // The difference at this prompt length is large enough that one round decides.
   const runs = await compare([false, true], 1, (enabled, capMs) =>
-    generateRun(model, threads, { ...FLASH_WORKLOAD, flashAttention: enabled }, capMs),
+    generateRun(model, { threads, contexts: 1 }, { ...FLASH_WORKLOAD, flashAttention: enabled }, capMs),
   );
   return [...runs].map(([enabled, r]) => ({ enabled, ms: mean(r) }));
 }
 
-/** Runs each variant once per round, capping every run at twice the fastest so far. */
+/** Runs each variant once per round, capping every run at twice the fastest so far (in time per workload). */
 async function compare<V>(
   variants: V[],
   rounds: number,
@@ -212,45 +242,93 @@ function median(runs: Run[]): Run {
   return [...runs].sort((a, b) => a.ms - b.ms)[Math.floor(runs.length / 2)]!;
 }
 
-async function generateRun(model: LlamaModel, threads: number, work: Workload, capMs: number): Promise<Run> {
+async function generateRun(model: LlamaModel, layout: Layout, work: Workload, capMs: number): Promise<Run> {
   const { contextSize, flashAttention } = work;
-  const context = await model.createContext({ contextSize, sequences: 1, threads, flashAttention });
-  try {
-    const prompt = model.tokenize(PROMPT.repeat(8)).slice(0, work.promptTokens);
-    if (model.tokens.bos !== null && model.tokens.shouldPrependBosToken) prompt.unshift(model.tokens.bos);
-    const t0 = performance.now();
-    let firstAt = t0;
-    let generated = 0;
-    // Raw evaluation ignores end-of-text so every run does exactly the same work.
-    for await (const _token of context.getSequence().evaluate(prompt)) {
-      if (++generated === 1) firstAt = performance.now();
-      if (generated >= work.generate || performance.now() - t0 > capMs) break;
-    }
-    const elapsed = performance.now() - t0;
-    const cutOff = generated < work.generate;
-    return {
-      tokens: prompt.length + generated,
+  return withContexts(
+    layout.contexts,
+    () => model.createContext({ contextSize, sequences: 1, threads: layout.threads, flashAttention }),
+    async (contexts) => {
+      const prompt = model.tokenize(PROMPT.repeat(8)).slice(0, work.promptTokens);
+      if (model.tokens.bos !== null && model.tokens.shouldPrependBosToken) prompt.unshift(model.tokens.bos);
+      const t0 = performance.now();
+      const capWallMs = capMs * contexts.length;
+      const each = await Promise.all(
+        contexts.map(async (context) => {
+          let firstAt = t0;
+          let generated = 0;
+          // Raw evaluation ignores end-of-text so every run does exactly the same work.
+          for await (const _token of context.getSequence().evaluate(prompt)) {
+            if (++generated === 1) firstAt = performance.now();
+            if (generated >= work.generate || performance.now() - t0 > capWallMs) break;
+          }
+          const end = performance.now();
+          return { generated, rate: generated > 1 ? ((generated - 1) * 1000) / (end - firstAt) : 0 };
+        }),
+      );
+      const elapsed = performance.now() - t0;
+      const generated = each.reduce((n, c) => n + c.generated, 0);
+      const wanted = work.generate * contexts.length;
+      const cutOff = generated < wanted;
       // A run cut off is scored by extrapolating it to the whole workload.
-      ms: round(cutOff ? (generated > 0 ? (elapsed * work.generate) / generated : Infinity) : elapsed),
-      tokensPerSecond: round(generated > 1 ? ((generated - 1) * 1000) / (t0 + elapsed - firstAt) : 0),
-      cutOff,
-    };
-  } finally {
-    await context.dispose();
-  }
+      const wallMs = cutOff ? (generated > 0 ? (elapsed * wanted) / generated : Infinity) : elapsed;
+      return {
+        contexts: contexts.length,
+        tokens: prompt.length * contexts.length + generated,
+        ms: round(wallMs / contexts.length),
+        tokensPerSecond: round(each.reduce((sum, c) => sum + c.rate, 0)),
+        cutOff,
+      };
+    },
+  );
 }
 
-async function embedRun(model: LlamaModel, threads: number): Promise<Run> {
-  const context = await model.createEmbeddingContext({ contextSize: 256, threads });
+async function embedRun(model: LlamaModel, layout: Layout): Promise<Run> {
+  return withContexts(
+    layout.contexts,
+    () => model.createEmbeddingContext({ contextSize: 256, threads: layout.threads }),
+    async (contexts) => {
+      const text = PROMPT.slice(0, 200);
+      const tokens = contexts[0]!.calculateInputLength(text) * EMBED_REPEATS * contexts.length;
+      const t0 = performance.now();
+      await Promise.all(
+        contexts.map(async (context) => {
+          for (let i = 0; i < EMBED_REPEATS; i++) await context.getEmbeddingFor(text);
+        }),
+      );
+      const ms = performance.now() - t0;
+      return {
+        contexts: contexts.length,
+        tokens,
+        ms: round(ms / contexts.length),
+        tokensPerSecond: round((tokens * 1000) / ms),
+        cutOff: false,
+      };
+    },
+  );
+}
+
+/**
+ * Creates up to `count` contexts for one run and disposes of them after it. Where memory runs out the layout
+ * is measured with the contexts that fit (the worker's pool falls back the same way).
+ */
+async function withContexts<C extends { dispose(): Promise<void> }>(
+  count: number,
+  create: () => Promise<C>,
+  use: (contexts: C[]) => Promise<Run>,
+): Promise<Run> {
+  const contexts: C[] = [];
   try {
-    const text = PROMPT.slice(0, 200);
-    const tokens = context.calculateInputLength(text) * EMBED_REPEATS;
-    const t0 = performance.now();
-    for (let i = 0; i < EMBED_REPEATS; i++) await context.getEmbeddingFor(text);
-    const ms = performance.now() - t0;
-    return { tokens, ms: round(ms), tokensPerSecond: round((tokens * 1000) / ms), cutOff: false };
+    for (let i = 0; i < count; i++) {
+      try {
+        contexts.push(await create());
+      } catch (err) {
+        if (!(err instanceof InsufficientMemoryError) || contexts.length === 0) throw err;
+        break;
+      }
+    }
+    return await use(contexts);
   } finally {
-    await context.dispose();
+    await Promise.all(contexts.map((c) => c.dispose()));
   }
 }
 
