@@ -41,7 +41,8 @@ patches=()
 if [ -d "$llama_dir/patches" ]; then
   while IFS= read -r patch; do patches+=("$patch"); done < <(find "$llama_dir/patches" -maxdepth 1 -name '*.diff' | sort)
 fi
-key=$( { echo "$tag"; sha256sum "$bundle" | cut -d' ' -f1; for p in "${patches[@]}"; do sha256sum "$p"; done; } \
+# The build's shape is part of the key, so a binary built another way is rebuilt.
+key=$( { echo "$tag cpu-all-variants no-openmp"; sha256sum "$bundle" | cut -d' ' -f1; for p in "${patches[@]}"; do sha256sum "$p"; done; } \
   | sed "s|$llama_dir/||" )
 
 target="${DOCFLEET_CACHE_DIR:-$HOME/.cache/docfleet}/llama-server/$tag"
@@ -77,13 +78,19 @@ for patch in "${patches[@]}"; do
   fi
 done
 
-run cmake -S "$work/src" -B "$work/build" -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF \
+# The CPU backend as node-llama-cpp's prebuilt binaries have it: one library per CPU generation, the best the CPU
+# runs chosen at start (GGML_CPU_ALL_VARIANTS, loaded dynamically), and ggml's own thread pool rather than OpenMP,
+# so both sides run the same kernels the same way, repacked weights and AMX included. The libraries sit beside the
+# binary, found through $ORIGIN.
+run cmake -S "$work/src" -B "$work/build" -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=ON \
+  -DGGML_NATIVE=OFF -DGGML_CPU_ALL_VARIANTS=ON -DGGML_BACKEND_DL=ON -DGGML_OPENMP=OFF '-DCMAKE_BUILD_RPATH=$ORIGIN' \
   -DGGML_CUDA=OFF -DGGML_VULKAN=OFF -DGGML_METAL=OFF -DLLAMA_CURL=OFF \
   -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=ON
 run cmake --build "$work/build" --config Release --target llama-server -j "${BUILD_JOBS:-$(nproc 2>/dev/null || echo 2)}"
 
 mkdir -p "$target/bin"
-cp "$work/build/bin/llama-server" "$binary"
+# -P keeps the libraries' version symlinks (the binary asks for lib*.so.0).
+cp -P "$work/build/bin/llama-server" "$work"/build/bin/*.so* "$target/bin/"
 rm -rf "$work"
 echo "$key" >"$target/build.key"
 say "built $binary"

@@ -52,8 +52,40 @@ export interface PeerServer {
   stop(): Promise<void>;
 }
 
-/** Starts llama-server on a free port and resolves once /health answers 200 (the model is loaded). */
+/** Models whose repacked weights crashed the server: they run with --no-repack from then on. */
+const noRepack = new Set<string>();
+
+/**
+ * Starts llama-server on a free port and resolves once it has loaded the model and decoded a first token. The
+ * server repacks quantised weights for the CPU's fastest kernels (AMX included), as node-llama-cpp does; where
+ * that crashes (some virtual machines report AMX without granting it), it runs again with --no-repack, and its
+ * args say so.
+ */
 export async function startPeer(binary: string, opts: PeerOptions): Promise<PeerServer> {
+  if (!noRepack.has(opts.modelPath)) {
+    // The server decodes a warm-up batch before it reports healthy, so a crash may come before the first request.
+    const server = await launch(binary, opts, []).catch(() => undefined);
+    const decoded =
+      server &&
+      (await fetch(`${server.url}/completion`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ prompt: 'Once upon a time', n_predict: 1, cache_prompt: false }),
+      }).then(
+        (r) => r.ok,
+        () => false,
+      ));
+    if (decoded) return server;
+    await server?.stop();
+    log(
+      `llama-server: ${path.basename(opts.modelPath)} does not decode with repacked weights; running it with --no-repack`,
+    );
+    noRepack.add(opts.modelPath);
+  }
+  return launch(binary, opts, ['--no-repack']);
+}
+
+async function launch(binary: string, opts: PeerOptions, extra: string[]): Promise<PeerServer> {
   const port = await freePort();
   const args = [
     ['-m', opts.modelPath],
@@ -62,9 +94,7 @@ export async function startPeer(binary: string, opts: PeerOptions): Promise<Peer
     ['-t', String(opts.threads), '-fa', opts.flashAttention ? 'on' : 'off'],
     // Every document is new to the server, as to docfleet: no prompt reuse between requests.
     ['--no-cache-prompt', '--cache-ram', '0', '--no-webui'],
-    // The native build compiles in AMX where the CPU reports it; on a virtual machine that does not grant AMX, the
-    // AMX weight buffers of quantised models crash the server at its first decode. --no-repack leaves them out.
-    ['--no-repack'],
+    extra,
   ].flat();
   const proc = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   killOnExit(proc);
