@@ -3,7 +3,7 @@ import type { LlamaContext, LlamaContextSequence, LlamaModel, Token } from 'node
 import { summarizePrompt } from '../common.js';
 import { timedRun, type GenerationRun } from './generation-run.js';
 import { lockstepOf } from '../../../dist/worker/model/lockstep.js';
-import { threadCandidates } from '../../../dist/worker/model/thread-tuner.js';
+import { threadCandidates, type Layout } from '../../../dist/worker/model/thread-tuner.js';
 import { loadTuned } from './tuned-model.js';
 
 export interface CeilingInput {
@@ -21,11 +21,7 @@ export interface CeilingInput {
   layout?: Layout;
 }
 
-/** One way to hold the sequences: `contexts` contexts of `threads` threads each. */
-export interface Layout {
-  contexts: number;
-  threads: number;
-}
+export type { Layout };
 
 /**
  * The ceiling: node-llama-cpp driven directly, as fast as we know how, in every layout worth trying. A layout

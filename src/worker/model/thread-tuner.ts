@@ -81,8 +81,8 @@ export interface TuneOptions {
   contextsAt?: (threads: number) => number;
 }
 
-/** A candidate: `contexts` contexts of `threads` threads each. */
-interface Layout {
+/** One way to hold a worker's sequences: `contexts` contexts of `threads` threads each. */
+export interface Layout {
   threads: number;
   contexts: number;
 }
